@@ -1,0 +1,1 @@
+"""config-server: answers the addresses of each service's copies from a JSON registry file."""

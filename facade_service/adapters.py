@@ -1,0 +1,68 @@
+"""The facade's adapters: HTTP clients of logging and messages, and the Hazelcast queue."""
+
+from __future__ import annotations
+
+import json
+
+from hazelcast.errors import HazelcastError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from facade_service.service import Listing
+from lab_common.cluster import ClusterConnection
+from lab_common.errors import BadRequest, Unavailable
+from lab_common.http import ServiceClient
+
+
+def _listing(client: ServiceClient, path: str) -> Listing:
+    reply = client.call("GET", path)
+    if reply.status != 200:
+        raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
+    return Listing(copy=reply.body.get("copy", reply.copy), url=reply.copy, messages=reply.body["messages"])
+
+
+class LoggingClient:
+    def __init__(self, client: ServiceClient):
+        self._client = client
+
+    def log(self, uuid: str, msg: str) -> dict:
+        reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg})
+        if reply.status in (200, 201):
+            return reply.body
+        if reply.status == 400:
+            raise BadRequest(reply.body.get("message", "logging rejected the message"))
+        raise Unavailable(f"logging answered {reply.status}: {reply.body.get('message')}")
+
+    def messages(self) -> Listing:
+        return _listing(self._client, "/logging")
+
+
+class MessagesClient:
+    def __init__(self, client: ServiceClient):
+        self._client = client
+
+    def messages(self) -> Listing:
+        return _listing(self._client, "/messages")
+
+
+class HazelcastQueue:
+    """Offers {uuid, msg} to the queue. An offer lost with its connection is tried again; should the
+    first one have landed after all, the consumers drop the second by uuid."""
+
+    def __init__(self, connection: ClusterConnection, queue_name: str, *, attempts: int = 3):
+        self._connection = connection
+        self._queue_name = queue_name
+        self._attempts = attempts
+
+    def offer(self, uuid: str, msg: str) -> None:
+        item = json.dumps({"uuid": uuid, "msg": msg}, ensure_ascii=False)
+        retrying = Retrying(stop=stop_after_attempt(self._attempts), wait=wait_exponential(0.1, max=1.0),
+                            retry=retry_if_exception_type(HazelcastError), reraise=True)
+        try:
+            accepted = retrying(self._offer_once, item)
+        except HazelcastError as err:
+            raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
+        if not accepted:
+            raise Unavailable(f"queue {self._queue_name} is full")
+
+    def _offer_once(self, item: str) -> bool:
+        return self._connection.client().get_queue(self._queue_name).blocking().offer(item)

@@ -1,0 +1,70 @@
+"""facade-service's HTTP face: POST /facade takes a message, GET /facade reads everything back."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+
+from facade_service.service import Facade
+from lab_common.errors import BadRequest
+from lab_common.settings import Settings
+from lab_common.web import add_health, create_base_app, request_fields, text_field
+
+MAX_IDEMPOTENCY_KEY = 128
+
+
+def create_app(settings: Settings, *, facade: Facade, health_checks=None) -> Flask:
+    app = create_base_app(__name__, settings)
+    add_health(app, settings, health_checks or {})
+
+    @app.post("/facade")
+    @app.post("/")
+    def post_message():
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+            raise BadRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters")
+        msg = text_field(request_fields(), "msg", "txt")
+        posted = facade.post(msg, key.strip() if key else None)
+        body = {"uuid": posted.uuid, "msg": posted.msg, "logged_by": posted.logged_by}
+        if posted.replayed:
+            body["replayed"] = True
+        return jsonify(body), 201
+
+    @app.get("/facade")
+    @app.get("/")
+    def get_messages():
+        return jsonify(facade.read())
+
+    return app
+
+
+def build(settings: Settings):
+    """The real wiring: discovery, pooled HTTP clients for logging and messages, the cluster queue."""
+    from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
+    from lab_common.cluster import ClusterConnection
+    from lab_common.discovery_factory import make_discovery
+    from lab_common.http import ServiceClient, pooled_session
+
+    session = pooled_session(pool_size=settings.threads * 2)
+    discovery, close_discovery = make_discovery(settings, session)
+    connection = ClusterConnection(settings).start()
+
+    def client(service: str) -> ServiceClient:
+        return ServiceClient(service, discovery, session, timeout=settings.http_timeout,
+                             attempts=settings.http_attempts)
+
+    facade = Facade(
+        logging=LoggingClient(client("logging-service")),
+        messages=MessagesClient(client("messages-service")),
+        queue=HazelcastQueue(connection, settings.messages_queue),
+    )
+    checks = {
+        "hazelcast": lambda: (connection.connected, connection.status),
+        "discovery": lambda: (True, discovery.status()),
+    }
+
+    def close():
+        close_discovery()
+        connection.close()
+        session.close()
+
+    return create_app(settings, facade=facade, health_checks=checks), close

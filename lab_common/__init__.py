@@ -1,0 +1,1 @@
+"""What every service of the lab needs: settings, logging, errors, discovery, HTTP and Hazelcast."""

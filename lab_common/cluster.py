@@ -1,0 +1,109 @@
+"""A Hazelcast client that is always being (re)connected in the background.
+
+A service starts even when no member is up, answers 503 at once while the cluster is away, and
+picks the cluster up again by itself: the client gives up after `hz_connect_timeout` seconds
+without members, and the supervisor then builds a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hazelcast.lifecycle import LifecycleState
+
+import hazelcast
+from lab_common.errors import Unavailable
+from lab_common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ClusterConnection:
+    def __init__(self, settings: Settings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
+        self._settings = settings
+        self._client_factory = client_factory
+        self._client = None
+        self._connected = threading.Event()
+        self._client_gone = threading.Event()
+        self._closing = threading.Event()
+        self._last_error = "not connected yet"
+        self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
+
+    def start(self) -> ClusterConnection:
+        self._thread.start()
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def status(self) -> str:
+        return "connected" if self.connected else self._last_error
+
+    def client(self):
+        """The live client, or Unavailable straight away (no waiting for a timeout)."""
+        client = self._client
+        if client is None or not self._connected.is_set():
+            raise Unavailable(f"Hazelcast cluster unavailable: {self._last_error}")
+        return client
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._client_gone.set()
+        client = self._client
+        if client is not None:
+            try:
+                client.shutdown()
+            except Exception:  # shutting down a half-dead client must not stop the service exiting
+                log.debug("client shutdown failed", exc_info=True)
+
+    def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._closing.is_set():
+            self._client_gone.clear()
+            try:
+                self._client = self._client_factory(**self._client_config())
+            except Exception as err:
+                self._last_error = f"cannot connect to {','.join(self._settings.hz_members)}: {err}"
+                log.warning("%s; retrying in %.1fs", self._last_error, backoff)
+                self._closing.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.5
+            log.info("connected to Hazelcast cluster %r", self._settings.hz_cluster_name)
+            self._client_gone.wait()
+            self._connected.clear()
+            if not self._closing.is_set():
+                log.warning("Hazelcast client shut down (%s); building a new one", self._last_error)
+
+    def _on_state(self, state: str) -> None:
+        if state == LifecycleState.CONNECTED:
+            self._connected.set()
+        elif state == LifecycleState.DISCONNECTED:
+            self._last_error = "lost the connection to the cluster"
+            self._connected.clear()
+        elif state == LifecycleState.SHUTDOWN:
+            self._last_error = "client shut down after losing the cluster"
+            self._connected.clear()
+            self._client_gone.set()
+
+    def _client_config(self) -> dict:
+        s = self._settings
+        return {
+            "cluster_name": s.hz_cluster_name,
+            "cluster_members": list(s.hz_members),
+            "cluster_connect_timeout": s.hz_connect_timeout,
+            "invocation_timeout": s.hz_invocation_timeout,
+            "connection_timeout": min(s.hz_connect_timeout, 2.0),
+            "heartbeat_interval": 1.0,
+            "heartbeat_timeout": 10.0,
+            "lifecycle_listeners": [self._on_state],
+            "statistics_enabled": False,
+        }

@@ -1,0 +1,74 @@
+"""The services' own error types and the one table that turns them into JSON answers."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """An error a service answers with a JSON body `{"error": code, "message": text}`."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unavailable(ServiceError):
+    """A dependency (the cluster, another service) cannot be reached right now: answer 503 fast."""
+
+    status, code = 503, "unavailable"
+
+
+def error_body(code: str, message: str, **details) -> dict:
+    return {"error": code, "message": message, **details}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def service_error(err: ServiceError):
+        if err.status >= 500:
+            log.warning("%s: %s", err.code, err.message)
+        return jsonify(error_body(err.code, err.message, **err.details)), err.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        code = (err.name or "error").lower().replace(" ", "_")
+        response = jsonify(error_body(code, err.description or err.name))
+        response.status_code = err.code or 500
+        if err.code == 405 and hasattr(err, "valid_methods") and err.valid_methods:
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        log.exception("unexpected error")
+        return jsonify(error_body("internal_error", f"{type(err).__name__}: {err}")), 500

@@ -1,0 +1,84 @@
+"""The Flask shape every service shares: JSON errors, a body limit, request parsing and /health."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from flask import Flask, jsonify, request
+
+from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
+from lab_common.settings import Settings
+
+HealthCheck = Callable[[], tuple[bool, object]]
+
+
+def create_base_app(name: str, settings: Settings) -> Flask:
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["lab.settings"] = settings
+    register_error_handlers(app)
+    return app
+
+
+def add_health(app: Flask, settings: Settings, checks: Mapping[str, HealthCheck]) -> None:
+    """GET /health: 200 when every check passes, else 503 naming the failing ones."""
+
+    @app.get("/health")
+    def health():
+        results = {name: check() for name, check in checks.items()}
+        healthy = all(ok for ok, _ in results.values())
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "service": settings.service,
+            "instance": settings.instance,
+            "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
+        }
+        return jsonify(body), 200 if healthy else 503
+
+
+def request_fields() -> dict:
+    """The request's fields from a JSON object or a form body, with a clear 4xx when it is neither."""
+    if request.content_length and request.content_length > (request.max_content_length or 0):
+        raise PayloadTooLarge(f"request body is over the {request.max_content_length}-byte limit")
+    mimetype = request.mimetype
+    raw = request.get_data(cache=True)
+    if mimetype == "application/json" or (not mimetype and raw.lstrip().startswith(b"{")):
+        try:
+            fields = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BadRequest(f"body is not valid JSON: {err}") from err
+        if not isinstance(fields, dict):
+            raise BadRequest("JSON body must be an object")
+        return fields
+    if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.form.to_dict()
+    if not raw:
+        raise BadRequest("request body is empty")
+    raise UnsupportedMediaType(
+        f"unsupported content type {mimetype or '(none)'}: send application/json or a form"
+    )
+
+
+def text_field(fields: dict, name: str, *aliases: str) -> str:
+    """A required, non-blank string field; `aliases` are older names the lab used (e.g. txt)."""
+    value = next((fields[key] for key in (name, *aliases) if key in fields), None)
+    if value is None:
+        raise BadRequest(f"field '{name}' is missing")
+    if not isinstance(value, str):
+        raise BadRequest(f"field '{name}' must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise BadRequest(f"field '{name}' is empty")
+    return value
+
+
+def limit_param(default: int | None, maximum: int = 10_000) -> int | None:
+    text = request.args.get("limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 0 < int(text) <= maximum:
+        raise BadRequest(f"limit must be a whole number 1-{maximum}")
+    return int(text)

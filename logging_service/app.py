@@ -1,0 +1,58 @@
+"""logging-service's HTTP face: POST /logging stores {uuid, msg}, GET /logging reads all (or a page)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+
+from lab_common.cluster import ClusterConnection
+from lab_common.errors import BadRequest
+from lab_common.settings import Settings
+from lab_common.web import add_health, create_base_app, limit_param, request_fields, text_field
+from logging_service.service import MessageLog, MessageStore
+
+MAX_UUID_LENGTH = 128
+
+
+def create_app(settings: Settings, *, store: MessageStore, health_checks=None) -> Flask:
+    app = create_base_app(__name__, settings)
+    message_log = MessageLog(store, settings.instance)
+    add_health(app, settings, health_checks or {})
+
+    @app.post("/logging")
+    def post_message():
+        fields = request_fields()
+        uuid = text_field(fields, "uuid")
+        if len(uuid) > MAX_UUID_LENGTH:
+            raise BadRequest(f"uuid is longer than {MAX_UUID_LENGTH} characters")
+        msg = text_field(fields, "msg")
+        result = message_log.record(uuid, msg)
+        body = {"status": "stored" if result.created else "duplicate", "copy": settings.instance,
+                **result.message.to_json()}
+        return jsonify(body), 201 if result.created else 200
+
+    @app.get("/logging")
+    def get_messages():
+        limit = limit_param(default=None)
+        after = request.args.get("after")
+        if after is not None and not after.lstrip("-").isdigit():
+            raise BadRequest("after must be the seq of the last message of the previous page")
+        if limit is None and after is None:
+            messages = message_log.messages()
+            return jsonify({"copy": settings.instance, "count": len(messages),
+                            "messages": [m.to_json() for m in messages]})
+        page = message_log.page(int(after or -(2**63)), limit or 100)
+        body = {"copy": settings.instance, "count": len(page), "messages": [m.to_json() for m in page],
+                "next": str(page[-1].seq) if len(page) == (limit or 100) else None}
+        return jsonify(body)
+
+    return app
+
+
+def build(settings: Settings):
+    """The real wiring: a cluster connection and the Hazelcast store."""
+    from logging_service.store import HazelcastMessageStore
+
+    connection = ClusterConnection(settings).start()
+    store = HazelcastMessageStore(connection, settings.messages_map)
+    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+    return create_app(settings, store=store, health_checks=checks), connection.close

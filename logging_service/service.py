@@ -1,0 +1,65 @@
+"""The message log: record a message once per uuid, read them back in the order they were posted."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    uuid: str
+    msg: str
+    logged_by: str
+    seq: int
+
+    def to_json(self) -> dict:
+        return {"uuid": self.uuid, "msg": self.msg, "logged_by": self.logged_by, "seq": self.seq}
+
+
+class MessageStore(Protocol):
+    def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
+        """Store the message unless its uuid is there; answer the one already stored, if any."""
+
+    def all_messages(self) -> list[LoggedMessage]: ...
+
+    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
+        """Up to `limit` messages with seq > after_seq, in seq order."""
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    message: LoggedMessage
+    created: bool
+
+
+class MessageLog:
+    def __init__(self, store: MessageStore, copy_name: str, clock: Callable[[], int] = time.time_ns):
+        self._store = store
+        self._copy = copy_name
+        self._clock = clock
+
+    def _next_seq(self) -> int:
+        # microseconds since the epoch: orders messages by when they were logged, and stays exact
+        # where JSON numbers are read as doubles (below 2**53)
+        return self._clock() // 1000
+
+    def record(self, uuid: str, msg: str) -> RecordResult:
+        candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._copy, seq=self._next_seq())
+        existing = self._store.add_if_absent(candidate)
+        if existing is not None:
+            log.info("duplicate uuid=%s msg=%r (first logged by %s)", uuid, msg, existing.logged_by)
+            return RecordResult(existing, created=False)
+        log.info("logged uuid=%s msg=%r", uuid, msg)
+        return RecordResult(candidate, created=True)
+
+    def messages(self) -> list[LoggedMessage]:
+        return self._store.all_messages()
+
+    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
+        return self._store.page(after_seq, limit)

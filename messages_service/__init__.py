@@ -1,0 +1,1 @@
+"""messages-service: consumes the Hazelcast queue and serves what this copy received."""

@@ -1,0 +1,42 @@
+"""messages-service's HTTP face: GET /messages answers what this copy received (never clears it)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from lab_common.cluster import ClusterConnection
+from lab_common.settings import Settings
+from lab_common.web import add_health, create_base_app
+from messages_service.consumer import Inbox, QueueConsumer
+
+
+def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask:
+    app = create_base_app(__name__, settings)
+    add_health(app, settings, health_checks or {})
+
+    @app.get("/messages")
+    def get_messages():
+        messages = inbox.received_by(settings.instance)
+        return jsonify({"copy": settings.instance, "count": len(messages),
+                        "messages": [m.to_json() for m in messages]})
+
+    return app
+
+
+def build(settings: Settings):
+    """The real wiring: cluster connection, Hazelcast inbox and the consumer thread."""
+    from messages_service.inbox import HazelcastInbox
+
+    connection = ClusterConnection(settings).start()
+    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
+    consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch).start()
+    checks = {
+        "hazelcast": lambda: (connection.connected, connection.status),
+        "consumer": consumer.health,
+    }
+
+    def close():
+        consumer.stop()
+        connection.close()
+
+    return create_app(settings, inbox=inbox, health_checks=checks), close

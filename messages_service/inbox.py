@@ -1,0 +1,71 @@
+"""The Hazelcast adapter of the inbox: a transaction polls the queue and records into a map.
+
+A poll that is not committed goes back to the queue, so a consumer or member dying mid-way loses
+nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice.
+One map (uuid -> entry naming the copy) holds what every copy received: it survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from hazelcast.core import HazelcastJsonValue
+from hazelcast.errors import HazelcastError
+from hazelcast.predicate import equal
+
+from lab_common.cluster import ClusterConnection
+from lab_common.errors import Unavailable
+from messages_service.consumer import ReceivedMessage
+
+TRANSACTION_TIMEOUT = 30.0
+
+
+class HazelcastInbox:
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
+        self._connection = connection
+        self._queue_name = queue_name
+        self._received_map = received_map
+
+    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
+        client = self._connection.client()
+        transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
+        try:
+            transaction.begin()
+            queue = transaction.get_queue(self._queue_name)
+            received = transaction.get_map(self._received_map)
+            recorded = []
+            item = queue.poll(wait_seconds)
+            while item is not None:
+                entry = json.loads(item)
+                message = ReceivedMessage(uuid=entry["uuid"], msg=entry["msg"], received_by=copy_name,
+                                          seq=time.time_ns() // 1000)
+                value = HazelcastJsonValue(json.dumps(message.to_json(), ensure_ascii=False))
+                if received.put_if_absent(message.uuid, value) is None:
+                    recorded.append(message)
+                if len(recorded) >= max_items:
+                    break
+                item = queue.poll(0)
+            transaction.commit()
+        except HazelcastError as err:
+            _rollback_quietly(transaction)
+            raise Unavailable(f"queue transaction failed: {type(err).__name__}: {err}") from err
+        except BaseException:
+            _rollback_quietly(transaction)
+            raise
+        return recorded
+
+    def received_by(self, copy_name: str) -> list[ReceivedMessage]:
+        received = self._connection.client().get_map(self._received_map).blocking()
+        try:
+            values = received.values(equal("received_by", copy_name))
+        except HazelcastError as err:
+            raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
+        return sorted((ReceivedMessage(**json.loads(v.to_string())) for v in values), key=lambda m: m.seq)
+
+
+def _rollback_quietly(transaction) -> None:
+    try:
+        transaction.rollback()
+    except Exception:  # the transaction may already be gone with its connection; the member rolls it back
+        pass
