@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is set up by them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DISCOVERY ?= config-server
+PYTEST_ARGS ?=
+
+.PHONY: run test setup unit experiment lint clean stop
+
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it)
+	$(BIN)/labctl run
+
+test: setup ## set everything up and run every test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: setup ## only the fast unit tests (no cluster)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+experiment: setup ## the msg1..msg10 experiment against a running system
+	$(BIN)/labctl experiment
+
+stop: ## stop a system started with `labctl start`
+	$(BIN)/labctl stop
+
+lint: setup
+	$(BIN)/ruff check .
+
+setup: $(STAMP)
+	$(BIN)/python -m scripts.deps hazelcast
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,172 @@
+"""labctl: run the lab's system and its experiments. `labctl COMMAND --help` tells each command's options."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from scripts.launcher import DEFAULT_RUN_DIR, LauncherError, System, Topology
+from scripts.table import render
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def status_table(system: System) -> str:
+    rows = [(r["name"], r["url"], r["pid"] or "-", "healthy" if r["healthy"] else r["detail"], r["log"])
+            for r in system.status()]
+    return render(["NAME", "ADDRESS", "PID", "HEALTH", "LOG"], rows)
+
+
+def _topology(args) -> Topology:
+    return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
+                    messages=args.messages, facades=args.facades, port_offset=args.port_offset, server=args.server)
+
+
+def cmd_start(args) -> int:
+    system = System(args.run_dir)
+    _say(f"starting the system (logs in {system.run_dir / 'logs'})...")
+    started = time.monotonic()
+    system.start(_topology(args), timeout=args.timeout, progress=_say)
+    _say(f"all healthy in {time.monotonic() - started:.1f}s\n")
+    _say(status_table(system))
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Start in the foreground; stop everything on Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    system = System(args.run_dir)
+    try:
+        cmd_start(args)
+        facade = _topology(args).facade_port(1)
+        _say(f"\nfacade: curl -X POST -d msg=hello http://127.0.0.1:{facade}/facade    (Ctrl-C stops everything)")
+        down: set[str] = set()
+        while not stop.wait(2.0):
+            rows = {r["name"]: r for r in system.status()}
+            for name, row in rows.items():
+                if not row["running"] and name not in down:
+                    _say(f"{time.strftime('%H:%M:%S')} {name} is not running (`labctl start-process {name}`)")
+                    down.add(name)
+                elif row["running"] and name in down:
+                    _say(f"{time.strftime('%H:%M:%S')} {name} is running again")
+                    down.discard(name)
+    finally:
+        _say("stopping everything...")
+        system.stop()
+        _say("stopped.")
+    return 0
+
+
+def cmd_status(args) -> int:
+    system = System(args.run_dir)
+    _say(status_table(system))
+    return 0 if all(r["healthy"] for r in system.status()) else 1
+
+
+def cmd_stop(args) -> int:
+    system = System(args.run_dir)
+    if args.names:
+        for name in args.names:
+            system.terminate(name)
+            _say(f"stopped {name}")
+    else:
+        system.stop()
+        _say("stopped everything")
+    return 0
+
+
+def cmd_kill(args) -> int:
+    system = System(args.run_dir)
+    for name in args.names:
+        at = system.kill(name)
+        _say(f"killed {name} (SIGKILL) at {time.strftime('%H:%M:%S', time.localtime(at))}")
+    return 0
+
+
+def cmd_start_process(args) -> int:
+    system = System(args.run_dir)
+    for name in args.names:
+        system.start_process(name, wait=not args.no_wait, timeout=args.timeout)
+        _say(f"started {name}" + ("" if args.no_wait else " (healthy)"))
+    return 0
+
+
+def cmd_restart(args) -> int:
+    system = System(args.run_dir)
+    for name in args.names:
+        system.restart(name, timeout=args.timeout)
+        _say(f"restarted {name} (healthy)")
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    from scripts.experiment import run_experiment
+
+    return run_experiment(System(args.run_dir), count=args.count, out=_say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labctl", description=__doc__)
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                        help="where the state file and logs live (default: var/run)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def topology_options(p):
+        p.add_argument("--members", type=int, default=3, help="Hazelcast members (default 3)")
+        p.add_argument("--logging", type=int, default=3, help="logging-service copies (default 3)")
+        p.add_argument("--messages", type=int, default=2, help="messages-service copies (default 2)")
+        p.add_argument("--facades", type=int, default=1, help="facade-service copies (default 1)")
+        p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
+        p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
+        p.add_argument("--server", choices=["gunicorn", "dev"], default="gunicorn",
+                       help="gunicorn with gthread workers (default) or Flask's development server")
+        p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for all healthy")
+
+    p = sub.add_parser("run", help="start everything in the foreground; Ctrl-C stops it all")
+    topology_options(p)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("start", help="start everything detached, wait until healthy, print the table")
+    topology_options(p)
+    p.set_defaults(func=cmd_start)
+    p = sub.add_parser("status", help="what runs where and whether it is healthy (exit 1 if not all are)")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("stop", help="stop everything, or only the named processes (SIGTERM, then SIGKILL)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="e.g. messages-1 member-2 (default: all)")
+    p.set_defaults(func=cmd_stop)
+    p = sub.add_parser("kill", help="SIGKILL the named processes, e.g. member-2 logging-3")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.set_defaults(func=cmd_kill)
+    p = sub.add_parser("start-process", help="start named processes again with the settings they had")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--no-wait", action="store_true", help="do not wait until healthy")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.set_defaults(func=cmd_start_process)
+    p = sub.add_parser("restart", help="stop and start named processes, waiting until healthy")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.set_defaults(func=cmd_restart)
+    p = sub.add_parser("experiment", help="the lab's Task 3/4 run: POST msg1..msgN, show who got what")
+    p.add_argument("--count", type=int, default=10, help="messages to post (default 10)")
+    p.set_defaults(func=cmd_experiment)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LauncherError as err:
+        print(f"labctl {args.command}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

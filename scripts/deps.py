@@ -1,0 +1,64 @@
+"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar (Maven
+Central) and the Consul agent (built from its Go module). Usage: python -m scripts.deps [hazelcast|consul]"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HAZELCAST_DIR = ROOT / "hazelcast"
+CONSUL_VERSION = "1.21.5"
+
+
+def cache_dir() -> Path:
+    """Per machine, outside the work tree, so fresh clones reuse it (override: LAB_CACHE_DIR)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facade-lab"
+    return Path(os.environ.get("LAB_CACHE_DIR", default))
+
+
+def hazelcast_version() -> str:
+    return (HAZELCAST_DIR / "VERSION").read_text().strip()
+
+
+def member_jar() -> Path:
+    return cache_dir() / "hazelcast" / f"hazelcast-{hazelcast_version()}.jar"
+
+
+def ensure_member_jar() -> Path:
+    jar = member_jar()
+    if jar.exists():
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.write(f"fetching com.hazelcast:hazelcast:{hazelcast_version()} from Maven Central...\n")
+    subprocess.run(
+        ["mvn", "-q", "-B", "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy",
+         f"-Dartifact=com.hazelcast:hazelcast:{hazelcast_version()}", f"-DoutputDirectory={jar.parent}"],
+        check=True,
+    )
+    return jar
+
+
+def consul_binary() -> Path:
+    return cache_dir() / f"consul-{CONSUL_VERSION}" / "consul"
+
+
+def ensure_consul() -> Path:
+    binary = consul_binary()
+    if not binary.exists():
+        subprocess.run([str(ROOT / "scripts" / "build-consul.sh"), CONSUL_VERSION, str(cache_dir())], check=True)
+    return binary
+
+
+def main(argv: list[str] | None = None) -> int:
+    wanted = (argv if argv is not None else sys.argv[1:]) or ["hazelcast"]
+    for name in wanted:
+        path = {"hazelcast": ensure_member_jar, "consul": ensure_consul}[name]()
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The lab's Task 3/4 experiment: POST msg1..msgN through the facade, then show which logging copy
+logged which message, which messages copy received which, and what GET /facade answers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import requests
+
+from scripts.launcher import System
+from scripts.table import render
+
+
+def _get(url: str, timeout: float = 10.0) -> dict:
+    response = requests.get(url, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def received_by_copy(system: System) -> dict[str, list[dict]]:
+    """What each running messages copy answers on GET /messages."""
+    result = {}
+    for name in system.names("messages"):
+        try:
+            result[name] = _get(system.url(name) + "/messages")["messages"]
+        except requests.RequestException:
+            result[name] = []
+    return result
+
+
+def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None] = print,
+                   settle_seconds: float = 20.0) -> int:
+    facade = system.url(system.names("facade")[0])
+    session = requests.Session()
+    posted: dict[str, str] = {}
+    out(f"POST msg1..msg{count} to {facade}/facade")
+    for i in range(1, count + 1):
+        response = session.post(f"{facade}/facade", data={"msg": f"msg{i}"}, timeout=15)
+        if response.status_code != 201:
+            out(f"  msg{i}: HTTP {response.status_code} {response.text.strip()}")
+            continue
+        posted[response.json()["uuid"]] = f"msg{i}"
+
+    # the queue is consumed in the background: give the copies a bounded moment to take everything
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        received = received_by_copy(system)
+        got = Counter(m["uuid"] for msgs in received.values() for m in msgs if m["uuid"] in posted)
+        if len(got) == len(posted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+    logged = {m["uuid"]: m for m in _get(f"{facade}/facade")["logging"]["messages"] if m["uuid"] in posted}
+    logged_count = Counter(m["uuid"] for m in _get(f"{facade}/facade")["logging"]["messages"])
+    receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m["uuid"] == uuid]
+                 for uuid in posted}
+
+    rows = [(msg, uuid[:8], logged.get(uuid, {}).get("logged_by", "MISSING"),
+             ", ".join(receivers[uuid]) or "MISSING") for uuid, msg in posted.items()]
+    out("\nWho got what")
+    out(render(["MESSAGE", "UUID", "LOGGED BY", "RECEIVED BY"], rows))
+
+    out("\nPer copy")
+    per_copy = Counter(m["logged_by"] for m in logged.values())
+    for copy, msgs in received.items():
+        per_copy[copy] = sum(1 for m in msgs if m["uuid"] in posted)
+    out(render(["COPY", "MESSAGES OF THIS RUN"], sorted(per_copy.items())))
+
+    out("\nGET /facade, three times (each picks a messages copy at random)")
+    gets = []
+    for _ in range(3):
+        body = _get(f"{facade}/facade")
+        mine = [m for m in body["merged"] if m["uuid"] in posted]
+        gets.append((body["messages"].get("copy") or body["messages"].get("error"), len(mine),
+                     sum(1 for m in mine if m["received_by"]), " ".join(m["msg"] for m in mine)))
+    out(render(["MESSAGES COPY", "LOGGED", "ALSO IN THAT COPY", "MESSAGES (logging order)"], gets))
+
+    failed = count - len(posted)
+    missing_log = [posted[u] for u in posted if u not in logged]
+    missing_queue = [posted[u] for u in posted if not receivers[u]]
+    duplicated = [posted[u] for u in posted if len(receivers[u]) > 1 or logged_count[u] > 1]
+    out("")
+    out(f"posted {len(posted)}/{count}, logged {len(logged)}, received {sum(1 for u in posted if receivers[u])}"
+        f", duplicated {len(duplicated)}")
+    problems = []
+    if failed:
+        problems.append(f"{failed} POSTs failed")
+    if missing_log:
+        problems.append("not logged: " + " ".join(missing_log))
+    if missing_queue:
+        problems.append("not received by any messages copy: " + " ".join(missing_queue))
+    if duplicated:
+        problems.append("duplicated: " + " ".join(duplicated))
+    out("verdict: " + ("FAIL - " + "; ".join(problems) if problems else "PASS - every message once"))
+    return 1 if problems else 0
