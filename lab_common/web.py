@@ -57,7 +57,7 @@ def request_fields() -> dict:
     if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return request.form.to_dict()
     if not raw:
-        raise BadRequest("request body is empty")
+        raise BadRequest('request body is empty: send the form msg=... or JSON {"msg": "..."}')
     raise UnsupportedMediaType(
         f"unsupported content type {mimetype or '(none)'}: send application/json or a form"
     )

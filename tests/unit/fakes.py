@@ -1,0 +1,119 @@
+"""In-memory fakes of the services' ports, for unit tests only."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from facade_service.service import Listing
+from lab_common.errors import Unavailable
+from logging_service.service import LoggedMessage
+from messages_service.consumer import ReceivedMessage
+
+
+class FakeMessageStore:
+    def __init__(self):
+        self.entries: dict[str, LoggedMessage] = {}
+        self.available = True
+
+    def _check(self):
+        if not self.available:
+            raise Unavailable("fake store is down")
+
+    def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
+        self._check()
+        if message.uuid in self.entries:
+            return self.entries[message.uuid]
+        self.entries[message.uuid] = message
+        return None
+
+    def all_messages(self) -> list[LoggedMessage]:
+        self._check()
+        return sorted(self.entries.values(), key=lambda m: m.seq)
+
+    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
+        return [m for m in self.all_messages() if m.seq > after_seq][:limit]
+
+
+class FakeInbox:
+    """A queue and a received map; `fail_next` makes the next N batches raise like a lost cluster."""
+
+    def __init__(self):
+        self.queue: deque[dict] = deque()
+        self.received: dict[str, ReceivedMessage] = {}
+        self.fail_next = 0
+        self._seq = 0
+
+    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise Unavailable("fake cluster is down")
+        recorded = []
+        while self.queue and len(recorded) < max_items:
+            item = self.queue.popleft()
+            if item["uuid"] in self.received:
+                continue
+            self._seq += 1
+            message = ReceivedMessage(item["uuid"], item["msg"], copy_name, self._seq)
+            self.received[message.uuid] = message
+            recorded.append(message)
+        return recorded
+
+    def received_by(self, copy_name: str) -> list[ReceivedMessage]:
+        return [m for m in self.received.values() if m.received_by == copy_name]
+
+
+class FakeLogging:
+    def __init__(self):
+        self.store = FakeMessageStore()
+        self.available = True
+
+    def log(self, uuid: str, msg: str) -> dict:
+        if not self.available:
+            raise Unavailable("no copy of logging-service answered")
+        message = LoggedMessage(uuid, msg, "logging-1", len(self.store.entries))
+        existing = self.store.add_if_absent(message)
+        return {**(existing or message).to_json(), "status": "duplicate" if existing else "stored"}
+
+    def messages(self) -> Listing:
+        if not self.available:
+            raise Unavailable("no copy of logging-service answered")
+        return Listing("logging-1", "http://fake-logging", [m.to_json() for m in self.store.all_messages()])
+
+
+class FakeQueue:
+    def __init__(self):
+        self.items: list[dict] = []
+        self.available = True
+
+    def offer(self, uuid: str, msg: str) -> None:
+        if not self.available:
+            raise Unavailable("fake queue is down")
+        self.items.append({"uuid": uuid, "msg": msg})
+
+
+class FakeMessages:
+    def __init__(self, queue: FakeQueue):
+        self.queue = queue
+        self.available = True
+
+    def messages(self) -> Listing:
+        if not self.available:
+            raise Unavailable("no copy of messages-service answered")
+        return Listing("messages-1", "http://fake-messages", list(self.queue.items))
+
+
+class FakeDiscovery:
+    def __init__(self, addresses: dict[str, list[str]]):
+        self.addresses_by_service = addresses
+        self.invalidated: list[str] = []
+
+    def addresses(self, service: str) -> list[str]:
+        if service not in self.addresses_by_service:
+            raise Unavailable(f"no copies of {service}")
+        return self.addresses_by_service[service]
+
+    def invalidate(self, service: str) -> None:
+        self.invalidated.append(service)
+
+    def status(self) -> dict:
+        return {"source": "fake", "reachable": True}

@@ -1,0 +1,116 @@
+import pytest
+
+from facade_service.app import create_app
+from facade_service.service import Facade
+from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
+
+
+@pytest.fixture
+def parts():
+    queue = FakeQueue()
+    return FakeLogging(), FakeMessages(queue), queue
+
+
+@pytest.fixture
+def client(settings, parts):
+    logging, messages, queue = parts
+    return create_app(settings, facade=Facade(logging, messages, queue)).test_client()
+
+
+def test_form_post_is_logged_and_queued(client, parts):
+    logging, _, queue = parts
+    response = client.post("/facade", data={"msg": "msg1"})
+    assert response.status_code == 201
+    uuid = response.json["uuid"]
+    assert logging.store.entries[uuid].msg == "msg1"
+    assert queue.items == [{"uuid": uuid, "msg": "msg1"}]
+
+
+def test_json_post_and_the_task1_txt_field_on_root_are_accepted(client):
+    assert client.post("/facade", json={"msg": "a"}).status_code == 201
+    assert client.post("/", data={"txt": "b"}).status_code == 201
+
+
+def test_unicode_round_trips_unchanged(client):
+    text = "Привіт, світ! 🌻 ґєї"
+    uuid = client.post("/facade", json={"msg": text}).json["uuid"]
+    merged = client.get("/facade").json["merged"]
+    assert [m["msg"] for m in merged if m["uuid"] == uuid] == [text]
+
+
+def test_retry_with_the_same_idempotency_key_creates_no_second_copy(client, parts):
+    logging, _, _ = parts
+    first = client.post("/facade", data={"msg": "once"}, headers={"Idempotency-Key": "key-1"})
+    again = client.post("/facade", data={"msg": "once"}, headers={"Idempotency-Key": "key-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.json["uuid"] == again.json["uuid"] == "key-1"
+    assert again.json["replayed"] is True
+    assert len(logging.store.entries) == 1
+
+
+def test_idempotency_key_reused_for_another_message_is_a_conflict(client):
+    client.post("/facade", data={"msg": "one"}, headers={"Idempotency-Key": "key-2"})
+    response = client.post("/facade", data={"msg": "two"}, headers={"Idempotency-Key": "key-2"})
+    assert response.status_code == 409
+
+
+def test_logging_down_answers_503_and_queues_nothing(client, parts):
+    logging, _, queue = parts
+    logging.available = False
+    response = client.post("/facade", data={"msg": "m"})
+    assert response.status_code == 503
+    assert response.json["error"] == "unavailable"
+    assert queue.items == []
+
+
+def test_queue_down_answers_503(client, parts):
+    _, _, queue = parts
+    queue.available = False
+    assert client.post("/facade", data={"msg": "m"}).status_code == 503
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, problem",
+    [
+        ({"data": {}}, 400, "empty"),
+        ({"data": {"msg": ""}}, 400, "empty"),
+        ({"data": {"msg": " \t\n"}}, 400, "empty"),
+        ({"json": {"msg": ["a"]}}, 400, "string"),
+        ({"json": ["msg"]}, 400, "object"),
+        ({"data": "{bad json", "content_type": "application/json"}, 400, "JSON"),
+        ({"data": "msg", "content_type": "text/plain"}, 415, "content type"),
+        ({"data": {"msg": "x" * 70_000}}, 413, "limit"),
+        ({"data": {"msg": "m"}, "headers": {"Idempotency-Key": "k" * 300}}, 400, "Idempotency-Key"),
+    ],
+)
+def test_bad_input_gets_a_4xx_json_error_and_nothing_is_stored(client, parts, kwargs, status, problem):
+    logging, _, queue = parts
+    response = client.post("/facade", **kwargs)
+    assert response.status_code == status
+    assert problem in response.json["message"]
+    assert logging.store.entries == {} and queue.items == []
+
+
+def test_unknown_route_and_method_answer_json(client):
+    assert client.get("/nope").json["error"] == "not_found"
+    response = client.delete("/facade")
+    assert response.status_code == 405
+    assert response.json["error"] == "method_not_allowed"
+
+
+def test_get_merges_logging_with_one_messages_copy(client, parts):
+    _, messages, _ = parts
+    client.post("/facade", data={"msg": "a"})
+    body = client.get("/facade").json
+    assert body["count"] == 1
+    assert body["merged"][0]["received_by"] == "messages-1"
+    assert body["logging"]["copy"] == "logging-1" and body["messages"]["copy"] == "messages-1"
+
+
+def test_get_still_answers_logging_when_messages_is_down(client, parts):
+    _, messages, _ = parts
+    client.post("/facade", data={"msg": "a"})
+    messages.available = False
+    body = client.get("/facade").json
+    assert body["count"] == 1
+    assert "error" in body["messages"]

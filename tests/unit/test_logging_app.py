@@ -1,0 +1,80 @@
+import dataclasses
+
+import pytest
+
+from logging_service.app import create_app
+from tests.unit.fakes import FakeMessageStore
+
+
+@pytest.fixture
+def store():
+    return FakeMessageStore()
+
+
+@pytest.fixture
+def client(settings, store):
+    health = {"hazelcast": lambda: (store.available, "fake")}
+    return create_app(dataclasses.replace(settings, instance="logging-2"), store=store, health_checks=health).test_client()
+
+
+def test_new_message_is_stored_and_names_the_copy(client, store):
+    response = client.post("/logging", json={"uuid": "u1", "msg": "msg1"})
+    assert response.status_code == 201
+    assert response.json["status"] == "stored"
+    assert response.json["logged_by"] == "logging-2"
+    assert store.entries["u1"].msg == "msg1"
+
+
+def test_duplicate_uuid_is_stored_once_and_answered_without_error(client, store):
+    client.post("/logging", json={"uuid": "u1", "msg": "msg1"})
+    again = client.post("/logging", json={"uuid": "u1", "msg": "msg1"})
+    assert again.status_code == 200
+    assert again.json["status"] == "duplicate"
+    assert len(store.entries) == 1
+
+
+def test_messages_are_listed_in_posting_order(client):
+    for i in range(5):
+        client.post("/logging", json={"uuid": f"u{i}", "msg": f"msg{i}"})
+    body = client.get("/logging").json
+    assert [m["msg"] for m in body["messages"]] == [f"msg{i}" for i in range(5)]
+    assert body["count"] == 5
+
+
+def test_paged_read_follows_the_cursor(client):
+    for i in range(5):
+        client.post("/logging", json={"uuid": f"u{i}", "msg": f"msg{i}"})
+    first = client.get("/logging?limit=2").json
+    second = client.get(f"/logging?limit=2&after={first['next']}").json
+    assert [m["msg"] for m in first["messages"] + second["messages"]] == ["msg0", "msg1", "msg2", "msg3"]
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ({"msg": "no uuid"}, "uuid"),
+        ({"uuid": "u1"}, "msg"),
+        ({"uuid": "u1", "msg": "   "}, "empty"),
+        ({"uuid": "u1", "msg": 7}, "string"),
+        ({"uuid": "x" * 200, "msg": "m"}, "longer"),
+    ],
+)
+def test_bad_input_is_rejected_and_nothing_is_stored(client, store, body, problem):
+    response = client.post("/logging", json=body)
+    assert response.status_code == 400
+    assert problem in response.json["message"]
+    assert store.entries == {}
+
+
+def test_store_down_answers_503_with_json(client, store):
+    store.available = False
+    response = client.post("/logging", json={"uuid": "u1", "msg": "m"})
+    assert response.status_code == 503
+    assert response.json["error"] == "unavailable"
+    assert client.get("/health").status_code == 503
+
+
+def test_health_is_200_when_checks_pass(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json["instance"] == "logging-2"
