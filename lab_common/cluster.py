@@ -15,6 +15,7 @@ from typing import Any
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
+from hazelcast.config import IntType
 from lab_common.errors import Unavailable
 from lab_common.settings import Settings
 
@@ -26,6 +27,7 @@ class ClusterConnection:
         self._settings = settings
         self._client_factory = client_factory
         self._client = None
+        self._link_up = False  # the client's own view; `_connected` also needs the client object built
         self._connected = threading.Event()
         self._client_gone = threading.Event()
         self._closing = threading.Event()
@@ -69,7 +71,11 @@ class ClusterConnection:
         while not self._closing.is_set():
             self._client_gone.clear()
             try:
+                self._link_up = False
+                self._client = None
                 self._client = self._client_factory(**self._client_config())
+                if self._link_up:
+                    self._connected.set()
             except Exception as err:
                 self._last_error = f"cannot connect to {','.join(self._settings.hz_members)}: {err}"
                 log.warning("%s; retrying in %.1fs", self._last_error, backoff)
@@ -85,11 +91,15 @@ class ClusterConnection:
 
     def _on_state(self, state: str) -> None:
         if state == LifecycleState.CONNECTED:
-            self._connected.set()
+            self._link_up = True
+            if self._client is not None:
+                self._connected.set()
         elif state == LifecycleState.DISCONNECTED:
+            self._link_up = False
             self._last_error = "lost the connection to the cluster"
             self._connected.clear()
         elif state == LifecycleState.SHUTDOWN:
+            self._link_up = False
             self._last_error = "client shut down after losing the cluster"
             self._connected.clear()
             self._client_gone.set()
@@ -106,4 +116,6 @@ class ClusterConnection:
             "heartbeat_timeout": 10.0,
             "lifecycle_listeners": [self._on_state],
             "statistics_enabled": False,
+            # Python ints go over the wire as Java longs (ids and microsecond timestamps exceed 32 bits)
+            "default_int_type": IntType.LONG,
         }

@@ -1,0 +1,160 @@
+"""The whole system through the launcher: the lab's experiment, bad input, unicode, and a clean stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from scripts.experiment import received_by_copy, run_experiment
+from scripts.launcher import ROOT, LauncherError, System, Topology
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    system = System(tmp_path_factory.mktemp("e2e"))
+    system.start(Topology(cluster_name=f"e2e-{uuid.uuid4().hex[:8]}", port_offset=11_000), timeout=120)
+    yield system
+    system.stop()
+
+
+@pytest.fixture
+def facade(system):
+    return system.url("facade-1")
+
+
+def stored_counts(system, facade):
+    logged = requests.get(facade + "/facade", timeout=10).json()["logging"]["count"]
+    received = sum(len(msgs) for msgs in received_by_copy(system).values())
+    return logged, received
+
+
+def test_the_msg1_to_msg10_experiment_passes(system):
+    lines = []
+    assert run_experiment(system, count=10, out=lines.append) == 0, "\n".join(lines)
+    report = "\n".join(lines)
+    assert "verdict: PASS" in report
+    assert "LOGGED BY" in report and "RECEIVED BY" in report
+
+
+def test_each_logging_copy_logs_a_line_per_message_it_received(system, facade):
+    uuids = [requests.post(facade + "/facade", data={"msg": f"line-{i}"}, timeout=10).json()["uuid"]
+             for i in range(6)]
+    logs = {name: open(system.process(name).log_path, encoding="utf-8").read() for name in system.names("logging")}
+    for u in uuids:
+        assert sum(f"logged uuid={u}" in text for text in logs.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, status",
+    [
+        ({"data": {"msg": ""}}, 400),
+        ({"data": {"msg": "   "}}, 400),
+        ({"data": {}}, 400),
+        ({"data": "{nope", "headers": {"Content-Type": "application/json"}}, 400),
+        ({"json": {"msg": 42}}, 400),
+        ({"json": {"text": "wrong field"}}, 400),
+        ({"data": "msg=x", "headers": {"Content-Type": "text/plain"}}, 415),
+        ({"data": {"msg": "x" * (70 * 1024)}}, 413),
+    ],
+)
+def test_bad_input_gets_a_json_4xx_and_nothing_is_stored_or_queued(system, facade, kwargs, status):
+    before = stored_counts(system, facade)
+    response = requests.post(facade + "/facade", timeout=10, **kwargs)
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"] and response.json()["message"]
+    time.sleep(0.5)  # a queued message would be consumed within this
+    assert stored_counts(system, facade) == before
+
+
+@pytest.mark.parametrize("method, path", [("DELETE", "/facade"), ("GET", "/nowhere"), ("PUT", "/logging")])
+def test_unknown_routes_and_methods_answer_json(system, facade, method, path):
+    base = system.url("logging-1") if path == "/logging" else facade
+    response = requests.request(method, base + path, timeout=5)
+    assert response.status_code in (404, 405)
+    assert response.json()["error"] in ("not_found", "method_not_allowed")
+
+
+def test_unicode_round_trips_through_logging_and_the_queue(system, facade):
+    text = "Привіт, світе! Ґанок, їжак, «лапки» 🌻🚀"
+    posted = requests.post(facade + "/facade", json={"msg": text}, timeout=10).json()
+    assert posted["msg"] == text
+
+    def everywhere():
+        body = requests.get(facade + "/facade", timeout=10).json()
+        assert [m["msg"] for m in body["merged"] if m["uuid"] == posted["uuid"]] == [text]
+        received = [m["msg"] for msgs in received_by_copy(system).values() for m in msgs if m["uuid"] == posted["uuid"]]
+        assert received == [text]
+    eventually(everywhere, timeout=10)
+
+
+def test_a_retried_post_with_the_same_idempotency_key_is_stored_once(system, facade):
+    key = f"retry-{uuid.uuid4()}"
+    for _ in range(3):
+        response = requests.post(facade + "/facade", data={"msg": "once"}, headers={"Idempotency-Key": key}, timeout=10)
+        assert response.status_code == 201 and response.json()["uuid"] == key
+
+    def once_everywhere():
+        logged = [m for m in requests.get(facade + "/facade", timeout=10).json()["merged"] if m["uuid"] == key]
+        received = [m for msgs in received_by_copy(system).values() for m in msgs if m["uuid"] == key]
+        assert len(logged) == 1 and len(received) == 1
+    eventually(once_everywhere, timeout=10)
+
+
+def test_config_server_answers_addresses_and_a_json_404(system):
+    config = system.url("config-server")
+    assert len(requests.get(config + "/services/logging-service", timeout=5).json()["addresses"]) == 3
+    response = requests.get(config + "/services/nope", timeout=5)
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_every_service_reports_healthy(system):
+    for name in system.names():
+        assert system.health(name)[0], name
+
+
+def test_labctl_run_stops_everything_on_sigterm(tmp_path):
+    run_dir = tmp_path / "run"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "--run-dir", str(run_dir), "run", "--members", "1", "--logging", "1",
+         "--messages", "1", "--port-offset", "12000", "--cluster-name", f"run-{uuid.uuid4().hex[:8]}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        system = System(run_dir)
+        eventually(lambda: _all_healthy(system), timeout=120, interval=0.5)
+        pids = [p.pid for p in system.state().processes.values()]
+        child.send_signal(signal.SIGTERM)
+        output, _ = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, output
+    assert "NAME" in output and "stopped." in output
+    for pid in pids:
+        assert not _alive(pid), f"pid {pid} left behind"
+    assert not (run_dir / "state.json").exists()
+
+
+def _all_healthy(system: System) -> bool:
+    try:
+        return all(row["healthy"] for row in system.status())
+    except LauncherError:  # not started yet
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"

@@ -1,0 +1,48 @@
+"""A real 3-member Hazelcast cluster for the whole session, started from the pinned jar."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from lab_common.cluster import ClusterConnection
+from lab_common.settings import Settings
+from scripts.launcher import System, Topology
+
+PORT_OFFSET = 10_000  # members on 15701-15703: a system the user runs on the default ports is left alone
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    system = System(tmp_path_factory.mktemp("cluster"))
+    topology = Topology(cluster_name=f"it-{uuid.uuid4().hex[:8]}", members=3, logging=0, messages=0, facades=0,
+                        port_offset=PORT_OFFSET)
+    system.start(topology, timeout=120)
+    system.wait_cluster_safe(3)
+    yield system
+    system.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_settings(cluster) -> Settings:
+    topology = cluster.state().topology
+    return Settings.load("integration-test", default_port=1, environ={}, argv=[], instance="it-copy",
+                         hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
+
+
+@pytest.fixture
+def connect(cluster_settings):
+    """Opens ClusterConnections (optionally with other settings) and closes them after the test."""
+    opened = []
+
+    def open_connection(**changes) -> ClusterConnection:
+        connection = ClusterConnection(dataclasses.replace(cluster_settings, **changes)).start()
+        assert connection.wait_connected(30), connection.status
+        opened.append(connection)
+        return connection
+
+    yield open_connection
+    for connection in opened:
+        connection.close()

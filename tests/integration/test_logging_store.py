@@ -1,0 +1,53 @@
+import pytest
+
+from logging_service.service import MessageLog
+from logging_service.store import HazelcastMessageStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def message_log(connect, unique_name):
+    return MessageLog(HazelcastMessageStore(connect(), unique_name), "logging-1")
+
+
+def test_duplicate_uuid_is_stored_once_in_the_distributed_map(message_log):
+    first = message_log.record("u1", "msg1")
+    second = message_log.record("u1", "msg1")
+    assert first.created and not second.created
+    assert second.message.logged_by == "logging-1"
+    assert [m.uuid for m in message_log.messages()] == ["u1"]
+
+
+def test_copies_on_different_connections_share_one_map_and_dedup_between_them(connect, unique_name):
+    log_a = MessageLog(HazelcastMessageStore(connect(), unique_name), "logging-1")
+    log_b = MessageLog(HazelcastMessageStore(connect(hz_members=("127.0.0.1:15702",)), unique_name), "logging-2")
+    assert log_a.record("u1", "m").created
+    assert not log_b.record("u1", "m").created
+    assert log_b.record("u2", "n").created
+    assert [(m.uuid, m.logged_by) for m in log_a.messages()] == [("u1", "logging-1"), ("u2", "logging-2")]
+
+
+def test_messages_are_read_back_in_posting_order(message_log):
+    for i in range(30):
+        message_log.record(f"u{i}", f"msg{i}")
+    assert [m.msg for m in message_log.messages()] == [f"msg{i}" for i in range(30)]
+
+
+def test_paged_read_walks_every_message_once_in_order(message_log):
+    for i in range(25):
+        message_log.record(f"u{i}", f"msg{i}")
+    seen, after = [], -1
+    while True:
+        page = message_log.page(after, 10)
+        if not page:
+            break
+        seen += [m.msg for m in page]
+        after = page[-1].seq
+    assert seen == [f"msg{i}" for i in range(25)]
+
+
+def test_unicode_round_trips_through_the_map(message_log):
+    text = "Слава Україні 🇺🇦 — «лапки» ґ"
+    message_log.record("u1", text)
+    assert message_log.messages()[0].msg == text

@@ -1,0 +1,111 @@
+import json
+import threading
+
+import hazelcast
+import pytest
+
+from messages_service.consumer import QueueConsumer
+from messages_service.inbox import HazelcastInbox
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def names(unique_name):
+    return {"queue_name": f"q-{unique_name}", "received_map": f"r-{unique_name}"}
+
+
+def offer(connection, queue_name, items):
+    queue = connection.client().get_queue(queue_name).blocking()
+    for uuid, msg in items:
+        assert queue.offer(json.dumps({"uuid": uuid, "msg": msg}))
+
+
+def test_two_consumers_take_every_item_exactly_once(connect, names):
+    producer = connect()
+    offer(producer, names["queue_name"], [(f"u{i}", f"msg{i}") for i in range(200)])
+    inboxes = [HazelcastInbox(connect(), **names) for _ in range(2)]
+    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2).start()
+                 for i, inbox in enumerate(inboxes)]
+    try:
+        def all_received():
+            got = inboxes[0].received_by("messages-1") + inboxes[0].received_by("messages-2")
+            assert len(got) == 200
+            return got
+        got = eventually(all_received, timeout=60)
+    finally:
+        for consumer in consumers:
+            consumer.stop()
+    assert sorted(m.uuid for m in got) == sorted(f"u{i}" for i in range(200))
+    assert producer.client().get_queue(names["queue_name"]).blocking().size() == 0
+
+
+def test_a_uuid_offered_twice_is_received_once(connect, names):
+    connection = connect()
+    offer(connection, names["queue_name"], [("dup", "a"), ("dup", "a"), ("other", "b")])
+    inbox = HazelcastInbox(connection, **names)
+    received = inbox.receive_batch("messages-1", 10, 1.0)
+    assert sorted(m.uuid for m in received) == ["dup", "other"]
+    assert len(inbox.received_by("messages-1")) == 2
+
+
+def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings, connect, names):
+    producer = connect()
+    offer(producer, names["queue_name"], [("u1", "survives")])
+    polled = []
+
+    def consumer_that_dies_before_commit():
+        dying = hazelcast.HazelcastClient(cluster_name=cluster_settings.hz_cluster_name,
+                                          cluster_members=list(cluster_settings.hz_members),
+                                          cluster_connect_timeout=10, invocation_timeout=5)
+        transaction = dying.new_transaction(timeout=60)
+        transaction.begin()
+        polled.append(json.loads(transaction.get_queue(names["queue_name"]).poll(1))["uuid"])
+        dying.shutdown()  # gone between poll and commit
+
+    # a transaction belongs to its thread: run the doomed consumer in one of its own
+    thread = threading.Thread(target=consumer_that_dies_before_commit)
+    thread.start()
+    thread.join(30)
+    assert polled == ["u1"]
+
+    inbox = HazelcastInbox(producer, **names)
+
+    def taken_again():
+        received = inbox.receive_batch("messages-2", 10, 0.5)
+        assert [m.msg for m in received] == ["survives"]
+    eventually(taken_again, timeout=30)
+
+
+def test_what_a_copy_received_survives_its_restart(connect, names):
+    first_life = connect()
+    offer(first_life, names["queue_name"], [("u1", "kept")])
+    HazelcastInbox(first_life, **names).receive_batch("messages-1", 10, 1.0)
+    first_life.close()
+    second_life = HazelcastInbox(connect(), **names)
+    assert [m.msg for m in second_life.received_by("messages-1")] == ["kept"]
+
+
+def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
+    connection = connect()
+    offer(connection, names["queue_name"], [("a", "1")])
+    inbox = HazelcastInbox(connection, **names)
+    inbox.receive_batch("messages-1", 10, 1.0)
+    assert inbox.received_by("messages-2") == []
+
+
+def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
+    producers = [connect() for _ in range(2)]
+    threads = [threading.Thread(target=offer, args=(p, names["queue_name"], [(f"p{k}-{i}", "m") for i in range(100)]))
+               for k, p in enumerate(producers)]
+    for t in threads:
+        t.start()
+    inbox = HazelcastInbox(connect(), **names)
+    consumer = QueueConsumer(inbox, "messages-1", batch=20, poll_seconds=0.2).start()
+    try:
+        for t in threads:
+            t.join(30)
+        eventually(lambda: len(inbox.received_by("messages-1")) == 200, timeout=60)
+    finally:
+        consumer.stop()
