@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hazelcast.config import IntType
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
-from hazelcast.config import IntType
 from lab_common.errors import Unavailable
 from lab_common.settings import Settings
 

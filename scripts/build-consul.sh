@@ -4,7 +4,7 @@
 # The module's own go.mod has replace directives, so `go install` cannot build it; as a
 # dependency of a throwaway module those are ignored and nested modules come from the proxy.
 set -euo pipefail
-version="${1:?consul version, e.g. 1.21.5}"
+version="${1:?consul version, e.g. 1.22.0}"
 cache="${2:?cache folder}"
 out="$cache/consul-$version/consul"
 if [ -x "$out" ]; then echo "$out"; exit 0; fi

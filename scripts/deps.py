@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HAZELCAST_DIR = ROOT / "hazelcast"
-CONSUL_VERSION = "1.21.5"
+CONSUL_VERSION = "1.22.0"
 
 
 def cache_dir() -> Path:

@@ -1,9 +1,9 @@
 import json
 import threading
 
-import hazelcast
 import pytest
 
+import hazelcast
 from messages_service.consumer import QueueConsumer
 from messages_service.inbox import HazelcastInbox
 from tests.helpers import eventually

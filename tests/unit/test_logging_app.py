@@ -14,7 +14,8 @@ def store():
 @pytest.fixture
 def client(settings, store):
     health = {"hazelcast": lambda: (store.available, "fake")}
-    return create_app(dataclasses.replace(settings, instance="logging-2"), store=store, health_checks=health).test_client()
+    copy_settings = dataclasses.replace(settings, instance="logging-2")
+    return create_app(copy_settings, store=store, health_checks=health).test_client()
 
 
 def test_new_message_is_stored_and_names_the_copy(client, store):
