@@ -9,9 +9,13 @@ PYTEST_ARGS ?=
 .PHONY: run test setup unit experiment lint clean stop
 
 run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it)
-	$(BIN)/labctl run
+ifeq ($(DISCOVERY),consul)
+	$(BIN)/python -m scripts.deps consul
+endif
+	$(BIN)/labctl run --discovery $(DISCOVERY)
 
-test: setup ## set everything up and run every test
+test: setup ## set everything up (the Consul agent too: built once per machine) and run every test
+	$(BIN)/python -m scripts.deps consul
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: setup ## only the fast unit tests (no cluster)

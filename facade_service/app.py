@@ -45,7 +45,7 @@ def build(settings: Settings):
     from lab_common.http import ServiceClient, pooled_session
 
     session = pooled_session(pool_size=settings.threads * 2)
-    discovery, close_discovery = make_discovery(settings, session)
+    discovery = make_discovery(settings, session)
     connection = ClusterConnection(settings).start()
 
     def client(service: str) -> ServiceClient:
@@ -63,7 +63,6 @@ def build(settings: Settings):
     }
 
     def close():
-        close_discovery()
         connection.close()
         session.close()
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import requests
 
 from lab_common.discovery import CachedDiscovery, Discovery, config_server_lookup
 from lab_common.settings import Settings
 
 
-def make_discovery(settings: Settings, session: requests.Session) -> tuple[Discovery, Callable[[], None]]:
-    if settings.discovery == "config-server":
-        lookup = config_server_lookup(settings.config_server, session, settings.http_timeout)
-        return CachedDiscovery(lookup, ttl=settings.discovery_ttl, source=settings.config_server), lambda: None
-    raise ValueError(f"unknown discovery {settings.discovery!r}")
+def make_discovery(settings: Settings, session: requests.Session) -> Discovery:
+    if settings.discovery == "consul":
+        from lab_common.consul_support import agent, consul_discovery
+
+        return consul_discovery(settings, agent(settings, timeout=settings.http_timeout))
+    lookup = config_server_lookup(settings.config_server, session, settings.http_timeout)
+    return CachedDiscovery(lookup, ttl=settings.discovery_ttl, source=settings.config_server)

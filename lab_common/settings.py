@@ -112,7 +112,7 @@ class Settings:
     )
 
     discovery: str = _setting(
-        "config-server", "LAB_DISCOVERY", "--discovery", _choice("config-server"),
+        "config-server", "LAB_DISCOVERY", "--discovery", _choice("config-server", "consul"),
         "where service addresses come from",
     )
     config_server: str = _setting(

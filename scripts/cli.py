@@ -24,8 +24,10 @@ def status_table(system: System) -> str:
 
 
 def _topology(args) -> Topology:
+    facades = args.facades if args.facades is not None else (2 if args.discovery == "consul" else 1)
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
-                    messages=args.messages, facades=args.facades, port_offset=args.port_offset, server=args.server)
+                    messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
+                    discovery=args.discovery)
 
 
 def cmd_start(args) -> int:
@@ -107,6 +109,18 @@ def cmd_restart(args) -> int:
     return 0
 
 
+def cmd_consul_seed(args) -> int:
+    from lab_common.consul_support import agent, kv_defaults, seed_kv
+    from lab_common.settings import Settings
+
+    settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=args.consul,
+                             hz_cluster_name=args.cluster_name)
+    values = kv_defaults(settings)
+    seed_kv(agent(settings), values)
+    _say(render(["KEY", "VALUE"], [(f"lab/{k}", v) for k, v in values.items()]))
+    return 0
+
+
 def cmd_experiment(args) -> int:
     from scripts.experiment import run_experiment
 
@@ -123,7 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--members", type=int, default=3, help="Hazelcast members (default 3)")
         p.add_argument("--logging", type=int, default=3, help="logging-service copies (default 3)")
         p.add_argument("--messages", type=int, default=2, help="messages-service copies (default 2)")
-        p.add_argument("--facades", type=int, default=1, help="facade-service copies (default 1)")
+        p.add_argument("--facades", type=int, default=None,
+                       help="facade-service copies (default 1; 2 with --discovery consul, on 8080 and 8088)")
+        p.add_argument("--discovery", choices=["config-server", "consul"], default="config-server",
+                       help="config-server (default) or consul: a dev agent on 8500, settings in its KV")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
         p.add_argument("--server", choices=["gunicorn", "dev"], default="gunicorn",
@@ -153,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--timeout", type=float, default=60.0)
     p.set_defaults(func=cmd_restart)
+    p = sub.add_parser("consul-seed", help="write the cluster settings and object names into Consul KV")
+    p.add_argument("--consul", default="127.0.0.1:8500", help="agent host:port (default 127.0.0.1:8500)")
+    p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
+    p.set_defaults(func=cmd_consul_seed)
     p = sub.add_parser("experiment", help="the lab's Task 3/4 run: POST msg1..msgN, show who got what")
     p.add_argument("--count", type=int, default=10, help="messages to post (default 10)")
     p.set_defaults(func=cmd_experiment)

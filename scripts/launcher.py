@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.deps import HAZELCAST_DIR, ROOT, ensure_member_jar
+from scripts.deps import HAZELCAST_DIR, ROOT, ensure_consul, ensure_member_jar
 
 DEFAULT_RUN_DIR = ROOT / "var" / "run"
 
@@ -44,6 +44,11 @@ class Topology:
     facades: int = 1
     port_offset: int = 0
     server: str = "gunicorn"
+    discovery: str = "config-server"  # or "consul": its own dev agent, no config server
+
+    @property
+    def consul_port(self) -> int:
+        return 8500 + self.port_offset
 
     def member_port(self, i: int) -> int:
         return 5700 + i + self.port_offset
@@ -113,12 +118,13 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     """Every process of the system with the command and environment it is started with."""
     logs = run_dir / "logs"
     members = topology.member_addresses()
-    common_env = {
-        "PYTHONUNBUFFERED": "1",
-        "HZ_CLUSTER_NAME": topology.cluster_name,
-        "LAB_CONFIG_SERVER": f"http://127.0.0.1:{topology.config_port}",
-        "LAB_SERVER": topology.server,
-    }
+    consul_mode = topology.discovery == "consul"
+    common_env = {"PYTHONUNBUFFERED": "1", "LAB_SERVER": topology.server, "LAB_DISCOVERY": topology.discovery}
+    if consul_mode:  # cluster settings come from Consul KV, addresses from Consul's passing instances
+        common_env["LAB_CONSUL"] = f"127.0.0.1:{topology.consul_port}"
+    else:
+        common_env.update({"HZ_CLUSTER_NAME": topology.cluster_name,
+                           "LAB_CONFIG_SERVER": f"http://127.0.0.1:{topology.config_port}"})
     processes: dict[str, Process] = {}
 
     def add(name: str, kind: str, port: int, argv: list[str], env: dict[str, str], health_url: str):
@@ -138,24 +144,31 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         env = {**common_env, "LAB_PORT": str(port), "LAB_INSTANCE": name, **(extra_env or {})}
         add(name, kind, port, [sys.executable, "-m", module], env, f"http://127.0.0.1:{port}/health")
 
-    registry_file = run_dir / "registry.json"
-    service("config-server", "config-server", "config_server", topology.config_port,
-            {"LAB_REGISTRY_FILE": str(registry_file)})
+    if consul_mode:
+        off = topology.port_offset
+        argv = [str(ensure_consul()), "agent", "-dev", f"-node=lab-{run_id[:8]}", "-bind=127.0.0.1",
+                "-client=127.0.0.1", f"-http-port={topology.consul_port}", f"-server-port={8300 + off}",
+                f"-serf-lan-port={8301 + off}", f"-serf-wan-port={8302 + off}", "-dns-port=-1", "-grpc-port=-1",
+                "-grpc-tls-port=-1", "-log-level=warn"]
+        add("consul", "consul", topology.consul_port, argv, {},
+            f"http://127.0.0.1:{topology.consul_port}/v1/status/leader")
+    else:
+        service("config-server", "config-server", "config_server", topology.config_port,
+                {"LAB_REGISTRY_FILE": str(run_dir / "registry.json")})
 
-    def preferring(i: int) -> str:
+    def preferring(i: int) -> dict[str, str]:
         """Member list with copy i's own member first: copy i is paired with member i."""
-        if not members:
-            return ""
+        if not members or consul_mode:
+            return {}
         k = (i - 1) % len(members)
-        return ",".join(members[k:] + members[:k])
+        return {"HZ_MEMBERS": ",".join(members[k:] + members[:k])}
 
     for i in range(1, topology.logging + 1):
-        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), {"HZ_MEMBERS": preferring(i)})
+        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), preferring(i))
     for i in range(1, topology.messages + 1):
-        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i),
-                {"HZ_MEMBERS": preferring(i)})
+        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), preferring(i))
     for i in range(1, topology.facades + 1):
-        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), {"HZ_MEMBERS": preferring(i)})
+        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), preferring(i))
     return processes
 
 
@@ -203,6 +216,13 @@ class System:
     def url(self, name: str) -> str:
         return self.process(name).url
 
+    def hazelcast_cluster(self) -> tuple[str, dict[str, str]]:
+        """The cluster name and each member's address (member-1 -> 127.0.0.1:5701), for a client."""
+        state = self.state()
+        return state.topology.cluster_name, {
+            p.name: f"127.0.0.1:{p.port}" for p in state.processes.values() if p.kind == "member"
+        }
+
     # --- starting --------------------------------------------------------------------------------
 
     def start(self, topology: Topology = Topology(), *, wait: bool = True, timeout: float = 120.0,
@@ -220,8 +240,13 @@ class System:
         with self._lock():
             self._save(State(run_id, topology, processes))
         try:
+            if topology.discovery == "consul":  # the agent first: services wait for their settings in its KV
+                self._spawn("consul")
+                self.wait_healthy(["consul"], timeout=30, progress=progress)
+                seed_consul_kv(topology)
             for name in processes:
-                self._spawn(name)
+                if name != "consul":
+                    self._spawn(name)
             if wait:
                 self.wait_healthy(timeout=timeout, progress=progress)
         except BaseException:
@@ -318,6 +343,8 @@ class System:
             return False, f"no answer ({type(err).__name__})"
         if response.status_code != 200:
             return False, _health_reason(response)
+        if process.kind == "consul":
+            return (bool(response.json()), "leader elected") if response.json() else (False, "no leader yet")
         if process.kind == "member":
             body = response.json()
             return body.get("nodeState") == "ACTIVE", (
@@ -382,6 +409,16 @@ class System:
                          "pid": p.pid if running else None, "running": running, "healthy": ok, "detail": detail,
                          "log": os.path.relpath(p.log_path, ROOT)})
         return rows
+
+
+def seed_consul_kv(topology: Topology) -> None:
+    """Write the cluster settings and object names the services read from Consul KV."""
+    from lab_common.consul_support import agent, kv_defaults, seed_kv
+    from lab_common.settings import Settings
+
+    settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=f"127.0.0.1:{topology.consul_port}",
+                             hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
+    seed_kv(agent(settings), kv_defaults(settings))
 
 
 def _health_reason(response: requests.Response) -> str:

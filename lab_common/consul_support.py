@@ -1,0 +1,120 @@
+"""Consul: the second discovery mode. Registration with an HTTP health check, discovery through the
+passing instances only, and the cluster settings kept in Consul KV.
+
+py-consul is the maintained fork of python-consul (abandoned in 2018); both install the module `consul`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+import consul
+import requests
+
+from lab_common.discovery import CachedDiscovery
+from lab_common.errors import Unavailable
+from lab_common.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+KV_PREFIX = "lab/"
+# Consul KV key -> the Settings field it sets, and how the value is written there.
+KV_SETTINGS: dict[str, str] = {
+    "hazelcast/cluster-name": "hz_cluster_name",
+    "hazelcast/members": "hz_members",
+    "names/messages-map": "messages_map",
+    "names/messages-queue": "messages_queue",
+    "names/received-map": "received_map",
+}
+CONSUL_ERRORS = (consul.ConsulException, requests.RequestException)
+
+
+def agent(settings: Settings, timeout: float = 2.0) -> consul.Consul:
+    host, _, port = settings.consul.rpartition(":")
+    return consul.Consul(host=host, port=int(port), connections_timeout=timeout)
+
+
+def kv_defaults(settings: Settings) -> dict[str, str]:
+    """What `seed_kv` writes: the values the settings hold (the repo's defaults unless overridden)."""
+    values = {}
+    for key, name in KV_SETTINGS.items():
+        value = getattr(settings, name)
+        values[key] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return values
+
+
+def seed_kv(client: consul.Consul, values: dict[str, str]) -> None:
+    for key, value in values.items():
+        client.kv.put(KV_PREFIX + key, value)
+
+
+def settings_from_kv(settings: Settings, client: consul.Consul, *, wait: float = 60.0,
+                     sleep: Callable[[float], None] = time.sleep) -> Settings:
+    """The settings with the cluster and object names read from KV, waiting (bounded) for the keys."""
+    deadline = time.monotonic() + wait
+    announced = False
+    while True:
+        try:
+            found = {key: client.kv.get(KV_PREFIX + key)[1] for key in KV_SETTINGS}
+        except CONSUL_ERRORS as err:
+            found, problem = {}, f"Consul at {settings.consul} unreachable ({type(err).__name__})"
+        else:
+            missing = [KV_PREFIX + k for k, item in found.items() if item is None]
+            problem = f"waiting for Consul KV keys {', '.join(missing)} (seed them: labctl consul-seed)"
+            if not missing:
+                break
+        if time.monotonic() > deadline:
+            raise SettingsError(f"{problem}; gave up after {wait:.0f}s")
+        if not announced:
+            log.warning("%s", problem)
+            announced = True
+        sleep(1.0)
+    fields = dataclasses.fields(Settings)
+    parsers = {f.name: f.metadata["parse"] for f in fields if "parse" in f.metadata}
+    changes = {name: parsers[name](found[key]["Value"].decode()) for key, name in KV_SETTINGS.items()}
+    log.info("settings from Consul KV: %s", changes)
+    return dataclasses.replace(settings, **changes)
+
+
+class Registration:
+    """This copy's entry in Consul: registered on start, with an HTTP check on /health every second."""
+
+    def __init__(self, settings: Settings, client: consul.Consul):
+        self._settings = settings
+        self._client = client
+        self.service_id = f"{settings.service}-{settings.instance}-{settings.port}"
+
+    def register(self) -> None:
+        s = self._settings
+        address = "127.0.0.1" if s.host in ("0.0.0.0", "") else s.host
+        check = consul.Check.http(f"http://{address}:{s.port}/health", interval="1s", timeout="1s",
+                                  deregister="1m")
+        self._client.agent.service.register(s.service, service_id=self.service_id, address=address, port=s.port,
+                                            check=check, meta={"instance": s.instance})
+        log.info("registered in Consul as %s", self.service_id)
+
+    def deregister(self) -> None:
+        try:
+            self._client.agent.service.deregister(self.service_id)
+            log.info("deregistered %s from Consul", self.service_id)
+        except CONSUL_ERRORS as err:
+            log.warning("could not deregister %s: %s", self.service_id, type(err).__name__)
+
+
+def consul_discovery(settings: Settings, client: consul.Consul) -> CachedDiscovery:
+    """Base URLs of the passing instances only, cached for about a check interval."""
+
+    def lookup(service: str) -> list[str]:
+        try:
+            _, entries = client.health.service(service, passing=True)
+        except CONSUL_ERRORS as err:
+            raise Unavailable(f"Consul at {settings.consul} unreachable: {type(err).__name__}") from err
+        addresses = [f"http://{e['Service']['Address']}:{e['Service']['Port']}" for e in entries]
+        if not addresses:
+            raise Unavailable(f"Consul lists no passing instance of {service!r}")
+        return addresses
+
+    return CachedDiscovery(lookup, ttl=min(settings.discovery_ttl, 1.0), source=f"consul {settings.consul}")

@@ -1,0 +1,65 @@
+import pytest
+
+from lab_common.consul_support import KV_PREFIX, Registration, kv_defaults, seed_kv, settings_from_kv
+from lab_common.settings import Settings, SettingsError
+
+
+class FakeConsul:
+    """Just enough of consul.Consul: a KV store and the agent's service registry."""
+
+    class _KV:
+        def __init__(self):
+            self.data: dict[str, bytes] = {}
+
+        def put(self, key, value):
+            self.data[key] = value.encode()
+
+        def get(self, key):
+            return 1, ({"Key": key, "Value": self.data[key]} if key in self.data else None)
+
+    class _Service:
+        def __init__(self):
+            self.registered: dict[str, dict] = {}
+
+        def register(self, name, service_id, address, port, check, meta):
+            self.registered[service_id] = {"name": name, "address": address, "port": port, "check": check}
+
+        def deregister(self, service_id):
+            self.registered.pop(service_id)
+
+    def __init__(self):
+        self.kv = self._KV()
+        self.agent = type("Agent", (), {"service": self._Service()})()
+
+
+def test_seeded_kv_settings_replace_the_defaults():
+    fake = FakeConsul()
+    source = Settings.load("x", default_port=1, environ={}, argv=[], hz_cluster_name="from-kv",
+                           hz_members=("127.0.0.1:6001", "127.0.0.1:6002"), messages_queue="q-kv")
+    seed_kv(fake, kv_defaults(source))
+    service = Settings.load("logging-service", default_port=8081, environ={}, argv=[])
+    loaded = settings_from_kv(service, fake, wait=1)
+    assert loaded.hz_cluster_name == "from-kv"
+    assert loaded.hz_members == ("127.0.0.1:6001", "127.0.0.1:6002")
+    assert loaded.messages_queue == "q-kv"
+    assert fake.kv.data[KV_PREFIX + "hazelcast/members"] == b"127.0.0.1:6001,127.0.0.1:6002"
+
+
+def test_missing_keys_are_waited_for_then_refused_by_name():
+    naps = []
+    with pytest.raises(SettingsError) as err:
+        settings_from_kv(Settings.load("x", default_port=1, environ={}, argv=[]), FakeConsul(), wait=0,
+                         sleep=naps.append)
+    assert "lab/hazelcast/cluster-name" in str(err.value)
+
+
+def test_registration_carries_an_http_check_on_health_and_is_undone():
+    fake = FakeConsul()
+    settings = Settings.load("logging-service", default_port=8083, environ={}, argv=[], instance="logging-2")
+    registration = Registration(settings, fake)
+    registration.register()
+    entry = fake.agent.service.registered[registration.service_id]
+    assert entry["port"] == 8083 and entry["name"] == "logging-service"
+    assert entry["check"]["http"] == "http://127.0.0.1:8083/health" and entry["check"]["interval"] == "1s"
+    registration.deregister()
+    assert fake.agent.service.registered == {}
