@@ -13,11 +13,14 @@ from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
 
 
-def _listing(client: ServiceClient, path: str) -> Listing:
-    reply = client.call("GET", path)
+def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Listing:
+    reply = client.call("GET", path, params=params)
+    if reply.status == 400:
+        raise BadRequest(reply.body.get("message", "bad request"))
     if reply.status != 200:
         raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
-    return Listing(copy=reply.body.get("copy", reply.copy), url=reply.copy, messages=reply.body["messages"])
+    return Listing(copy=reply.body.get("copy", reply.copy), url=reply.copy, messages=reply.body["messages"],
+                   next=reply.body.get("next"))
 
 
 class LoggingClient:
@@ -34,6 +37,9 @@ class LoggingClient:
 
     def messages(self) -> Listing:
         return _listing(self._client, "/logging")
+
+    def page(self, limit: int, after: str | None) -> Listing:
+        return _listing(self._client, "/logging", {"limit": limit, **({"after": after} if after else {})})
 
 
 class MessagesClient:

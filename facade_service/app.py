@@ -7,7 +7,7 @@ from flask import Flask, jsonify, request
 from facade_service.service import Facade
 from lab_common.errors import BadRequest
 from lab_common.settings import Settings
-from lab_common.web import add_health, create_base_app, request_fields, text_field
+from lab_common.web import add_health, create_base_app, limit_param, request_fields, text_field
 
 MAX_IDEMPOTENCY_KEY = 128
 
@@ -32,7 +32,13 @@ def create_app(settings: Settings, *, facade: Facade, health_checks=None) -> Fla
     @app.get("/facade")
     @app.get("/")
     def get_messages():
-        return jsonify(facade.read())
+        limit = limit_param(default=None, maximum=1000)
+        after = request.args.get("after")
+        if limit is None and after is None:
+            return jsonify(facade.read())
+        if after is not None and not after.lstrip("-").isdigit():
+            raise BadRequest("after must be the 'next' value of the previous page")
+        return jsonify(facade.read_page(limit or 100, after))
 
     return app
 

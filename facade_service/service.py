@@ -17,6 +17,7 @@ class Listing:
     copy: str
     url: str
     messages: list[dict]
+    next: str | None = None  # the cursor of the following page, for paged reads
 
     def to_json(self) -> dict:
         return {"copy": self.copy, "url": self.url, "count": len(self.messages), "messages": self.messages}
@@ -27,6 +28,8 @@ class LoggingPort(Protocol):
         """Store {uuid, msg} in some logging copy; answers the entry as stored (with logged_by)."""
 
     def messages(self) -> Listing: ...
+
+    def page(self, limit: int, after: str | None) -> Listing: ...
 
 
 class MessagesPort(Protocol):
@@ -60,6 +63,12 @@ class Facade:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
         self._queue.offer(uuid, msg)
         return Posted(uuid=uuid, msg=msg, logged_by=stored["logged_by"], replayed=stored.get("status") == "duplicate")
+
+    def read_page(self, limit: int, after: str | None) -> dict:
+        """One page of the logged messages, for clients that must not pull everything at once."""
+        logged = self._logging.page(limit, after)
+        return {"count": len(logged.messages), "messages": logged.messages, "next": logged.next,
+                "logging": {"copy": logged.copy, "url": logged.url}}
 
     def read(self) -> dict:
         logged = self._logging.messages()

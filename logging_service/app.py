@@ -40,9 +40,10 @@ def create_app(settings: Settings, *, store: MessageStore, health_checks=None) -
             messages = message_log.messages()
             return jsonify({"copy": settings.instance, "count": len(messages),
                             "messages": [m.to_json() for m in messages]})
-        page = message_log.page(int(after or -(2**63)), limit or 100)
+        limit = limit or 100
+        page = message_log.page(int(after) if after is not None else None, limit)
         body = {"copy": settings.instance, "count": len(page), "messages": [m.to_json() for m in page],
-                "next": str(page[-1].seq) if len(page) == (limit or 100) else None}
+                "next": str(page[-1].seq) if len(page) >= limit else None}
         return jsonify(body)
 
     return app

@@ -28,8 +28,9 @@ class MessageStore(Protocol):
 
     def all_messages(self) -> list[LoggedMessage]: ...
 
-    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
-        """Up to `limit` messages with seq > after_seq, in seq order."""
+    def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
+        """About `limit` messages with seq > after_seq (from the first if None), in seq order; more than
+        `limit` only when several share the last seq, so that a cursor on seq never skips one."""
 
 
 @dataclass(frozen=True)
@@ -61,5 +62,15 @@ class MessageLog:
     def messages(self) -> list[LoggedMessage]:
         return self._store.all_messages()
 
-    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
+    def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         return self._store.page(after_seq, limit)
+
+
+def cut_page(messages: list[LoggedMessage], limit: int) -> list[LoggedMessage]:
+    """The first `limit` of messages sorted by seq, plus any that share the last one's seq."""
+    page = messages[:limit]
+    for extra in messages[limit:]:
+        if extra.seq != page[-1].seq:
+            break
+        page.append(extra)
+    return page

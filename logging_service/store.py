@@ -1,16 +1,26 @@
-"""The Hazelcast adapter of the message log: an IMap of uuid -> JSON entry (queryable by its fields)."""
+"""The Hazelcast adapter of the message log: an IMap of uuid -> JSON entry, with a sorted index on seq.
+
+Pages are read as index range scans over seq (a microsecond timestamp) in windows that widen while
+they come back sparse, so the first page costs a few small queries however many messages are stored;
+Hazelcast's paging predicate would sort every entry on every call.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 
+from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
-from hazelcast.predicate import greater
+from hazelcast.predicate import between
 
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import Unavailable
-from logging_service.service import LoggedMessage
+from logging_service.service import LoggedMessage, cut_page
+
+FIRST_WINDOW_US = 100_000  # 0.1 s of messages
+CLOCK_SKEW_US = 60_000_000  # copies' clocks may differ by this much
 
 
 def _decode(value: HazelcastJsonValue) -> LoggedMessage:
@@ -21,14 +31,29 @@ class HazelcastMessageStore:
     def __init__(self, connection: ClusterConnection, map_name: str):
         self._connection = connection
         self._map_name = map_name
+        self._prepared_client = None  # the client the index and the first-seq mark were set up through
+        self._first_seq_marked = False
 
     def _map(self):
-        return self._connection.client().get_map(self._map_name).blocking()
+        client = self._connection.client()
+        messages = client.get_map(self._map_name).blocking()
+        if self._prepared_client is not client:
+            messages.add_index(attributes=["seq"], index_type=IndexType.SORTED, name=f"{self._map_name}-seq")
+            self._prepared_client = client
+            self._first_seq_marked = False
+        return messages
+
+    def _meta(self):
+        return self._connection.client().get_map(self._map_name + "-meta").blocking()
 
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
         value = HazelcastJsonValue(json.dumps(message.to_json(), ensure_ascii=False))
         try:
             existing = self._map().put_if_absent(message.uuid, value)
+            if existing is None and not self._first_seq_marked:
+                # where paging starts; the margin covers copies whose first writes race with this one
+                self._meta().put_if_absent("first-seq", message.seq - CLOCK_SKEW_US)
+                self._first_seq_marked = True
         except HazelcastError as err:
             raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
         return None if existing is None else _decode(existing)
@@ -40,9 +65,19 @@ class HazelcastMessageStore:
             raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
         return sorted((_decode(v) for v in values), key=lambda m: m.seq)
 
-    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
+    def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         try:
-            values = self._map().values(greater("seq", after_seq))
+            messages = self._map()
+            low = after_seq + 1 if after_seq is not None else self._meta().get("first-seq")
+            if low is None:
+                return []
+            end = time.time_ns() // 1000 + CLOCK_SKEW_US
+            window, found = FIRST_WINDOW_US, []
+            while low <= end and len(found) < limit:
+                batch = messages.values(between("seq", low, low + window))
+                found.extend(_decode(v) for v in batch)
+                low += window + 1
+                window = window * 4 if len(batch) < limit // 2 else window
         except HazelcastError as err:
             raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
-        return sorted((_decode(v) for v in values), key=lambda m: m.seq)[:limit]
+        return cut_page(sorted(found, key=lambda m: m.seq), limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import equal
@@ -26,6 +27,7 @@ class HazelcastInbox:
         self._connection = connection
         self._queue_name = queue_name
         self._received_map = received_map
+        self._indexed_client = None
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
         client = self._connection.client()
@@ -56,8 +58,13 @@ class HazelcastInbox:
         return recorded
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
-        received = self._connection.client().get_map(self._received_map).blocking()
+        client = self._connection.client()
+        received = client.get_map(self._received_map).blocking()
         try:
+            if self._indexed_client is not client:
+                received.add_index(attributes=["received_by"], index_type=IndexType.HASH,
+                                   name=f"{self._received_map}-received-by")
+                self._indexed_client = client
             values = received.values(equal("received_by", copy_name))
         except HazelcastError as err:
             raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err

@@ -6,7 +6,7 @@ from collections import deque
 
 from facade_service.service import Listing
 from lab_common.errors import Unavailable
-from logging_service.service import LoggedMessage
+from logging_service.service import LoggedMessage, cut_page
 from messages_service.consumer import ReceivedMessage
 
 
@@ -30,8 +30,8 @@ class FakeMessageStore:
         self._check()
         return sorted(self.entries.values(), key=lambda m: m.seq)
 
-    def page(self, after_seq: int, limit: int) -> list[LoggedMessage]:
-        return [m for m in self.all_messages() if m.seq > after_seq][:limit]
+    def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
+        return cut_page([m for m in self.all_messages() if after_seq is None or m.seq > after_seq], limit)
 
 
 class FakeInbox:
@@ -78,6 +78,11 @@ class FakeLogging:
         if not self.available:
             raise Unavailable("no copy of logging-service answered")
         return Listing("logging-1", "http://fake-logging", [m.to_json() for m in self.store.all_messages()])
+
+    def page(self, limit: int, after: str | None) -> Listing:
+        page = self.store.page(int(after) if after else None, limit)
+        return Listing("logging-1", "http://fake-logging", [m.to_json() for m in page],
+                       str(page[-1].seq) if len(page) >= limit else None)
 
 
 class FakeQueue:

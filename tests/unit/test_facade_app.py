@@ -114,3 +114,17 @@ def test_get_still_answers_logging_when_messages_is_down(client, parts):
     body = client.get("/facade").json
     assert body["count"] == 1
     assert "error" in body["messages"]
+
+
+def test_paged_get_walks_the_log_with_a_cursor(client):
+    for i in range(5):
+        client.post("/facade", data={"msg": f"m{i}"})
+    first = client.get("/facade?limit=3").json
+    rest = client.get(f"/facade?limit=3&after={first['next']}").json
+    assert [m["msg"] for m in first["messages"] + rest["messages"]] == [f"m{i}" for i in range(5)]
+    assert rest["next"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=5000", "after=xyz"])
+def test_bad_paging_parameters_are_a_400(client, query):
+    assert client.get(f"/facade?{query}").status_code == 400
