@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -80,12 +81,34 @@ def settings_from_kv(settings: Settings, client: consul.Consul, *, wait: float =
 
 
 class Registration:
-    """This copy's entry in Consul: registered on start, with an HTTP check on /health every second."""
+    """This copy's entry in Consul: registered on start, with an HTTP check on /health every second.
 
-    def __init__(self, settings: Settings, client: consul.Consul):
+    A keeper thread registers it again whenever the agent has forgotten it (an agent restarted in dev
+    mode keeps nothing), so a copy never has to be restarted to become discoverable again."""
+
+    def __init__(self, settings: Settings, client: consul.Consul, *, recheck_seconds: float = 3.0):
         self._settings = settings
         self._client = client
+        self._recheck_seconds = recheck_seconds
+        self._stop = threading.Event()
         self.service_id = f"{settings.service}-{settings.instance}-{settings.port}"
+
+    def keep(self) -> Registration:
+        """Register, then keep the registration in place until `deregister`."""
+        try:
+            self.register()
+        except CONSUL_ERRORS as err:
+            log.warning("Consul unreachable, registration will be retried: %s", type(err).__name__)
+        threading.Thread(target=self._keep, name="consul-registration", daemon=True).start()
+        return self
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self._recheck_seconds):
+            try:
+                if self.service_id not in self._client.agent.services():
+                    self.register()
+            except CONSUL_ERRORS:
+                log.debug("Consul unreachable; will register when it is back", exc_info=True)
 
     def register(self) -> None:
         s = self._settings
@@ -97,6 +120,7 @@ class Registration:
         log.info("registered in Consul as %s", self.service_id)
 
     def deregister(self) -> None:
+        self._stop.set()
         try:
             self._client.agent.service.deregister(self.service_id)
             log.info("deregistered %s from Consul", self.service_id)

@@ -43,8 +43,7 @@ def _registered(settings: Settings, build: Builder) -> tuple[Flask, Callable[[],
         return app, close
     from lab_common.consul_support import Registration, agent
 
-    registration = Registration(settings, agent(settings))
-    registration.register()
+    registration = Registration(settings, agent(settings)).keep()
 
     def deregister_then_close():
         registration.deregister()

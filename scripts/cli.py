@@ -124,7 +124,7 @@ def cmd_consul_seed(args) -> int:
 def cmd_experiment(args) -> int:
     from scripts.experiment import run_experiment
 
-    return run_experiment(System(args.run_dir), count=args.count, out=_say)
+    return run_experiment(System(args.run_dir), count=args.count, out=_say, facade_name=args.facade)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_consul_seed)
     p = sub.add_parser("experiment", help="the lab's Task 3/4 run: POST msg1..msgN, show who got what")
     p.add_argument("--count", type=int, default=10, help="messages to post (default 10)")
+    p.add_argument("--facade", default=None, help="which facade copy to post through (default facade-1)")
     p.set_defaults(func=cmd_experiment)
     return parser
 

@@ -31,8 +31,8 @@ def received_by_copy(system: System) -> dict[str, list[dict]]:
 
 
 def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None] = print,
-                   settle_seconds: float = 20.0) -> int:
-    facade = system.url(system.names("facade")[0])
+                   settle_seconds: float = 20.0, facade_name: str | None = None) -> int:
+    facade = system.url(facade_name or system.names("facade")[0])
     session = requests.Session()
     posted: dict[str, str] = {}
     out(f"POST msg1..msg{count} to {facade}/facade")

@@ -274,8 +274,10 @@ class System:
     def start_process(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         """Start one process again with the settings it had (after a kill or stop)."""
         self._spawn(name)
-        if wait:
+        if wait or self.process(name).kind == "consul":
             self.wait_healthy([name], timeout=timeout)
+        if self.process(name).kind == "consul":  # a dev agent starts empty: give it the settings again
+            seed_consul_kv(self.state().topology)
 
     def restart(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         if self.is_running(self.process(name), self.state().run_id):
