@@ -37,7 +37,7 @@ def test_messages_are_read_back_in_posting_order(message_log):
 def test_paged_read_walks_every_message_once_in_order(message_log):
     for i in range(25):
         message_log.record(f"u{i}", f"msg{i}")
-    seen, after = [], -1
+    seen, after = [], None
     while True:
         page = message_log.page(after, 10)
         if not page:
