@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from scripts.bench import add_arguments as add_bench_arguments
+from scripts.bench import run_bench
 from scripts.launcher import DEFAULT_RUN_DIR, LauncherError, System, Topology
 from scripts.table import render
 
@@ -127,6 +129,10 @@ def cmd_experiment(args) -> int:
     return run_experiment(System(args.run_dir), count=args.count, out=_say, facade_name=args.facade)
 
 
+def cmd_bench(args) -> int:
+    return run_bench(args, out=_say)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__)
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
@@ -178,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=10, help="messages to post (default 10)")
     p.add_argument("--facade", default=None, help="which facade copy to post through (default facade-1)")
     p.set_defaults(func=cmd_experiment)
+    p = sub.add_parser("bench", help="throughput, latency, CPU per message, GET cost, start-up and memory")
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
