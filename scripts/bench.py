@@ -858,7 +858,7 @@ def cpu_table(results: dict) -> str:
 
 def get_table(results: dict) -> str:
     paged_target, full_target = TARGET_BY_KEY["paged_p50_100k"], TARGET_BY_KEY["full_get_p50_10k"]
-    rows = []
+    rows, failures = [], []
     for entry in results["get_cost"]:
         if entry.get("skipped"):
             rows.append((entry["size"], "-", "(skipped: " + entry["skipped"] + ")", "", "", "", "", "", "", "", ""))
@@ -874,13 +874,18 @@ def get_table(results: dict) -> str:
             elif key != "full" and entry["size"] == 100_000:
                 target = paged_target
             lat = figures["latency"]
+            failed = {status: n for status, n in figures["statuses"].items() if status != "200"}
+            if failed:
+                failures.append(f"{label} at {entry['stored']}: " + ", ".join(
+                    f"{n} x {'HTTP ' + s if s.isdigit() else s}" for s, n in failed.items()))
             rows.append((entry["size"], entry["stored"], label, lat["count"], figures["failed"], fmt(lat["p50_ms"]),
                          fmt(lat["p95_ms"]), fmt(lat["max_ms"]), fmt(figures["bytes"], 0),
                          f"p50 {target.describe()}" if target else "", target.met(lat["p50_ms"]) if target else ""))
-    note = results.get("facade_paging", {}).get("note", "")
-    return ("GET cost as data grows (sequential, one keep-alive client)\n" + render(
-        ["SIZE", "STORED", "REQUEST", "OK", "FAILED", "P50 ms", "P95 ms", "MAX ms", "BYTES", "TARGET", "MET"], rows)
-        + (f"\n{note}" if note else ""))
+    notes = [results.get("facade_paging", {}).get("note", "")] + [f"failed: {f}" for f in failures]
+    return ("GET cost as data grows (sequential, one keep-alive client; percentiles of the answered ones)\n"
+            + render(["SIZE", "STORED", "REQUEST", "OK", "FAILED", "P50 ms", "P95 ms", "MAX ms", "BYTES", "TARGET",
+                      "MET"], rows)
+            + "".join(f"\n{note}" for note in notes if note))
 
 
 def memory_table(results: dict) -> str:
@@ -935,8 +940,11 @@ def save_chart(results: dict, path: Path) -> None:
     cpu_ax.set(title="CPU per acknowledged POST", xlabel="concurrent keep-alive clients", ylabel="CPU ms / message")
     cpu_ax.legend(fontsize=8)
     machine = results.get("machine", {})
+    after = results.get("load_after") or [float("nan")]
     figure.suptitle(f"facade-lab bench, {results['bench']['started_at'][:16]} UTC, {machine.get('nproc')} cores "
-                    f"({machine.get('cpu_model', '')}), load avg before {results['load_before'][0]:.2f}", fontsize=10)
+                    f"({machine.get('cpu_model', '')}), {levels[0]['stored_before'] if levels else 0}+ messages "
+                    f"stored; load average before {results['load_before'][0]:.2f}, after {after[0]:.2f}",
+                    fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -137,9 +137,11 @@ def level(clients: int, throughput: float, p99: float, failures: dict, total_cpu
             "throughput": throughput, "latency": latency, "stored_before": 100_000, "cpu": cpu}
 
 
-def gets(p50: float) -> dict:
-    return {"latency": {"count": 5, "p50_ms": p50, "p95_ms": p50 * 2, "p99_ms": p50 * 2, "mean_ms": p50,
-                        "max_ms": p50 * 3}, "failed": 0, "bytes": 12_000}
+def gets(p50: float, statuses: dict | None = None) -> dict:
+    statuses = statuses or {"200": 5}
+    return {"latency": {"count": statuses["200"], "p50_ms": p50, "p95_ms": p50 * 2, "p99_ms": p50 * 2,
+                        "mean_ms": p50, "max_ms": p50 * 3},
+            "statuses": statuses, "failed": sum(n for s, n in statuses.items() if s != "200"), "bytes": 12_000}
 
 
 @pytest.fixture
@@ -153,7 +155,8 @@ def results() -> dict:
                           "lower_bound": {"p50_ms": 8.0}, "poll_rtt": {"p50_ms": 4.0}},
         "get_cost": [{"size": 1000, "skipped": "5000 already stored"},
                      {"size": 10_000, "stored": 10_003, "full": gets(180.0), "logging_paged": gets(9.0)},
-                     {"size": 100_000, "stored": 100_010, "full": gets(3000.0), "logging_paged": gets(11.0),
+                     {"size": 100_000, "stored": 100_010, "full": gets(3000.0, {"200": 1, "503": 5, "ReadTimeout": 1}),
+                      "logging_paged": gets(11.0),
                       "facade_paged": gets(25.0)}],
         "facade_paging": {"supported": True, "note": "GET /facade?limit=100 answers one page"},
         "memory": {"facade-1": {"kind": "facade", "pid": 100, "peak_kb": 40_960, "children_peak_kb": {"101": 81_920}},
@@ -205,3 +208,4 @@ def test_report_tables_carry_target_and_met_columns(results):
     assert row32.rstrip().endswith("NO") and "850.0" in row32
     assert "(skipped: 5000 already stored)" in report
     assert "failures: 32 clients: {'HTTP 503': 2}" in report
+    assert "failed: GET /facade at 100010: 5 x HTTP 503, 1 x ReadTimeout" in report
