@@ -11,6 +11,7 @@ from pathlib import Path
 
 from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
+from scripts.drills import DRILLS, run_drill
 from scripts.launcher import DEFAULT_RUN_DIR, LauncherError, System, Topology
 from scripts.table import render
 
@@ -133,6 +134,22 @@ def cmd_bench(args) -> int:
     return run_bench(args, out=_say)
 
 
+def cmd_drill(args) -> int:
+    """Run one node-kill drill and print its report; exit 1 on any loss, duplicate or failed check."""
+    if args.name == "list":
+        _say(render(["DRILL", "WHAT IT DOES"], [(name, drill.title) for name, drill in DRILLS.items()]))
+        return 0
+    if args.compose_project:
+        from scripts.docker_control import DockerCompose
+
+        controller = DockerCompose(args.compose_project, cluster_name=args.cluster_name)
+    else:
+        controller = System(args.run_dir)
+    report = run_drill(args.name, controller, out=_say)
+    _say("\n" + report.to_text())
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__)
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
@@ -187,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="throughput, latency, CPU per message, GET cost, start-up and memory")
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("drill", help="SIGKILL what a drill names, check nothing is lost (`labctl drill list`)")
+    p.add_argument("name", metavar="NAME", choices=["list", *DRILLS], help=f"list, {', '.join(DRILLS)}")
+    p.add_argument("--compose-project", default=None,
+                   help="drive the containers of this Docker Compose project instead of the launcher's processes")
+    p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
+    p.set_defaults(func=cmd_drill)
     return parser
 
 
