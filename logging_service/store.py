@@ -19,7 +19,7 @@ from lab_common.cluster import ClusterConnection
 from lab_common.errors import Unavailable
 from logging_service.service import LoggedMessage, cut_page
 
-FIRST_WINDOW_US = 100_000  # 0.1 s of messages
+FIRST_WINDOW_US = 50_000  # 50 ms of messages: about a page at the rates this system takes
 CLOCK_SKEW_US = 60_000_000  # copies' clocks may differ by this much
 
 
@@ -51,12 +51,21 @@ class HazelcastMessageStore:
         try:
             existing = self._map().put_if_absent(message.uuid, value)
             if existing is None and not self._first_seq_marked:
-                # where paging starts; the margin covers copies whose first writes race with this one
-                self._meta().put_if_absent("first-seq", message.seq - CLOCK_SKEW_US)
-                self._first_seq_marked = True
+                self._mark_first_seq(message.seq)
         except HazelcastError as err:
             raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
         return None if existing is None else _decode(existing)
+
+    def _mark_first_seq(self, seq: int) -> None:
+        """Lower the map's first-seq mark (where paging starts) to this copy's first seq if it is smaller.
+
+        Each copy does this once for its first write: every later write of a copy has a larger seq, so
+        the mark ends up the smallest seq stored, also when the copies' first writes race."""
+        meta = self._meta()
+        current = meta.put_if_absent("first-seq", seq)
+        while current is not None and seq < current and not meta.replace_if_same("first-seq", current, seq):
+            current = meta.get("first-seq")
+        self._first_seq_marked = True
 
     def all_messages(self) -> list[LoggedMessage]:
         try:

@@ -51,3 +51,11 @@ def test_unicode_round_trips_through_the_map(message_log):
     text = "Слава Україні 🇺🇦 — «лапки» ґ"
     message_log.record("u1", text)
     assert message_log.messages()[0].msg == text
+
+
+def test_first_page_starts_at_the_smallest_seq_when_copies_first_writes_race(connect, unique_name):
+    late = MessageLog(HazelcastMessageStore(connect(), unique_name), "logging-1", clock=lambda: 2_000_000_000)
+    early = MessageLog(HazelcastMessageStore(connect(), unique_name), "logging-2", clock=lambda: 1_000_000_000)
+    late.record("second", "b")
+    early.record("first", "a")  # arrives later, but was logged with the smaller seq
+    assert [m.uuid for m in late.page(None, 10)] == ["first", "second"]
