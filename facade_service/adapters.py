@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -60,7 +59,7 @@ class HazelcastQueue:
         self._attempts = attempts
 
     def offer(self, uuid: str, msg: str) -> None:
-        item = json.dumps({"uuid": uuid, "msg": msg}, ensure_ascii=False)
+        item = orjson.dumps({"uuid": uuid, "msg": msg}).decode()
         retrying = Retrying(stop=stop_after_attempt(self._attempts), wait=wait_exponential(0.1, max=1.0),
                             retry=retry_if_exception_type(HazelcastError), reraise=True)
         try:

@@ -7,6 +7,7 @@ import logging
 import random
 from dataclasses import dataclass
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -95,7 +96,7 @@ class ServiceClient:
             log.warning("%s %s%s answered %s", method, copy, path, response.status_code)
             raise CopyFailed(f"{copy}: HTTP {response.status_code}")
         try:
-            body = response.json()
-        except ValueError as err:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as err:
             raise CopyFailed(f"{copy}: answer is not JSON") from err
         return Reply(copy=copy, status=response.status_code, body=body)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 
+import orjson
 from flask import Flask, jsonify, request
+from flask.json.provider import JSONProvider
 
 from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
 from lab_common.settings import Settings
@@ -13,12 +14,25 @@ from lab_common.settings import Settings
 HealthCheck = Callable[[], tuple[bool, object]]
 
 
+class FastJSONProvider(JSONProvider):
+    """JSON through orjson: several times faster than the standard library on the large GET answers;
+    UTF-8 text as it is (no \\u escapes) and keys in the order they were built."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        return orjson.dumps(obj).decode()
+
+    def loads(self, s, **kwargs):
+        return orjson.loads(s)
+
+    def response(self, *args, **kwargs):
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(orjson.dumps(obj), mimetype="application/json")
+
+
 def create_base_app(name: str, settings: Settings) -> Flask:
     app = Flask(name)
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["JSON_SORT_KEYS"] = False
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
     app.extensions["lab.settings"] = settings
     register_error_handlers(app)
     return app
@@ -48,8 +62,8 @@ def request_fields() -> dict:
     raw = request.get_data(cache=True)
     if mimetype == "application/json" or (not mimetype and raw.lstrip().startswith(b"{")):
         try:
-            fields = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            fields = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
             raise BadRequest(f"body is not valid JSON: {err}") from err
         if not isinstance(fields, dict):
             raise BadRequest("JSON body must be an object")

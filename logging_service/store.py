@@ -7,9 +7,9 @@ Hazelcast's paging predicate would sort every entry on every call.
 
 from __future__ import annotations
 
-import json
 import time
 
+import orjson
 from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
@@ -24,7 +24,7 @@ CLOCK_SKEW_US = 60_000_000  # copies' clocks may differ by this much
 
 
 def _decode(value: HazelcastJsonValue) -> LoggedMessage:
-    return LoggedMessage(**json.loads(value.to_string()))
+    return LoggedMessage(**orjson.loads(value.to_string()))
 
 
 class HazelcastMessageStore:
@@ -47,7 +47,7 @@ class HazelcastMessageStore:
         return self._connection.client().get_map(self._map_name + "-meta").blocking()
 
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
-        value = HazelcastJsonValue(json.dumps(message.to_json(), ensure_ascii=False))
+        value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
         try:
             existing = self._map().put_if_absent(message.uuid, value)
             if existing is None and not self._first_seq_marked:

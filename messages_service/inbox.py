@@ -7,9 +7,9 @@ One map (uuid -> entry naming the copy) holds what every copy received: it survi
 
 from __future__ import annotations
 
-import json
 import time
 
+import orjson
 from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
@@ -39,10 +39,10 @@ class HazelcastInbox:
             recorded = []
             item = queue.poll(wait_seconds)
             while item is not None:
-                entry = json.loads(item)
+                entry = orjson.loads(item)
                 message = ReceivedMessage(uuid=entry["uuid"], msg=entry["msg"], received_by=copy_name,
                                           seq=time.time_ns() // 1000)
-                value = HazelcastJsonValue(json.dumps(message.to_json(), ensure_ascii=False))
+                value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
                 if received.put_if_absent(message.uuid, value) is None:
                     recorded.append(message)
                 if len(recorded) >= max_items:
@@ -68,7 +68,7 @@ class HazelcastInbox:
             values = received.values(equal("received_by", copy_name))
         except HazelcastError as err:
             raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
-        return sorted((ReceivedMessage(**json.loads(v.to_string())) for v in values), key=lambda m: m.seq)
+        return sorted((ReceivedMessage(**orjson.loads(v.to_string())) for v in values), key=lambda m: m.seq)
 
 
 def _rollback_quietly(transaction) -> None:

@@ -52,8 +52,9 @@ def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None
             break
         time.sleep(0.2)
 
-    logged = {m["uuid"]: m for m in _get(f"{facade}/facade")["logging"]["messages"] if m["uuid"] in posted}
-    logged_count = Counter(m["uuid"] for m in _get(f"{facade}/facade")["logging"]["messages"])
+    everything = _get(f"{facade}/facade")["merged"]
+    logged = {m["uuid"]: m for m in everything if m["uuid"] in posted}
+    logged_count = Counter(m["uuid"] for m in everything)
     receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m["uuid"] == uuid]
                  for uuid in posted}
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import requests
 
@@ -55,10 +57,7 @@ def test_last_known_addresses_are_served_while_the_source_is_down():
 class FakeResponse:
     def __init__(self, status, body):
         self.status_code = status
-        self._body = body
-
-    def json(self):
-        return self._body
+        self.content = json.dumps(body).encode()
 
 
 class FakeSession:
