@@ -522,13 +522,14 @@ def machine_info() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=10).stdout.split("\n")
+        changed = [line.strip() for line in changed if line.strip()]  # what the measured tree had uncommitted
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", None
+        commit, changed = "", None
     return {"nproc": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)), "cpu_model": model,
             "memory_mb": round(mem_kb / 1024) if mem_kb else None, "python": platform.python_version(),
-            "java": java_version, "platform": platform.platform(), "git_commit": commit, "git_dirty": dirty,
+            "java": java_version, "platform": platform.platform(), "git_commit": commit, "git_uncommitted": changed,
             "clock_ticks_per_s": os.sysconf("SC_CLK_TCK")}
 
 
@@ -995,6 +996,9 @@ def run_bench(args, out: Out = print) -> int:
     }
     out(f"load average before: {' '.join(f'{v:.2f}' for v in results['load_before'])} "
         f"({results['machine']['nproc']} cores)")
+    if results["machine"]["git_uncommitted"]:
+        out(f"measuring commit {results['machine']['git_commit'][:7]} with uncommitted changes: "
+            + ", ".join(results["machine"]["git_uncommitted"]))
     system = System(args.run_dir if args.attach else args.bench_run_dir)
     results["system"] = {"run_dir": str(system.run_dir), "stopped": None}
 
