@@ -1,0 +1,85 @@
+"""Every node-kill drill of tracker issue 3 against a real system: the promise is that a message the facade
+answered 201 for is never lost and never duplicated while one Hazelcast member is left."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts import drills
+from scripts.drills import Report
+
+pytestmark = pytest.mark.drill
+
+# A consumer's transaction whose coordinating member is killed keeps the messages it had taken reserved: the
+# cluster rolls such a client transaction back only once that client disconnects. Not strict: the drill passes
+# whenever no transaction held messages at the kill. See docs/fault-tolerance.md, "Known losses".
+KNOWN_LOSS = pytest.mark.xfail(reason="known loss: messages reserved by a consumer transaction whose member was "
+                                      "killed are stranded (docs/fault-tolerance.md)", strict=False)
+
+
+def assert_kept_the_promise(report: Report) -> None:
+    text = report.to_text()
+    assert report.posted > 0, text
+    assert report.lost == [], text
+    assert report.duplicated == [], text
+    assert report.problems == [], text
+    assert report.verdict == "PASS", text
+
+
+def test_map_keeps_all_ten_after_two_logging_copies_die_with_their_members(system):
+    report = drills.map_lab(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("readable through the facade after killing logging-2 + member-2") == "10/10"
+
+
+def test_map_keeps_a_thousand_when_two_of_three_members_die_at_once(system):
+    report = drills.map_hard(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("readable through the facade after killing member-1 + member-2") == "1000/1000"
+
+
+def test_queued_messages_survive_their_owner_and_reach_late_consumers_once(system):
+    report = drills.queue_lab(system, print)
+    assert_kept_the_promise(report)
+    assert report.posted == 100
+    assert report.value_of("received by a messages copy, once") == 100
+
+
+def test_a_consumer_killed_mid_stream_loses_and_repeats_nothing(system):
+    report = drills.consumer_crash(system, print)
+    assert_kept_the_promise(report)
+    assert report.posted == 1000
+
+
+@KNOWN_LOSS
+def test_posts_answered_201_survive_losing_the_queue_owner_and_another_member_under_load(system):
+    report = drills.member_loss(system, print)
+    assert_kept_the_promise(report)
+
+
+def test_posts_keep_succeeding_without_a_logging_copy_and_status_shows_it_dead(system):
+    report = drills.logging_loss(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("POSTs failed") == "none"
+    assert report.value_of("launcher status of logging-2").startswith("down")
+
+
+def test_the_facade_works_from_its_cache_without_the_config_server_and_reads_it_again(system):
+    report = drills.config_loss(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("facade's registry while the server is down").startswith("served from cache")
+    assert report.recovery_seconds is not None
+
+
+def test_losing_the_whole_cluster_answers_503_fast_and_recovers_without_restarts(system):
+    report = drills.cluster_loss(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("POSTs without a cluster") == "5 x 503"
+    assert report.recovery_seconds is not None
+
+
+@KNOWN_LOSS
+def test_a_rejoined_member_alone_still_holds_everything(system):
+    report = drills.rejoin(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("readable through the facade with only the rejoined member-1 left") == "200/200"

@@ -1,0 +1,115 @@
+"""The Docker Compose adapter's mapping from the launcher's names to containers, over a hand-written fake
+of the Docker SDK client (no engine needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.docker_control import DockerCompose, kind_of, lab_name
+from scripts.launcher import LauncherError
+
+
+class FakeContainer:
+    def __init__(self, name: str, service: str, number: int = 1, *, project: str = "lab", status: str = "running",
+                 ports: dict | None = None, ip: str = "172.18.0.2"):
+        self.name = name
+        self.labels = {"com.docker.compose.project": project, "com.docker.compose.service": service,
+                       "com.docker.compose.container-number": str(number)}
+        self.status = status
+        self.ports = ports or {}
+        self.attrs = {"State": {"Pid": 4242}, "NetworkSettings": {"Networks": {"lab_default": {"IPAddress": ip}}}}
+        self.calls: list[tuple] = []
+
+    def kill(self, signal=None):
+        self.calls.append(("kill", signal))
+        self.status = "exited"
+
+    def start(self):
+        self.calls.append(("start",))
+        self.status = "running"
+
+    def stop(self, timeout=None):
+        self.calls.append(("stop", timeout))
+        self.status = "exited"
+
+    def reload(self):
+        pass
+
+
+class FakeContainers:
+    def __init__(self, containers: list[FakeContainer]):
+        self._containers = containers
+
+    def list(self, all=False, filters=None):
+        project = filters["label"].split("=", 1)[1]
+        return [c for c in self._containers if c.labels["com.docker.compose.project"] == project]
+
+
+class FakeDockerClient:
+    def __init__(self, containers: list[FakeContainer]):
+        self.containers = FakeContainers(containers)
+
+
+@pytest.fixture
+def containers():
+    return [
+        FakeContainer("lab-hazelcast-1", "hazelcast", 1, ip="172.18.0.11"),
+        FakeContainer("lab-hazelcast-2", "hazelcast", 2, ip="172.18.0.12"),
+        FakeContainer("lab-logging-service-2-1", "logging-service-2", ports={"8081/tcp": [{"HostPort": "8083"}]}),
+        FakeContainer("lab-logging-service-1-1", "logging-service-1", ports={"8081/tcp": [{"HostPort": "8081"}]}),
+        FakeContainer("lab-facade-service-1", "facade-service", ports={"8080/tcp": [{"HostPort": "8080"}]}),
+        FakeContainer("lab-config-server-1", "config-server", ports={"8888/tcp": None}, ip="172.18.0.5"),
+        FakeContainer("lab-consul-1", "consul"),
+        FakeContainer("other-hazelcast-1", "hazelcast", 1, project="other"),
+    ]
+
+
+@pytest.fixture
+def compose(containers):
+    return DockerCompose("lab", client=FakeDockerClient(containers), cluster_name="dev")
+
+
+def test_compose_labels_give_the_launchers_names():
+    assert lab_name({"com.docker.compose.service": "hazelcast", "com.docker.compose.container-number": "3"}) \
+        == "member-3"
+    assert lab_name({"com.docker.compose.service": "logging-service-2"}) == "logging-2"
+    assert lab_name({"com.docker.compose.service": "config-server"}) == "config-server"
+    assert lab_name({"com.docker.compose.service": "consul"}) is None
+    assert kind_of("logging-2") == "logging" and kind_of("config-server") == "config-server"
+
+
+def test_names_cover_only_this_projects_known_services_by_kind(compose):
+    assert compose.names() == ["config-server", "facade-1", "logging-1", "logging-2", "member-1", "member-2"]
+    assert compose.names("member") == ["member-1", "member-2"]
+    assert compose.names("logging") == ["logging-1", "logging-2"]
+
+
+def test_url_is_the_published_port_else_the_containers_own_address(compose):
+    assert compose.url("logging-2") == "http://127.0.0.1:8083"
+    assert compose.url("config-server") == "http://172.18.0.5:8888"
+
+
+def test_members_are_addressed_inside_the_compose_network(compose):
+    assert compose.hazelcast_cluster() == ("dev", {"member-1": "172.18.0.11:5701", "member-2": "172.18.0.12:5701"})
+
+
+def test_kill_sends_sigkill_to_that_container_only(compose, containers):
+    compose.kill("member-2")
+    assert containers[1].calls == [("kill", "SIGKILL")]
+    assert containers[0].calls == [] and containers[7].calls == []
+
+
+def test_start_and_terminate_reach_the_named_container(compose, containers):
+    compose.terminate("logging-1", timeout=7.5)
+    compose.start_process("logging-1", wait=False)
+    assert containers[3].calls == [("stop", 7), ("start",)]
+
+
+def test_a_stopped_container_is_reported_not_running(compose):
+    compose.kill("member-1")
+    assert compose.health("member-1") == (False, "not running")
+
+
+def test_an_unknown_name_says_what_is_known(compose):
+    with pytest.raises(LauncherError, match="known: config-server, facade-1"):
+        compose.kill("messages-1")

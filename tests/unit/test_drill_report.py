@@ -1,0 +1,71 @@
+"""The drills' pure logic: counting loss and duplication, the verdict, the report's text, the bounded poll."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from scripts.drills import Delivery, Event, Outcome, Report, clock, failure_summary, wait_for
+
+
+def test_a_uuid_missing_from_the_map_or_from_every_messages_copy_is_lost():
+    delivery = Delivery(logged=Counter({"a": 1, "b": 1}), received=Counter({"a": 1, "c": 1}), per_copy={})
+    assert delivery.lost(["a", "b", "c"]) == ["b", "c"]
+    assert not delivery.complete(["a", "b", "c"])
+    assert delivery.complete(["a"])
+
+
+def test_a_uuid_seen_twice_in_the_map_or_across_copies_is_duplicated():
+    delivery = Delivery(logged=Counter({"a": 2, "b": 1}), received=Counter({"a": 1, "b": 2}), per_copy={})
+    assert delivery.duplicated(["a", "b"]) == ["a", "b"]
+    assert delivery.lost(["a", "b"]) == []
+
+
+def test_an_unreadable_map_counts_nothing_as_lost_but_the_delivery_is_not_complete():
+    delivery = Delivery(logged=None, received=Counter({"a": 1}), per_copy={}, unreadable=("every logging copy",))
+    assert delivery.lost(["a"]) == []
+    assert not delivery.complete(["a"])
+
+
+def test_a_report_passes_only_without_loss_duplicates_or_problems():
+    assert Report("d", "t").verdict == "PASS"
+    assert Report("d", "t", lost=["m1:u1"]).verdict == "FAIL - 1 lost"
+    failed = Report("d", "t", duplicated=["m:u"], problems=["POSTs hung"])
+    assert not failed.passed
+    assert failed.verdict == "FAIL - 1 duplicated; POSTs hung"
+
+
+def test_the_report_text_lists_events_in_time_order_with_counts_and_verdict():
+    report = Report("map-hard", "title", events=[Event(20.5, "killed member-2 (SIGKILL)"), Event(10.0, "posted 3")],
+                    figures=[("readable after", "3/3")], posted=3, recovery_seconds=1.25,
+                    recovery_meaning="kill -> read")
+    text = report.to_text()
+    assert text.index("posted 3") < text.index("killed member-2")
+    assert "readable after" in text and "3/3" in text
+    assert "time to recover (kill -> read)" in text and "1.2 s" in text
+    assert text.endswith("verdict: PASS")
+    assert report.value_of("readable after") == "3/3"
+
+
+def test_clock_shows_milliseconds():
+    assert clock(0.12).endswith(".120")
+
+
+def test_failure_summary_groups_statuses_and_client_side_errors():
+    failures = [Outcome("m1", 0, 0.1, 503), Outcome("m2", 0, 0.1, 503), Outcome("m3", 0, 30, None, error="ReadTimeout")]
+    assert failure_summary(failures) == "2 x 503, 1 x ReadTimeout"
+    assert failure_summary([]) == "none"
+
+
+def test_wait_for_answers_how_long_it_took_and_the_last_value_on_timeout():
+    values = iter([1, 2, 3, 4])
+    value, seconds = wait_for(lambda: next(values), lambda v: v == 3, timeout=5, interval=0)
+    assert value == 3 and seconds is not None
+    value, seconds = wait_for(lambda: 7, lambda v: v == 8, timeout=0.05, interval=0.01)
+    assert (value, seconds) == (7, None)
+
+
+def test_wait_for_treats_a_failing_probe_as_not_yet():
+    def probe():
+        raise ValueError("not JSON")
+
+    assert wait_for(probe, bool, timeout=0.05, interval=0.01) == (None, None)
