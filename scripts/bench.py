@@ -391,8 +391,7 @@ def timed_gets(url: str, *, samples: int, budget_s: float, timeout: float = SLOW
                 if response.status_code == 200:
                     latencies.append(time.perf_counter() - began)
                     sizes.append(len(response.content))
-                    body = response.json()
-                    counts.append(len(body.get("messages", body.get("merged", []))))
+                    counts.append(response.json().get("count"))
             if time.monotonic() > deadline:
                 break
     finally:
@@ -400,7 +399,7 @@ def timed_gets(url: str, *, samples: int, budget_s: float, timeout: float = SLOW
     failed = sum(n for status, n in statuses.items() if status != "200")
     return {"url": url, "latency": latency_summary(latencies), "latencies_ms": [round(s * 1000, 3) for s in latencies],
             "statuses": dict(statuses), "failed": failed, "bytes": max(sizes) if sizes else None,
-            "messages_returned": max(counts) if counts else None}
+            "messages_returned": max((c for c in counts if c is not None), default=None)}
 
 
 def queue_latency(facade_url: str, messages_urls: Sequence[str], *, samples: int, tag: str, warmup: int = 3,
@@ -706,7 +705,7 @@ class Bench:
             return False, (f"GET /facade?limit=100 answers HTTP {response.status_code}: "
                            "paged figure is GET /logging?limit=100")
         body = response.json()
-        if "next" not in body or len(body.get("messages", body.get("merged", []))) > 100:
+        if "next" not in body or (body.get("count") or 0) > 100:
             return False, "GET /facade ignores limit: paged figure is GET /logging?limit=100"
         return True, "GET /facade?limit=100 answers one page"
 
