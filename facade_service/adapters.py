@@ -70,4 +70,4 @@ class HazelcastQueue:
             raise Unavailable(f"queue {self._queue_name} is full")
 
     def _offer_once(self, item: str) -> bool:
-        return self._connection.client().get_queue(self._queue_name).blocking().offer(item)
+        return self._connection.proxy("queue", self._queue_name).offer(item)

@@ -32,6 +32,7 @@ class ClusterConnection:
         self._client_gone = threading.Event()
         self._closing = threading.Event()
         self._last_error = "not connected yet"
+        self._proxies: tuple[object, dict] = (None, {})
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
 
     def start(self) -> ClusterConnection:
@@ -52,6 +53,20 @@ class ClusterConnection:
         if client is None or not self._connected.is_set():
             raise Unavailable(f"Hazelcast cluster unavailable: {self._last_error}")
         return client
+
+    def proxy(self, kind: str, name: str):
+        """The blocking proxy of a "map" or "queue" of the live client, built once per client (building
+        one on every call costs more than the lookup it saves)."""
+        client = self.client()
+        owner, cache = self._proxies
+        if owner is not client:
+            cache = {}
+            self._proxies = (client, cache)
+        found = cache.get((kind, name))
+        if found is None:
+            getter = client.get_map if kind == "map" else client.get_queue
+            found = cache[(kind, name)] = getter(name).blocking()
+        return found
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)

@@ -36,7 +36,7 @@ class HazelcastMessageStore:
 
     def _map(self):
         client = self._connection.client()
-        messages = client.get_map(self._map_name).blocking()
+        messages = self._connection.proxy("map", self._map_name)
         if self._prepared_client is not client:
             messages.add_index(attributes=["seq"], index_type=IndexType.SORTED, name=f"{self._map_name}-seq")
             self._prepared_client = client
@@ -44,7 +44,7 @@ class HazelcastMessageStore:
         return messages
 
     def _meta(self):
-        return self._connection.client().get_map(self._map_name + "-meta").blocking()
+        return self._connection.proxy("map", self._map_name + "-meta")
 
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
         value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())

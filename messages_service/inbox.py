@@ -59,7 +59,7 @@ class HazelcastInbox:
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
         client = self._connection.client()
-        received = client.get_map(self._received_map).blocking()
+        received = self._connection.proxy("map", self._received_map)
         try:
             if self._indexed_client is not client:
                 received.add_index(attributes=["received_by"], index_type=IndexType.HASH,
