@@ -452,6 +452,14 @@ class DrillRun:
             self.note(f"all {len(uuids)} readable through the facade {when} ({seconds:.1f} s)")
         return seconds
 
+    def wait_consumed(self, uuids: dict[str, str], timeout: float = 30.0) -> None:
+        """Until the messages copies hold every uuid: a drill about the map kills nothing while consumer
+        transactions hold messages (member-loss is the drill that does)."""
+        _, seconds = wait_for(lambda: read_delivery(self.system, uuids), lambda d: d.complete(uuids), timeout,
+                              interval=0.2)
+        if self.check(seconds is not None, f"the messages copies did not take all {len(uuids)} within {timeout:.0f} s"):
+            self.note(f"all {len(uuids)} consumed before the kill")
+
     def settle(self, uuids: dict[str, str], timeout: float = SETTLE_TIMEOUT) -> float | None:
         """Wait (bounded) until every posted uuid is logged and received, then count loss and duplication
         into the report; answers the time it was complete (None if never)."""
@@ -525,6 +533,7 @@ def run_drill(name: str, controller: Controller, out: Out = print, **options) ->
 def map_lab(run: DrillRun, count: int = 10) -> None:
     accepted = run.post(count, threads=1, tag="msg")
     run.wait_readable(accepted, "before any kill")
+    run.wait_consumed(accepted)
     slowest = 0.0
     for copy in run.system.names("logging")[:2]:
         member = "member-" + copy.rsplit("-", 1)[1]  # logging-i is paired with member-i
@@ -539,6 +548,7 @@ def map_lab(run: DrillRun, count: int = 10) -> None:
 def map_hard(run: DrillRun, count: int = 1000) -> None:
     accepted = run.post(count)
     run.wait_readable(accepted, "before the kill")
+    run.wait_consumed(accepted)
     victims = run.system.names("member")[:2]
     run.kill(*victims)
     run.recovered(run.wait_readable(accepted, f"after killing {' + '.join(victims)}"), "kill -> all readable")
@@ -706,9 +716,11 @@ def cluster_loss(run: DrillRun, count: int = 20, probes: int = 5, outage: float 
 def rejoin(run: DrillRun, count: int = 100) -> None:
     first, *others = run.system.names("member")
     accepted = run.post(count, tag=run.tag + "a-")
+    run.wait_consumed(accepted)
     run.kill(first)
     run.wait_readable(accepted, f"after killing {first}")
     accepted |= run.post(count, tag=run.tag + "b-")  # these reach the rejoined member only by re-replication
+    run.wait_consumed(accepted)
     run.start(first)
     began = time.monotonic()
     run.system.wait_cluster_safe(len(others) + 1, timeout=120)
