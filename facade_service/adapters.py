@@ -11,9 +11,13 @@ from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
 
+# A full listing grows with the data (100k messages are ~35 MB): it may take longer than a write, but
+# not forever. Paged reads (limit, after) stay fast at any size.
+LISTING_TIMEOUT = (2.0, 30.0)
+
 
 def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Listing:
-    reply = client.call("GET", path, params=params)
+    reply = client.call("GET", path, params=params, timeout=LISTING_TIMEOUT)
     if reply.status == 400:
         raise BadRequest(reply.body.get("message", "bad request"))
     if reply.status != 200:

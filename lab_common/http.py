@@ -88,7 +88,8 @@ class ServiceClient:
 
     def _call_copy(self, copy: str, method: str, path: str, **kwargs) -> Reply:
         try:
-            response = self._session.request(method, copy + path, timeout=self._timeout, **kwargs)
+            kwargs.setdefault("timeout", self._timeout)
+            response = self._session.request(method, copy + path, **kwargs)
         except requests.RequestException as err:
             log.warning("%s %s%s failed: %s", method, copy, path, type(err).__name__)
             raise CopyFailed(f"{copy}: {type(err).__name__}") from err
