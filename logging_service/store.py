@@ -33,6 +33,7 @@ class HazelcastMessageStore:
         self._map_name = map_name
         self._prepared_client = None  # the client the index and the first-seq mark were set up through
         self._first_seq_marked = False
+        self._us_per_message: float | None = None  # how far apart messages were on the last full page
 
     def _map(self):
         client = self._connection.client()
@@ -41,6 +42,7 @@ class HazelcastMessageStore:
             messages.add_index(attributes=["seq"], index_type=IndexType.SORTED, name=f"{self._map_name}-seq")
             self._prepared_client = client
             self._first_seq_marked = False
+        self._us_per_message: float | None = None  # how far apart messages were on the last full page
         return messages
 
     def _meta(self):
@@ -80,8 +82,8 @@ class HazelcastMessageStore:
             low = after_seq + 1 if after_seq is not None else self._meta().get("first-seq")
             if low is None:
                 return []
-            end = time.time_ns() // 1000 + CLOCK_SKEW_US
-            window, found = FIRST_WINDOW_US, []
+            start, end = low, time.time_ns() // 1000 + CLOCK_SKEW_US
+            window, found = self._window_for(limit), []
             while low <= end and len(found) < limit:
                 batch = messages.values(between("seq", low, low + window))
                 found.extend(_decode(v) for v in batch)
@@ -89,4 +91,14 @@ class HazelcastMessageStore:
                 window = window * 4 if len(batch) < limit // 2 else window
         except HazelcastError as err:
             raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
-        return cut_page(sorted(found, key=lambda m: m.seq), limit)
+        page = cut_page(sorted(found, key=lambda m: m.seq), limit)
+        if len(page) >= limit:
+            self._us_per_message = max(1.0, (page[-1].seq - start) / len(page))
+        return page
+
+    def _window_for(self, limit: int) -> int:
+        """A first window that should hold a page, from the spacing of the last full page read: most
+        pages then cost one index scan."""
+        if self._us_per_message is None:
+            return FIRST_WINDOW_US
+        return int(self._us_per_message * limit * 1.25)
