@@ -594,6 +594,7 @@ def consumer_crash(run: DrillRun, count: int = 1000, victim: str | None = None) 
 @drill("member-loss", "Member loss under load: kill the queue's owner and one more member while clients POST")
 def member_loss(run: DrillRun, after: float = 10.0, threads: int = 4) -> None:
     poster = run.poster(threads=threads, seconds=after + 120.0).start()
+    run.note(f"POSTing from {threads} threads")
     run.check(poster.wait_accepted(20, timeout=30), "the POSTs did not get going")
     owner = queue_owner(run.system)
     run.note(f"{owner} owns the partition of {QUEUE_NAME}")
@@ -623,6 +624,7 @@ def logging_loss(run: DrillRun, victim: str | None = None, after: float = 6.0) -
     copies = run.system.names("logging")
     victim = victim or copies[min(1, len(copies) - 1)]
     poster = run.poster(threads=4, seconds=after + 120.0).start()
+    run.note("POSTing from 4 threads")
     run.check(poster.wait_accepted(10, timeout=30), "the POSTs did not get going")
     run.kill(victim)
     time.sleep(after)  # the load goes on without the copy
@@ -645,6 +647,7 @@ def config_loss(run: DrillRun, outage: float = 8.0) -> None:
         raise DrillError("this deployment has no config server (Consul discovery?)")
     server = servers[0]
     poster = run.poster(threads=2, seconds=outage + 120.0).start()
+    run.note("POSTing from 2 threads")
     run.check(poster.wait_accepted(5, timeout=30), "the POSTs did not get going")
     run.kill(server)
     time.sleep(outage)  # longer than the facade's cache TTL: its lookups fail and it serves cached addresses

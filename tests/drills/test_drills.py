@@ -11,8 +11,8 @@ from scripts.drills import Report
 pytestmark = pytest.mark.drill
 
 # A consumer's transaction whose coordinating member is killed keeps the messages it had taken reserved: the
-# cluster rolls such a client transaction back only once that client disconnects. Not strict: the drill passes
-# whenever no transaction held messages at the kill. See docs/fault-tolerance.md, "Known losses".
+# cluster never rolls it back while the client stays connected. Not strict: the drill passes whenever no
+# transaction held messages at the kill. See docs/fault-tolerance.md, "Known losses".
 KNOWN_LOSS = pytest.mark.xfail(reason="known loss: messages reserved by a consumer transaction whose member was "
                                       "killed are stranded (docs/fault-tolerance.md)", strict=False)
 
@@ -78,7 +78,6 @@ def test_losing_the_whole_cluster_answers_503_fast_and_recovers_without_restarts
     assert report.recovery_seconds is not None
 
 
-@KNOWN_LOSS
 def test_a_rejoined_member_alone_still_holds_everything(system):
     report = drills.rejoin(system, print)
     assert_kept_the_promise(report)
