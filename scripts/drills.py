@@ -98,6 +98,8 @@ class Event:
 
 @dataclass
 class Report:
+    """What a drill did (events) and found (figures, loss, duplication, problems, time to recover)."""
+
     drill: str
     title: str
     events: list[Event] = field(default_factory=list)
@@ -122,8 +124,11 @@ class Report:
         return "FAIL - " + "; ".join(reasons + self.problems)
 
     def value_of(self, label: str) -> object:
-        """The value of the first figure with this label (StopIteration if none)."""
-        return next(value for name, value in self.figures if name == label)
+        """The value of the first figure with this label."""
+        for name, value in self.figures:
+            if name == label:
+                return value
+        raise KeyError(label)
 
     def to_text(self) -> str:
         events = render(["TIME", "EVENT"], [(clock(e.at), e.what) for e in sorted(self.events, key=lambda e: e.at)])
@@ -309,7 +314,7 @@ def readable_through_facade(facade: str, uuids: Iterable[str]) -> int:
     return len({m["uuid"] for m in _get_json(facade + "/facade")["logging"]["messages"] if m["uuid"] in wanted})
 
 
-def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 10.0) -> str:
+def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
     """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
     import hazelcast
 
