@@ -7,7 +7,7 @@ from flask import Flask, jsonify
 from lab_common.cluster import ClusterConnection
 from lab_common.settings import Settings
 from lab_common.web import add_health, create_base_app
-from messages_service.consumer import Inbox, QueueConsumer
+from messages_service.consumer import Inbox, QueueConsumer, Redelivery
 
 
 def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask:
@@ -28,14 +28,16 @@ def build(settings: Settings):
     from messages_service.inbox import HazelcastInbox
 
     connection = ClusterConnection(settings).start()
-    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
+    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map, settings.messages_map)
     consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch).start()
+    redelivery = Redelivery(inbox).start()
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "consumer": consumer.health,
     }
 
     def close():
+        redelivery.stop()
         consumer.stop()
         connection.close()
 

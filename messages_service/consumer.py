@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +31,62 @@ class Inbox(Protocol):
         before is dropped, not recorded twice)."""
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]: ...
+
+    def logged_not_received(self, from_seq: int, to_seq: int) -> list[dict]:
+        """Messages the logging map holds with seq in [from_seq, to_seq] that no copy has received."""
+
+    def requeue(self, uuid: str, msg: str) -> None: ...
+
+
+class Redelivery:
+    """Puts back on the queue what was logged but never received.
+
+    When a member dies, the queue items that a consumer transaction coordinated by it had taken stay
+    reserved by that transaction: the client lives on, so Hazelcast never rolls it back, and the items
+    reach no copy. The logging map is the record of what was accepted: every message logged more than
+    `grace` seconds ago and received by no copy is offered again (consumers drop a uuid they have).
+    Each message is looked at once, in order of seq, from `horizon` seconds before this copy started."""
+
+    def __init__(self, inbox: Inbox, *, grace: float = 10.0, horizon: float = 60.0, span: float = 60.0,
+                 clock: Callable[[], float] = time.time):
+        self._inbox = inbox
+        self._grace_us = int(grace * 1e6)
+        self._span_us = int(span * 1e6)  # at most this much of the log per step, so no step is large
+        self._clock = clock
+        self._checked_to = int(clock() * 1e6) - int(horizon * 1e6)
+        self.requeued = 0
+        self._stop = threading.Event()
+
+    def start(self, every: float = 5.0) -> Redelivery:
+        """Check every `every` seconds in a thread of its own: a consumer stuck in a transaction with a
+        dying member must not hold this up."""
+
+        def run():
+            while not self._stop.wait(every):
+                try:
+                    self.step()
+                except Exception as err:  # the next round tries again
+                    log.warning("redelivery check failed: %s: %s", type(err).__name__, err)
+
+        threading.Thread(target=run, name="redelivery", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def step(self) -> int:
+        until = min(int(self._clock() * 1e6) - self._grace_us, self._checked_to + self._span_us)
+        if until <= self._checked_to:
+            return 0
+        missing = self._inbox.logged_not_received(self._checked_to + 1, until)
+        for entry in missing:
+            self._inbox.requeue(entry["uuid"], entry["msg"])
+        if missing:
+            log.warning("offered again %d message(s) logged but never received: %s", len(missing),
+                        " ".join(e["uuid"] for e in missing[:10]))
+        self._checked_to = until
+        self.requeued += len(missing)
+        return len(missing)
 
 
 class QueueConsumer:

@@ -13,7 +13,7 @@ import orjson
 from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
-from hazelcast.predicate import equal
+from hazelcast.predicate import between, equal
 
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import Unavailable
@@ -23,10 +23,11 @@ TRANSACTION_TIMEOUT = 30.0
 
 
 class HazelcastInbox:
-    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logged_map: str = ""):
         self._connection = connection
         self._queue_name = queue_name
         self._received_map = received_map
+        self._logged_map = logged_map
         self._indexed_client = None
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
@@ -69,6 +70,22 @@ class HazelcastInbox:
         except HazelcastError as err:
             raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
         return sorted((ReceivedMessage(**orjson.loads(v.to_string())) for v in values), key=lambda m: m.seq)
+
+
+    def logged_not_received(self, from_seq: int, to_seq: int) -> list[dict]:
+        try:
+            logged = self._connection.proxy("map", self._logged_map).values(between("seq", from_seq, to_seq))
+            entries = {e["uuid"]: e for e in (orjson.loads(v.to_string()) for v in logged)}
+            received = self._connection.proxy("map", self._received_map).get_all(list(entries)) if entries else {}
+        except HazelcastError as err:
+            raise Unavailable(f"cannot compare logged and received: {type(err).__name__}") from err
+        return sorted((e for uuid, e in entries.items() if uuid not in received), key=lambda e: e["seq"])
+
+    def requeue(self, uuid: str, msg: str) -> None:
+        try:
+            self._connection.proxy("queue", self._queue_name).offer(orjson.dumps({"uuid": uuid, "msg": msg}).decode())
+        except HazelcastError as err:
+            raise Unavailable(f"cannot queue {uuid} again: {type(err).__name__}") from err
 
 
 def _rollback_quietly(transaction) -> None:

@@ -13,9 +13,6 @@ pytestmark = pytest.mark.drill
 # A consumer's transaction whose coordinating member is killed keeps the messages it had taken reserved: the
 # cluster never rolls it back while the client stays connected. Not strict: the drill passes whenever no
 # transaction held messages at the kill. See docs/fault-tolerance.md, "Known losses".
-KNOWN_LOSS = pytest.mark.xfail(reason="known loss: messages reserved by a consumer transaction whose member was "
-                                      "killed are stranded (docs/fault-tolerance.md)", strict=False)
-
 
 def assert_kept_the_promise(report: Report) -> None:
     text = report.to_text()
@@ -51,7 +48,6 @@ def test_a_consumer_killed_mid_stream_loses_and_repeats_nothing(system):
     assert report.posted == 1000
 
 
-@KNOWN_LOSS
 def test_posts_answered_201_survive_losing_the_queue_owner_and_another_member_under_load(system):
     report = drills.member_loss(system, print)
     assert_kept_the_promise(report)

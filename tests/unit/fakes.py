@@ -41,6 +41,7 @@ class FakeInbox:
         self.queue: deque[dict] = deque()
         self.received: dict[str, ReceivedMessage] = {}
         self.fail_next = 0
+        self.logged: list[dict] = []  # what the logging map holds, for redelivery: {uuid, msg, seq}
         self._seq = 0
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
@@ -60,6 +61,13 @@ class FakeInbox:
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
         return [m for m in self.received.values() if m.received_by == copy_name]
+
+    def logged_not_received(self, from_seq: int, to_seq: int) -> list[dict]:
+        return [e for e in self.logged if from_seq <= e["seq"] <= to_seq
+                and e["uuid"] not in self.received]
+
+    def requeue(self, uuid: str, msg: str) -> None:
+        self.queue.append({"uuid": uuid, "msg": msg})
 
 
 class FakeLogging:

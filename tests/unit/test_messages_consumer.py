@@ -43,3 +43,20 @@ def test_get_messages_answers_this_copys_messages_and_never_clears_them(settings
 def test_messages_rejects_other_methods(settings, method):
     client = create_app(settings, inbox=FakeInbox()).test_client()
     assert getattr(client, method)("/messages").status_code == 405
+
+
+def test_logged_but_never_received_messages_are_queued_again_once_after_the_grace():
+    from messages_service.consumer import Redelivery
+
+    now = {"t": 1000.0}
+    inbox = FakeInbox()
+    inbox.logged = [{"uuid": "stranded", "msg": "m", "seq": int(990 * 1e6)},
+                    {"uuid": "fresh", "msg": "n", "seq": int(999 * 1e6)}]
+    redelivery = Redelivery(inbox, grace=5, horizon=60, span=120, clock=lambda: now["t"])
+    assert redelivery.step() == 1
+    assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m"}]
+    QueueConsumer(inbox, "messages-1").step()
+    now["t"] = 1010.0
+    assert redelivery.step() == 1  # "fresh" is past the grace now; "stranded" was received meanwhile
+    assert inbox.queue[-1]["uuid"] == "fresh"
+    assert redelivery.step() == 0
