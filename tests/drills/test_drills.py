@@ -10,10 +10,6 @@ from scripts.drills import Report
 
 pytestmark = pytest.mark.drill
 
-# A consumer's transaction whose coordinating member is killed keeps the messages it had taken reserved: the
-# cluster never rolls it back while the client stays connected. Not strict: the drill passes whenever no
-# transaction held messages at the kill. See docs/fault-tolerance.md, "Known losses".
-
 def assert_kept_the_promise(report: Report) -> None:
     text = report.to_text()
     assert report.posted > 0, text
@@ -48,7 +44,9 @@ def test_a_consumer_killed_mid_stream_loses_and_repeats_nothing(system):
     assert report.posted == 1000
 
 
-# Known residual loss, not strict: see "Known losses" in the README's Fault tolerance section.
+# A consumer transaction whose coordinating member is killed keeps its messages reserved (the client lives on,
+# so the cluster never rolls it back); redelivery from the logging map recovers most, not yet all. Not strict:
+# see "Known losses" in the README's Fault tolerance section.
 @pytest.mark.xfail(reason="a few messages can still be stranded when the queue's owner dies under load", strict=False)
 def test_posts_answered_201_survive_losing_the_queue_owner_and_another_member_under_load(system):
     report = drills.member_loss(system, print)
