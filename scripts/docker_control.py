@@ -17,6 +17,7 @@ from scripts.launcher import LauncherError
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+PROCESS_LABEL = "lab.process"
 NUMBER_LABEL = "com.docker.compose.container-number"
 MEMBER_PORT = 5701
 
@@ -32,7 +33,10 @@ SERVICE_KINDS = {
 
 
 def lab_name(labels: Mapping[str, str], kinds: Mapping[str, str] = SERVICE_KINDS) -> str | None:
-    """The launcher's name of a container from its Compose labels (None for a service drills don't know)."""
+    """The launcher's name of a container from its Compose labels (None for a service drills don't know).
+    The project's own docker-compose.yml names each container in a `lab.process` label (member-2, logging-3)."""
+    if labels.get(PROCESS_LABEL):
+        return labels[PROCESS_LABEL]
     service = labels.get(SERVICE_LABEL, "")
     number = labels.get(NUMBER_LABEL, "1")
     base, _, suffix = service.rpartition("-")

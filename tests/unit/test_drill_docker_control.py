@@ -113,3 +113,8 @@ def test_a_stopped_container_is_reported_not_running(compose):
 def test_an_unknown_name_says_what_is_known(compose):
     with pytest.raises(LauncherError, match="known: config-server, facade-1"):
         compose.kill("messages-1")
+
+
+def test_the_projects_compose_file_names_containers_by_their_lab_process_label():
+    assert lab_name({"com.docker.compose.service": "logging-3", "lab.process": "logging-3"}) == "logging-3"
+    assert lab_name({"com.docker.compose.service": "member-2", "lab.process": "member-2"}) == "member-2"
