@@ -977,8 +977,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-budget", type=float, default=1800.0,
                         help="seconds the fills may take in all before the sizes are measured as reached")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where JSON and PNG go (default bench-results/)")
-    parser.add_argument("--port-offset", type=int, default=30_000,
-                        help="port offset of the system the bench starts (default 30000)")
+    parser.add_argument("--port-offset", type=int, default=3_000,
+                        help="port offset of the system the bench starts (default 3000: every port stays below "
+                             "the kernel's ephemeral range, 32768 and up)")
     parser.add_argument("--bench-run-dir", type=Path, default=DEFAULT_BENCH_RUN_DIR,
                         help="run dir of the system the bench starts (default var/bench-run)")
 

@@ -439,9 +439,13 @@ def _is_ours(pid: int, run_id: str, name: str) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
         return False
-    return f"LAB_RUN_ID={run_id}".encode() in environ and f"LAB_PROCESS={name}".encode() in environ
+    if f"LAB_RUN_ID={run_id}".encode() in environ and f"LAB_PROCESS={name}".encode() in environ:
+        return True
+    # our own child between fork and exec still shows this process's environment
+    return int(fields[1]) == os.getpid()
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
