@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from facade_service.service import Listing
+from lab_common import queue_item
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
@@ -63,7 +63,7 @@ class HazelcastQueue:
         self._attempts = attempts
 
     def offer(self, uuid: str, msg: str) -> None:
-        item = orjson.dumps({"uuid": uuid, "msg": msg}).decode()
+        item = queue_item.encode(uuid, msg)
         retrying = Retrying(stop=stop_after_attempt(self._attempts), wait=wait_exponential(0.1, max=1.0),
                             retry=retry_if_exception_type(HazelcastError), reraise=True)
         try:

@@ -15,6 +15,7 @@ from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
+from lab_common import queue_item
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import Unavailable
 from messages_service.consumer import ReceivedMessage
@@ -42,7 +43,7 @@ class HazelcastInbox:
             recorded = []
             item = queue.poll(wait_seconds)
             while item is not None:
-                entry = orjson.loads(item)
+                entry = queue_item.decode(item)
                 message = ReceivedMessage(uuid=entry["uuid"], msg=entry["msg"], received_by=copy_name,
                                           seq=time.time_ns() // 1000)
                 value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
@@ -85,7 +86,7 @@ class HazelcastInbox:
 
     def requeue(self, uuid: str, msg: str) -> None:
         try:
-            self._connection.proxy("queue", self._queue_name).offer(orjson.dumps({"uuid": uuid, "msg": msg}).decode())
+            self._connection.proxy("queue", self._queue_name).offer(queue_item.encode(uuid, msg))
         except HazelcastError as err:
             raise Unavailable(f"cannot queue {uuid} again: {type(err).__name__}") from err
 
