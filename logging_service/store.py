@@ -42,7 +42,6 @@ class HazelcastMessageStore:
             messages.add_index(attributes=["seq"], index_type=IndexType.SORTED, name=f"{self._map_name}-seq")
             self._prepared_client = client
             self._first_seq_marked = False
-        self._us_per_message: float | None = None  # how far apart messages were on the last full page
         return messages
 
     def _meta(self):

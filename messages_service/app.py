@@ -34,6 +34,7 @@ def build(settings: Settings):
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "consumer": consumer.health,
+        "redelivery": redelivery.health,
     }
 
     def close():

@@ -32,29 +32,48 @@ class Inbox(Protocol):
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]: ...
 
-    def logged_not_received(self, from_seq: int, to_seq: int) -> list[dict]:
-        """Messages the logging map holds with seq in [from_seq, to_seq] that no copy has received."""
+    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
+        """The entries ({uuid, msg, seq}) the logging map holds with seq in [from_seq, to_seq]."""
+
+    def received_among(self, uuids: list[str]) -> set[str]:
+        """Which of these uuids some copy has received."""
 
     def requeue(self, uuid: str, msg: str) -> None: ...
 
+    def scan_mark(self) -> int | None:
+        """The seq up to which some copy has scanned the log for redelivery (None: never)."""
+
+    def save_scan_mark(self, seq: int) -> None: ...
+
 
 class Redelivery:
-    """Puts back on the queue what was logged but never received.
+    """Puts back on the queue what was logged but never received, until some copy receives it.
 
-    When a member dies, the queue items that a consumer transaction coordinated by it had taken stay
-    reserved by that transaction: the client lives on, so Hazelcast never rolls it back, and the items
-    reach no copy. The logging map is the record of what was accepted: every message logged more than
-    `grace` seconds ago and received by no copy is offered again (consumers drop a uuid they have).
-    Each message is looked at once, in order of seq, from `horizon` seconds before this copy started."""
+    The logging map is the record of what was accepted; the queue is only the fast way to the copies.
+    When a member dies, queue items that a consumer transaction coordinated by it had taken stay
+    reserved by that transaction (the client lives on, so Hazelcast never rolls it back) and reach no
+    copy; a queue can also come back empty from a takeover. So every message logged more than `grace`
+    seconds ago that no copy has received is offered again, and again after a growing pause (up to
+    `max_pause`) for as long as no copy has it; consumers drop a uuid they have, so an extra offer is
+    harmless. The log is scanned once, in order of seq; how far it has been scanned is kept in the
+    cluster, so a copy started again goes on from there (at most `catch_up` seconds back), and a copy
+    started on a fresh cluster begins `horizon` seconds back. What was offered again is remembered and
+    checked until received."""
 
-    def __init__(self, inbox: Inbox, *, grace: float = 10.0, horizon: float = 60.0, span: float = 60.0,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, inbox: Inbox, *, grace: float = 10.0, horizon: float = 60.0, catch_up: float = 600.0,
+                 span: float = 60.0, max_pause: float = 60.0, clock: Callable[[], float] = time.time):
         self._inbox = inbox
+        self._grace = grace
         self._grace_us = int(grace * 1e6)
         self._span_us = int(span * 1e6)  # at most this much of the log per step, so no step is large
+        self._max_pause = max_pause
         self._clock = clock
-        self._checked_to = int(clock() * 1e6) - int(horizon * 1e6)
+        self._horizon_us = int(horizon * 1e6)
+        self._catch_up_us = int(catch_up * 1e6)
+        self._checked_to: int | None = None  # the seq up to which the log was scanned; from the cluster at first
+        self._offered: dict[str, _Offered] = {}  # offered again, not yet seen received
         self.requeued = 0
+        self.last_error: str | None = None
         self._stop = threading.Event()
 
     def start(self, every: float = 5.0) -> Redelivery:
@@ -66,7 +85,10 @@ class Redelivery:
                 try:
                     self.step()
                 except Exception as err:  # the next round tries again
-                    log.warning("redelivery check failed: %s: %s", type(err).__name__, err)
+                    self.last_error = f"{type(err).__name__}: {err}"
+                    log.warning("redelivery check failed: %s", self.last_error)
+                else:
+                    self.last_error = None
 
         threading.Thread(target=run, name="redelivery", daemon=True).start()
         return self
@@ -74,19 +96,59 @@ class Redelivery:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def outstanding(self) -> int:
+        """Messages offered again that no copy has been seen to receive yet."""
+        return len(self._offered)
+
+    def health(self) -> tuple[bool, dict]:
+        """Always passing (the cluster check covers an unreachable cluster); says what it did."""
+        return True, {"offered_again": self.requeued, "awaiting_a_copy": self.outstanding,
+                      "last_error": self.last_error}
+
     def step(self) -> int:
-        until = min(int(self._clock() * 1e6) - self._grace_us, self._checked_to + self._span_us)
-        if until <= self._checked_to:
-            return 0
-        missing = self._inbox.logged_not_received(self._checked_to + 1, until)
-        for entry in missing:
-            self._inbox.requeue(entry["uuid"], entry["msg"])
+        """One round: offer again what is newly found missing and what is still missing since an
+        earlier offer. Answers how many offers were made."""
+        now = self._clock()
+        if self._checked_to is None:
+            self._checked_to = self._first_mark(int(now * 1e6))
+        due = [entry for entry in self._offered.values() if entry.due <= now]
+        until = min(int(now * 1e6) - self._grace_us, self._checked_to + self._span_us)
+        fresh = self._inbox.logged_between(self._checked_to + 1, until) if until > self._checked_to else []
+        candidates = {e["uuid"]: e["msg"] for e in fresh} | {e.uuid: e.msg for e in due}
+        received = self._inbox.received_among(list(candidates)) if candidates else set()
+        for uuid in received:
+            self._offered.pop(uuid, None)
+        missing = [(uuid, msg) for uuid, msg in candidates.items() if uuid not in received]
+        for uuid, msg in missing:
+            self._inbox.requeue(uuid, msg)
+            earlier = self._offered.get(uuid)
+            attempts = earlier.attempts + 1 if earlier else 1
+            pause = min(self._grace * 2 ** (attempts - 1), self._max_pause)
+            self._offered[uuid] = _Offered(uuid, msg, attempts, now + pause)
         if missing:
-            log.warning("offered again %d message(s) logged but never received: %s", len(missing),
-                        " ".join(e["uuid"] for e in missing[:10]))
-        self._checked_to = until
+            again = sum(1 for uuid, _ in missing if self._offered[uuid].attempts > 1)
+            log.warning("offered again %d message(s) logged but never received (%d not for the first time): %s",
+                        len(missing), again, " ".join(uuid for uuid, _ in missing[:10]))
+        if until > self._checked_to:
+            self._checked_to = until
+            self._inbox.save_scan_mark(until)
         self.requeued += len(missing)
         return len(missing)
+
+    def _first_mark(self, now_us: int) -> int:
+        saved = self._inbox.scan_mark()
+        if saved is None:
+            return now_us - self._horizon_us
+        return max(saved, now_us - self._catch_up_us)
+
+
+@dataclass(frozen=True)
+class _Offered:
+    uuid: str
+    msg: str
+    attempts: int
+    due: float  # when to look again whether some copy received it
 
 
 class QueueConsumer:

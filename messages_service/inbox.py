@@ -23,6 +23,7 @@ from messages_service.consumer import ReceivedMessage
 # A transaction stranded by a dying member holds its consumer until it times out: keep that short
 # (a batch takes milliseconds).
 TRANSACTION_TIMEOUT = 8.0
+SCAN_MARK = "redelivery-scanned-to"  # key in the received map's meta map
 
 
 class HazelcastInbox:
@@ -31,6 +32,7 @@ class HazelcastInbox:
         self._queue_name = queue_name
         self._received_map = received_map
         self._logged_map = logged_map
+        self._meta_map = f"{received_map}-meta"
         self._indexed_client = None
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
@@ -74,15 +76,34 @@ class HazelcastInbox:
             raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
         return sorted((ReceivedMessage(**orjson.loads(v.to_string())) for v in values), key=lambda m: m.seq)
 
-
-    def logged_not_received(self, from_seq: int, to_seq: int) -> list[dict]:
+    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
         try:
             logged = self._connection.proxy("map", self._logged_map).values(between("seq", from_seq, to_seq))
-            entries = {e["uuid"]: e for e in (orjson.loads(v.to_string()) for v in logged)}
-            received = self._connection.proxy("map", self._received_map).get_all(list(entries)) if entries else {}
         except HazelcastError as err:
-            raise Unavailable(f"cannot compare logged and received: {type(err).__name__}") from err
-        return sorted((e for uuid, e in entries.items() if uuid not in received), key=lambda e: e["seq"])
+            raise Unavailable(f"cannot read the logging map: {type(err).__name__}") from err
+        return [orjson.loads(v.to_string()) for v in logged]
+
+    def received_among(self, uuids: list[str]) -> set[str]:
+        try:
+            return set(self._connection.proxy("map", self._received_map).get_all(uuids))
+        except HazelcastError as err:
+            raise Unavailable(f"cannot read what was received: {type(err).__name__}") from err
+
+    def scan_mark(self) -> int | None:
+        try:
+            return self._connection.proxy("map", self._meta_map).get(SCAN_MARK)
+        except HazelcastError as err:
+            raise Unavailable(f"cannot read the redelivery mark: {type(err).__name__}") from err
+
+    def save_scan_mark(self, seq: int) -> None:
+        """Moves the shared mark forward, never back (two copies scan side by side)."""
+        meta = self._connection.proxy("map", self._meta_map)
+        try:
+            saved = meta.put_if_absent(SCAN_MARK, seq)
+            while saved is not None and saved < seq and not meta.replace_if_same(SCAN_MARK, saved, seq):
+                saved = meta.get(SCAN_MARK)
+        except HazelcastError as err:
+            raise Unavailable(f"cannot save the redelivery mark: {type(err).__name__}") from err
 
     def requeue(self, uuid: str, msg: str) -> None:
         try:

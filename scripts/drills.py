@@ -308,6 +308,18 @@ def read_delivery(controller: Controller, uuids: Iterable[str]) -> Delivery:
     return Delivery(logged, received, per_copy, tuple(unreadable))
 
 
+def redelivery_offers(controller: Controller) -> int | None:
+    """How many messages the messages copies' redelivery checks offered again (None if none answers)."""
+    counts = []
+    for name in controller.names("messages"):
+        try:
+            checks = _get_json(controller.url(name) + "/health")["checks"]
+            counts.append(checks["redelivery"]["detail"]["offered_again"])
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            continue
+    return sum(counts) if counts else None
+
+
 def readable_through_facade(facade: str, uuids: Iterable[str]) -> int:
     """How many of the uuids GET /facade shows as logged."""
     wanted = set(uuids)
@@ -482,6 +494,9 @@ class DrillRun:
         for copy, count in delivery.per_copy.items():
             self.figure(f"received by {copy}", count)
         self.figure("received by a messages copy, once", sum(1 for u in uuids if delivery.received[u] == 1))
+        offered_again = redelivery_offers(self.system)
+        if offered_again is not None:
+            self.figure("offered again from the logging map (redelivery, since each copy started)", offered_again)
         if delivery.complete(uuids):
             self.note(f"all {len(uuids)} logged and received")
             return done_at

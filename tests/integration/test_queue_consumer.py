@@ -109,3 +109,37 @@ def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
         eventually(lambda: len(inbox.received_by("messages-1")) == 200, timeout=60)
     finally:
         consumer.stop()
+
+
+def test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives_it(connect, names, unique_name):
+    from logging_service.service import MessageLog
+    from logging_service.store import HazelcastMessageStore
+    from messages_service.consumer import Redelivery
+
+    connection = connect()
+    logged_map = f"l-{unique_name}"
+    log = MessageLog(HazelcastMessageStore(connection, logged_map), "logging-1")
+    for i in range(5):
+        log.record(f"u{i}", f"msg{i}")  # logged; only u0 and u1 go on the queue
+    offer(connection, names["queue_name"], [("u0", "msg0"), ("u1", "msg1")])
+    inbox = HazelcastInbox(connection, **names, logged_map=logged_map)
+    assert len(inbox.receive_batch("messages-1", 10, 1.0)) == 2
+
+    redelivery = Redelivery(inbox, grace=0, horizon=60)
+    assert redelivery.step() == 3
+    received = inbox.receive_batch("messages-2", 10, 1.0)
+    assert sorted(m.uuid for m in received) == ["u2", "u3", "u4"]
+    assert redelivery.step() == 0
+    assert redelivery.outstanding == 0
+    assert sorted(m.uuid for m in inbox.received_by("messages-1") + inbox.received_by("messages-2")) == \
+        [f"u{i}" for i in range(5)]
+
+
+def test_the_redelivery_mark_is_shared_and_only_moves_forward(connect, names):
+    first, second = (HazelcastInbox(connect(), **names) for _ in range(2))
+    assert first.scan_mark() is None
+    first.save_scan_mark(2_000)
+    second.save_scan_mark(1_000)  # a copy that is behind does not pull the mark back
+    assert second.scan_mark() == 2_000
+    second.save_scan_mark(3_000)
+    assert first.scan_mark() == 3_000

@@ -42,6 +42,7 @@ class FakeInbox:
         self.received: dict[str, ReceivedMessage] = {}
         self.fail_next = 0
         self.logged: list[dict] = []  # what the logging map holds, for redelivery: {uuid, msg, seq}
+        self.mark: int | None = None  # the shared redelivery scan mark
         self._seq = 0
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
@@ -62,12 +63,20 @@ class FakeInbox:
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
         return [m for m in self.received.values() if m.received_by == copy_name]
 
-    def logged_not_received(self, from_seq: int, to_seq: int) -> list[dict]:
-        return [e for e in self.logged if from_seq <= e["seq"] <= to_seq
-                and e["uuid"] not in self.received]
+    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
+        return [e for e in self.logged if from_seq <= e["seq"] <= to_seq]
+
+    def received_among(self, uuids: list[str]) -> set[str]:
+        return {u for u in uuids if u in self.received}
 
     def requeue(self, uuid: str, msg: str) -> None:
         self.queue.append({"uuid": uuid, "msg": msg})
+
+    def scan_mark(self) -> int | None:
+        return self.mark
+
+    def save_scan_mark(self, seq: int) -> None:
+        self.mark = max(seq, self.mark or 0)
 
 
 class FakeLogging:

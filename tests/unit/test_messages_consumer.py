@@ -1,7 +1,7 @@
 import pytest
 
 from messages_service.app import create_app
-from messages_service.consumer import QueueConsumer
+from messages_service.consumer import QueueConsumer, ReceivedMessage
 from tests.helpers import eventually
 from tests.unit.fakes import FakeInbox
 
@@ -45,13 +45,15 @@ def test_messages_rejects_other_methods(settings, method):
     assert getattr(client, method)("/messages").status_code == 405
 
 
-def test_logged_but_never_received_messages_are_queued_again_once_after_the_grace():
+def test_logged_but_never_received_messages_are_queued_again_after_the_grace():
     from messages_service.consumer import Redelivery
 
     now = {"t": 1000.0}
     inbox = FakeInbox()
     inbox.logged = [{"uuid": "stranded", "msg": "m", "seq": int(990 * 1e6)},
-                    {"uuid": "fresh", "msg": "n", "seq": int(999 * 1e6)}]
+                    {"uuid": "fresh", "msg": "n", "seq": int(999 * 1e6)},
+                    {"uuid": "delivered", "msg": "o", "seq": int(991 * 1e6)}]
+    inbox.received["delivered"] = ReceivedMessage("delivered", "o", "messages-2", 1)
     redelivery = Redelivery(inbox, grace=5, horizon=60, span=120, clock=lambda: now["t"])
     assert redelivery.step() == 1
     assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m"}]
@@ -59,4 +61,59 @@ def test_logged_but_never_received_messages_are_queued_again_once_after_the_grac
     now["t"] = 1010.0
     assert redelivery.step() == 1  # "fresh" is past the grace now; "stranded" was received meanwhile
     assert inbox.queue[-1]["uuid"] == "fresh"
+    assert redelivery.outstanding == 1
+    QueueConsumer(inbox, "messages-1").step()
+    now["t"] = 1020.0
     assert redelivery.step() == 0
+    assert redelivery.outstanding == 0
+
+
+def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with_growing_pauses():
+    from messages_service.consumer import Redelivery
+
+    now = {"t": 1000.0}
+    inbox = FakeInbox()
+    inbox.logged = [{"uuid": "stranded", "msg": "m", "seq": int(990 * 1e6)}]
+    redelivery = Redelivery(inbox, grace=5, horizon=60, max_pause=20, clock=lambda: now["t"])
+    offered_at = []
+    for second in range(1000, 1061):
+        now["t"] = float(second)
+        if redelivery.step():
+            offered_at.append(second)
+        inbox.queue.clear()  # the queue loses every offer, like a queue that came back empty from a takeover
+    assert offered_at == [1000, 1005, 1015, 1035, 1055]  # pauses 5, 10, 20, then at most 20
+    assert redelivery.outstanding == 1
+    inbox.requeue("stranded", "m")
+    QueueConsumer(inbox, "messages-1").step()
+    now["t"] = 1100.0
+    assert redelivery.step() == 0
+    assert redelivery.outstanding == 0
+
+
+def test_a_copy_started_again_scans_on_from_where_the_copies_left_off():
+    from messages_service.consumer import Redelivery
+
+    now = {"t": 1000.0}
+    inbox = FakeInbox()
+    Redelivery(inbox, grace=5, horizon=60, clock=lambda: now["t"]).step()
+    assert inbox.mark == int(995 * 1e6)
+    # both copies down for five minutes while a message was logged and the queue lost it
+    inbox.logged = [{"uuid": "while-down", "msg": "m", "seq": int(1100 * 1e6)}]
+    now["t"] = 1300.0
+    restarted = Redelivery(inbox, grace=5, horizon=60, span=600, clock=lambda: now["t"])
+    assert restarted.step() == 1
+    assert inbox.queue[-1]["uuid"] == "while-down"
+
+
+def test_a_copy_on_a_fresh_cluster_looks_back_only_the_horizon_and_a_restarted_one_at_most_the_catch_up():
+    from messages_service.consumer import Redelivery
+
+    inbox = FakeInbox()
+    inbox.logged = [{"uuid": "ancient", "msg": "m", "seq": int(100 * 1e6)},
+                    {"uuid": "recent", "msg": "n", "seq": int(950 * 1e6)}]
+    assert Redelivery(inbox, grace=5, horizon=60, span=600, clock=lambda: 1000.0).step() == 1
+    assert [item["uuid"] for item in inbox.queue] == ["recent"]
+    inbox.mark = int(50 * 1e6)
+    inbox.queue.clear()
+    assert Redelivery(inbox, grace=5, catch_up=600, span=600, clock=lambda: 1000.0).step() == 1
+    assert [item["uuid"] for item in inbox.queue] == ["recent"]  # 900 s back is past the catch-up
