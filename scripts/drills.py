@@ -496,7 +496,7 @@ class DrillRun:
         self.figure("received by a messages copy, once", sum(1 for u in uuids if delivery.received[u] == 1))
         offered_again = redelivery_offers(self.system)
         if offered_again is not None:
-            self.figure("offered again from the logging map (redelivery, since each copy started)", offered_again)
+            self.figure("offers made again from the logging map (redelivery; each copy since its start)", offered_again)
         if delivery.complete(uuids):
             self.note(f"all {len(uuids)} logged and received")
             return done_at
