@@ -48,14 +48,14 @@ def build(settings: Settings):
     from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
     from lab_common.cluster import ClusterConnection
     from lab_common.discovery_factory import make_discovery
-    from lab_common.http import ServiceClient, pooled_session
+    from lab_common.http import ServiceClient, pooled_http
 
-    session = pooled_session(pool_size=settings.threads * 2)
-    discovery = make_discovery(settings, session)
+    http = pooled_http(pool_size=settings.threads * 2)
+    discovery = make_discovery(settings, http)
     connection = ClusterConnection(settings).start()
 
     def client(service: str) -> ServiceClient:
-        return ServiceClient(service, discovery, session, timeout=settings.http_timeout,
+        return ServiceClient(service, discovery, http, timeout=settings.http_timeout,
                              attempts=settings.http_attempts)
 
     facade = Facade(
@@ -70,6 +70,6 @@ def build(settings: Settings):
 
     def close():
         connection.close()
-        session.close()
+        http.clear()
 
     return create_app(settings, facade=facade, health_checks=checks), close

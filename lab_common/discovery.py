@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import requests
+import orjson
+import urllib3
 
 from lab_common.errors import Unavailable
+from lab_common.http import http_request
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +73,21 @@ class CachedDiscovery:
         }
 
 
-def config_server_lookup(base_url: str, session: requests.Session, timeout: float) -> Callable[[str], list[str]]:
+def config_server_lookup(base_url: str, http: urllib3.PoolManager, timeout: float) -> Callable[[str], list[str]]:
     def lookup(service: str) -> list[str]:
         url = f"{base_url.rstrip('/')}/services/{service}"
         try:
-            response = session.get(url, timeout=timeout)
-        except requests.RequestException as err:
+            response = http_request(http, "GET", url, timeout=timeout)
+            body = orjson.loads(response.data) if response.status == 200 else {}
+        except urllib3.exceptions.HTTPError as err:
             raise Unavailable(f"config server {base_url} unreachable: {type(err).__name__}") from err
-        if response.status_code == 404:
+        except orjson.JSONDecodeError as err:
+            raise Unavailable(f"config server answered something not JSON for {service!r}") from err
+        if response.status == 404:
             raise Unavailable(f"config server knows no service {service!r}")
-        if response.status_code != 200:
-            raise Unavailable(f"config server answered {response.status_code} for {service!r}")
-        addresses = response.json().get("addresses") or []
+        if response.status != 200:
+            raise Unavailable(f"config server answered {response.status} for {service!r}")
+        addresses = body.get("addresses") or []
         if not addresses:
             raise Unavailable(f"config server lists no copies of {service!r}")
         return list(addresses)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import requests
+import urllib3
 
 from lab_common.discovery import CachedDiscovery, Discovery, config_server_lookup
 from lab_common.settings import Settings
 
 
-def make_discovery(settings: Settings, session: requests.Session) -> Discovery:
+def make_discovery(settings: Settings, http: urllib3.PoolManager) -> Discovery:
     if settings.discovery == "consul":
         from lab_common.consul_support import agent, consul_discovery
 
         return consul_discovery(settings, agent(settings, timeout=settings.http_timeout))
-    lookup = config_server_lookup(settings.config_server, session, settings.http_timeout)
+    lookup = config_server_lookup(settings.config_server, http, settings.http_timeout)
     return CachedDiscovery(lookup, ttl=settings.discovery_ttl, source=settings.config_server)

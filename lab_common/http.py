@@ -1,28 +1,47 @@
 """Calls to other services: pooled keep-alive connections, a timeout on every call, and tenacity
-retries that fail over to another copy on each attempt."""
+retries that fail over to another copy on each attempt.
+
+The transport is urllib3 (what requests is built on), used directly: on the facade's POST path
+requests' session machinery cost about 0.4 ms of CPU per call on top of urllib3's own.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from lab_common.discovery import Discovery
 from lab_common.errors import Unavailable
+
+if TYPE_CHECKING:
+    from lab_common.discovery import Discovery
 
 log = logging.getLogger(__name__)
 
 
-def pooled_session(pool_size: int = 32) -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    return session
+Timeout = float | tuple[float, float]  # seconds, or (connect, read)
+
+
+def pooled_http(pool_size: int = 32) -> urllib3.PoolManager:
+    """Keep-alive connections, up to pool_size per copy; no retries of its own (ServiceClient retries
+    on another copy)."""
+    return urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False)
+
+
+def http_request(http: urllib3.PoolManager, method: str, url: str, *, timeout: Timeout, json=None,
+                 params: dict | None = None) -> urllib3.BaseHTTPResponse:
+    """One request; urllib3's own errors (connection refused, reset, timeouts) pass through."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    body, headers = None, None
+    if json is not None:
+        body, headers = orjson.dumps(json), {"Content-Type": "application/json"}
+    return http.request(method, url, body=body, headers=headers, fields=params,
+                        timeout=urllib3.Timeout(connect=connect, read=read))
 
 
 class CopyFailed(Exception):
@@ -39,11 +58,11 @@ class Reply:
 class ServiceClient:
     """Calls one named service, choosing a random copy and another one on each retry."""
 
-    def __init__(self, service: str, discovery: Discovery, session: requests.Session, *,
-                 timeout: float, attempts: int, backoff: float = 0.05):
+    def __init__(self, service: str, discovery: Discovery, http: urllib3.PoolManager, *,
+                 timeout: Timeout, attempts: int, backoff: float = 0.05):
         self.service = service
         self._discovery = discovery
-        self._session = session
+        self._http = http
         self._timeout = timeout
         self._attempts = attempts
         self._backoff = backoff
@@ -86,18 +105,17 @@ class ServiceClient:
         copies = self._discovery.addresses(self.service)
         return random.sample(copies, len(copies))
 
-    def _call_copy(self, copy: str, method: str, path: str, **kwargs) -> Reply:
+    def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, **kwargs) -> Reply:
         try:
-            kwargs.setdefault("timeout", self._timeout)
-            response = self._session.request(method, copy + path, **kwargs)
-        except requests.RequestException as err:
+            response = http_request(self._http, method, copy + path, timeout=timeout or self._timeout, **kwargs)
+        except urllib3.exceptions.HTTPError as err:
             log.warning("%s %s%s failed: %s", method, copy, path, type(err).__name__)
             raise CopyFailed(f"{copy}: {type(err).__name__}") from err
-        if response.status_code >= 500:
-            log.warning("%s %s%s answered %s", method, copy, path, response.status_code)
-            raise CopyFailed(f"{copy}: HTTP {response.status_code}")
+        if response.status >= 500:
+            log.warning("%s %s%s answered %s", method, copy, path, response.status)
+            raise CopyFailed(f"{copy}: HTTP {response.status}")
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(response.data)
         except orjson.JSONDecodeError as err:
             raise CopyFailed(f"{copy}: answer is not JSON") from err
-        return Reply(copy=copy, status=response.status_code, body=body)
+        return Reply(copy=copy, status=response.status, body=body)

@@ -109,6 +109,22 @@ def test_a_retried_post_with_the_same_idempotency_key_is_stored_once(system, fac
     eventually(once_everywhere, timeout=10)
 
 
+def test_the_paged_read_walks_every_message_once_in_order(system, facade):
+    for i in range(7):
+        assert requests.post(facade + "/facade", data={"msg": f"page-{i}"}, timeout=10).status_code == 201
+    everything = [m["uuid"] for m in requests.get(facade + "/facade", timeout=10).json()["logging"]["messages"]]
+    walked, after = [], None
+    for _ in range(len(everything)):
+        params = {"limit": 3, **({"after": after} if after else {})}
+        page = requests.get(facade + "/facade", params=params, timeout=10).json()
+        assert page["count"] <= 3
+        walked += [m["uuid"] for m in page["messages"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert walked == everything
+
+
 def test_config_server_answers_addresses_and_a_json_404(system):
     config = system.url("config-server")
     assert len(requests.get(config + "/services/logging-service", timeout=5).json()["addresses"]) == 3

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-import requests
+import urllib3
 
 from lab_common.discovery import CachedDiscovery
 from lab_common.errors import Unavailable
@@ -56,18 +56,18 @@ def test_last_known_addresses_are_served_while_the_source_is_down():
 
 class FakeResponse:
     def __init__(self, status, body):
-        self.status_code = status
-        self.content = json.dumps(body).encode()
+        self.status = status
+        self.data = json.dumps(body).encode()
 
 
-class FakeSession:
-    """Answers per base URL: an exception to raise or a (status, body) pair."""
+class FakePool:
+    """A fake of urllib3's PoolManager: answers per base URL an exception to raise or a (status, body) pair."""
 
     def __init__(self, behaviour):
         self.behaviour = behaviour
         self.calls = []
 
-    def request(self, method, url, timeout, **kwargs):
+    def request(self, method, url, *, timeout, body=None, headers=None, fields=None):
         base = url.rsplit("/", 1)[0]
         self.calls.append(base)
         outcome = self.behaviour[base]
@@ -78,8 +78,9 @@ class FakeSession:
 
 def test_a_failed_copy_is_retried_on_another_copy():
     discovery = FakeDiscovery({"logging-service": ["http://dead", "http://live"]})
-    session = FakeSession({"http://dead": requests.ConnectionError(), "http://live": (201, {"ok": True})})
-    client = ServiceClient("logging-service", discovery, session, timeout=1, attempts=3, backoff=0)
+    refused = urllib3.exceptions.NewConnectionError(None, "refused")
+    pool = FakePool({"http://dead": refused, "http://live": (201, {"ok": True})})
+    client = ServiceClient("logging-service", discovery, pool, timeout=1, attempts=3, backoff=0)
     for _ in range(5):
         reply = client.call("POST", "/logging", json={})
         assert reply.copy == "http://live"
@@ -88,16 +89,52 @@ def test_a_failed_copy_is_retried_on_another_copy():
 
 def test_all_copies_failing_is_unavailable_after_the_attempts():
     discovery = FakeDiscovery({"s": ["http://a", "http://b"]})
-    session = FakeSession({"http://a": (503, {}), "http://b": requests.Timeout()})
-    client = ServiceClient("s", discovery, session, timeout=1, attempts=3, backoff=0)
+    timed_out = urllib3.exceptions.ReadTimeoutError(None, "http://b/x", "read timed out")
+    pool = FakePool({"http://a": (503, {}), "http://b": timed_out})
+    client = ServiceClient("s", discovery, pool, timeout=1, attempts=3, backoff=0)
     with pytest.raises(Unavailable) as err:
         client.call("GET", "/x")
     assert len(err.value.details["attempts"]) == 3
-    assert len(session.calls) == 3
+    assert len(pool.calls) == 3
 
 
 def test_a_4xx_reply_is_returned_not_retried():
     discovery = FakeDiscovery({"s": ["http://a"]})
-    session = FakeSession({"http://a": (400, {"error": "bad_request"})})
-    reply = ServiceClient("s", discovery, session, timeout=1, attempts=3, backoff=0).call("POST", "/x")
-    assert reply.status == 400 and len(session.calls) == 1
+    pool = FakePool({"http://a": (400, {"error": "bad_request"})})
+    reply = ServiceClient("s", discovery, pool, timeout=1, attempts=3, backoff=0).call("POST", "/x")
+    assert reply.status == 400 and len(pool.calls) == 1
+
+
+def test_a_real_request_sends_json_and_query_and_reads_the_reply():
+    """http_request against a real local HTTP server (no fake): body, headers, query and timeout."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from lab_common.http import http_request, pooled_http
+
+    seen = {}
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["path"] = self.path
+            seen["type"] = self.headers["Content-Type"]
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            payload = b'{"ok": true}'
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/logging"
+        reply = http_request(pooled_http(), "POST", url, timeout=(1, 2), json={"msg": "Привіт"})
+    finally:
+        server.shutdown()
+    assert reply.status == 201 and json.loads(reply.data) == {"ok": True}
+    assert seen["type"] == "application/json" and json.loads(seen["body"]) == {"msg": "Привіт"}
+    assert seen["path"] == "/logging"
