@@ -1,7 +1,7 @@
 import sys
 
-from facade_service.app import build
 from lab_common.service_main import run_service
 
 if __name__ == "__main__":
-    sys.exit(run_service("facade-service", 8080, build))
+    # the app module is imported in the worker, after the fork (see lab_common.service_main)
+    sys.exit(run_service("facade-service", 8080, "facade_service.app:build"))

@@ -1,24 +1,31 @@
-"""The one `main` every service shares: settings, logging, build the app, serve, close."""
+"""The one `main` every service shares: settings, logging, build the app, serve, close.
+
+A service names its builder as "module:function": it is imported in the gunicorn worker, after the
+fork, so the master process stays small (gunicorn and the settings, no Flask, no Hazelcast client).
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from lab_common.logs import configure_logging
 from lab_common.serving import serve
 from lab_common.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 log = logging.getLogger(__name__)
 
-Builder = Callable[[Settings], tuple[Flask, Callable[[], None]]]
+Builder = Callable[[Settings], "tuple[Flask, Callable[[], None]]"]
 
 
-def run_service(service: str, default_port: int, build: Builder, argv: Sequence[str] | None = None) -> int:
+def run_service(service: str, default_port: int, build: Builder | str, argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load(service, default_port=default_port, environ=os.environ, argv=argv)
         configure_logging(settings.instance, settings.log_level)
@@ -36,9 +43,16 @@ def run_service(service: str, default_port: int, build: Builder, argv: Sequence[
     return 0
 
 
-def _registered(settings: Settings, build: Builder) -> tuple[Flask, Callable[[], None]]:
+def _resolve(build: Builder | str) -> Builder:
+    if callable(build):
+        return build
+    module, _, name = build.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _registered(settings: Settings, build: Builder | str) -> tuple[Flask, Callable[[], None]]:
     """Build the app; in Consul mode also register this copy, and deregister it first on the way out."""
-    app, close = build(settings)
+    app, close = _resolve(build)(settings)
     if settings.discovery != "consul":
         return app, close
     from lab_common.consul_support import Registration, agent

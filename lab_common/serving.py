@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from lab_common.settings import Settings
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 log = logging.getLogger(__name__)
 
-AppFactory = Callable[[], tuple[Flask, Callable[[], None]]]
+AppFactory = Callable[[], "tuple[Flask, Callable[[], None]]"]
 
 
 class _Gunicorn(BaseApplication):

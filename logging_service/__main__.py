@@ -1,7 +1,7 @@
 import sys
 
 from lab_common.service_main import run_service
-from logging_service.app import build
 
 if __name__ == "__main__":
-    sys.exit(run_service("logging-service", 8081, build))
+    # the app module is imported in the worker, after the fork (see lab_common.service_main)
+    sys.exit(run_service("logging-service", 8081, "logging_service.app:build"))

@@ -1,0 +1,20 @@
+import subprocess
+import sys
+
+from lab_common.service_main import _resolve
+
+
+def test_a_builder_named_by_string_is_imported_when_it_is_needed():
+    from config_server.app import build
+
+    assert _resolve("config_server.app:build") is build
+    assert _resolve(build) is build
+
+
+def test_the_master_process_imports_neither_flask_nor_the_hazelcast_client():
+    """What a service's __main__ imports before gunicorn forks stays small."""
+    code = ("import sys; sys.argv = ['x', '--help']\n"
+            "import lab_common.service_main, facade_service.__main__\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'hazelcast', 'werkzeug'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
