@@ -38,7 +38,12 @@ class Inbox(Protocol):
     def received_among(self, uuids: list[str]) -> set[str]:
         """Which of these uuids some copy has received."""
 
-    def requeue(self, uuid: str, msg: str) -> None: ...
+    def requeue(self, messages: list[tuple[str, str]]) -> None:
+        """Offer these (uuid, msg) to the queue again."""
+
+    def queue_cleared_to(self) -> int:
+        """A time (µs) such that every item offered before it has left the queue: the head item's offer
+        time, or now when the queue is empty."""
 
     def scan_mark(self) -> int | None:
         """The seq up to which some copy has scanned the log for redelivery (None: never)."""
@@ -52,13 +57,18 @@ class Redelivery:
     The logging map is the record of what was accepted; the queue is only the fast way to the copies.
     When a member dies, queue items that a consumer transaction coordinated by it had taken stay
     reserved by that transaction (the client lives on, so Hazelcast never rolls it back) and reach no
-    copy; a queue can also come back empty from a takeover. So every message logged more than `grace`
-    seconds ago that no copy has received is offered again, and again after a growing pause (up to
-    `max_pause`) for as long as no copy has it; consumers drop a uuid they have, so an extra offer is
-    harmless. The log is scanned once, in order of seq; how far it has been scanned is kept in the
-    cluster, so a copy started again goes on from there (at most `catch_up` seconds back), and a copy
-    started on a fresh cluster begins `horizon` seconds back. What was offered again is remembered and
-    checked until received."""
+    copy; a queue can also come back empty from a takeover. So a message no copy has received is
+    offered again once it has surely left the queue: the queue is FIFO and every item says when it was
+    offered, so everything offered before the head item's time is out of it (all of it when the queue
+    is empty). A message logged at `seq` was first offered by the facade within `grace` seconds after
+    (a POST's own time limit); a backlog therefore delays redelivery instead of being offered twice.
+    What was offered again is remembered and offered once more, after a growing pause (up to
+    `max_pause`), for as long as no copy has it and that offer too has left the queue. Consumers drop a
+    uuid they have, so an extra offer is harmless.
+
+    The log is scanned once, in order of seq; how far it has been scanned is kept in the cluster, so a
+    copy started again goes on from there (at most `catch_up` seconds back), and a copy started on a
+    fresh cluster begins `horizon` seconds back."""
 
     def __init__(self, inbox: Inbox, *, grace: float = 10.0, horizon: float = 60.0, catch_up: float = 600.0,
                  span: float = 60.0, max_pause: float = 60.0, clock: Callable[[], float] = time.time):
@@ -110,22 +120,25 @@ class Redelivery:
         """One round: offer again what is newly found missing and what is still missing since an
         earlier offer. Answers how many offers were made."""
         now = self._clock()
+        now_us = int(now * 1e6)
         if self._checked_to is None:
-            self._checked_to = self._first_mark(int(now * 1e6))
-        due = [entry for entry in self._offered.values() if entry.due <= now]
-        until = min(int(now * 1e6) - self._grace_us, self._checked_to + self._span_us)
+            self._checked_to = self._first_mark(now_us)
+        cleared_to = min(self._inbox.queue_cleared_to(), now_us)
+        due = [e for e in self._offered.values() if e.due <= now and e.offered_at < cleared_to]
+        until = min(now_us - self._grace_us, cleared_to - self._grace_us, self._checked_to + self._span_us)
         fresh = self._inbox.logged_between(self._checked_to + 1, until) if until > self._checked_to else []
         candidates = {e["uuid"]: e["msg"] for e in fresh} | {e.uuid: e.msg for e in due}
         received = self._inbox.received_among(list(candidates)) if candidates else set()
         for uuid in received:
             self._offered.pop(uuid, None)
         missing = [(uuid, msg) for uuid, msg in candidates.items() if uuid not in received]
+        if missing:
+            self._inbox.requeue(missing)
         for uuid, msg in missing:
-            self._inbox.requeue(uuid, msg)
             earlier = self._offered.get(uuid)
             attempts = earlier.attempts + 1 if earlier else 1
             pause = min(self._grace * 2 ** (attempts - 1), self._max_pause)
-            self._offered[uuid] = _Offered(uuid, msg, attempts, now + pause)
+            self._offered[uuid] = _Offered(uuid, msg, attempts, offered_at=now_us, due=now + pause)
         if missing:
             again = sum(1 for uuid, _ in missing if self._offered[uuid].attempts > 1)
             log.warning("offered again %d message(s) logged but never received (%d not for the first time): %s",
@@ -148,6 +161,7 @@ class _Offered:
     uuid: str
     msg: str
     attempts: int
+    offered_at: int  # µs; the offer has left the queue once the queue is cleared past it
     due: float  # when to look again whether some copy received it
 
 

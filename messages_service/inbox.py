@@ -24,6 +24,7 @@ from messages_service.consumer import ReceivedMessage
 # (a batch takes milliseconds).
 TRANSACTION_TIMEOUT = 8.0
 SCAN_MARK = "redelivery-scanned-to"  # key in the received map's meta map
+REQUEUE_CHUNK = 500  # items per add_all
 
 
 class HazelcastInbox:
@@ -105,11 +106,23 @@ class HazelcastInbox:
         except HazelcastError as err:
             raise Unavailable(f"cannot save the redelivery mark: {type(err).__name__}") from err
 
-    def requeue(self, uuid: str, msg: str) -> None:
+    def requeue(self, messages: list[tuple[str, str]]) -> None:
+        queue = self._connection.proxy("queue", self._queue_name)
         try:
-            self._connection.proxy("queue", self._queue_name).offer(queue_item.encode(uuid, msg))
+            for start in range(0, len(messages), REQUEUE_CHUNK):
+                queue.add_all([queue_item.encode(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
         except HazelcastError as err:
-            raise Unavailable(f"cannot queue {uuid} again: {type(err).__name__}") from err
+            raise Unavailable(f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
+
+    def queue_cleared_to(self) -> int:
+        try:
+            head = self._connection.proxy("queue", self._queue_name).peek()
+        except HazelcastError as err:
+            raise Unavailable(f"cannot look at the queue's head: {type(err).__name__}") from err
+        now = time.time_ns() // 1000
+        if head is None:
+            return now
+        return queue_item.decode(head).get("at", 0)  # an item without a time: assume nothing has left
 
 
 def _rollback_quietly(transaction) -> None:

@@ -143,3 +143,20 @@ def test_the_redelivery_mark_is_shared_and_only_moves_forward(connect, names):
     assert second.scan_mark() == 2_000
     second.save_scan_mark(3_000)
     assert first.scan_mark() == 3_000
+
+
+def test_the_queue_is_cleared_to_its_head_items_offer_time_or_to_now_when_empty(connect, names):
+    import time
+
+    from lab_common import queue_item
+
+    connection = connect()
+    inbox = HazelcastInbox(connection, **names)
+    before = time.time_ns() // 1000
+    assert before <= inbox.queue_cleared_to() <= time.time_ns() // 1000
+    queue = connection.client().get_queue(names["queue_name"]).blocking()
+    queue.offer(queue_item.encode("a", "1", at=1_000))
+    queue.offer(queue_item.encode("b", "2", at=2_000))
+    assert inbox.queue_cleared_to() == 1_000
+    inbox.receive_batch("messages-1", 1, 1.0)
+    assert inbox.queue_cleared_to() == 2_000

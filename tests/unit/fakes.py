@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from facade_service.service import Listing
@@ -43,6 +44,7 @@ class FakeInbox:
         self.fail_next = 0
         self.logged: list[dict] = []  # what the logging map holds, for redelivery: {uuid, msg, seq}
         self.mark: int | None = None  # the shared redelivery scan mark
+        self.clock = time.time  # what "now" is for offers made again
         self._seq = 0
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
@@ -69,8 +71,12 @@ class FakeInbox:
     def received_among(self, uuids: list[str]) -> set[str]:
         return {u for u in uuids if u in self.received}
 
-    def requeue(self, uuid: str, msg: str) -> None:
-        self.queue.append({"uuid": uuid, "msg": msg})
+    def requeue(self, messages: list[tuple[str, str]]) -> None:
+        for uuid, msg in messages:
+            self.queue.append({"uuid": uuid, "msg": msg, "at": int(self.clock() * 1e6)})
+
+    def queue_cleared_to(self) -> int:
+        return self.queue[0].get("at", 0) if self.queue else int(self.clock() * 1e6)
 
     def scan_mark(self) -> int | None:
         return self.mark

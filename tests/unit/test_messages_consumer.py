@@ -54,9 +54,10 @@ def test_logged_but_never_received_messages_are_queued_again_after_the_grace():
                     {"uuid": "fresh", "msg": "n", "seq": int(999 * 1e6)},
                     {"uuid": "delivered", "msg": "o", "seq": int(991 * 1e6)}]
     inbox.received["delivered"] = ReceivedMessage("delivered", "o", "messages-2", 1)
+    inbox.clock = lambda: now["t"]
     redelivery = Redelivery(inbox, grace=5, horizon=60, span=120, clock=lambda: now["t"])
     assert redelivery.step() == 1
-    assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m"}]
+    assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m", "at": int(1000 * 1e6)}]
     QueueConsumer(inbox, "messages-1").step()
     now["t"] = 1010.0
     assert redelivery.step() == 1  # "fresh" is past the grace now; "stranded" was received meanwhile
@@ -74,6 +75,7 @@ def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with
     now = {"t": 1000.0}
     inbox = FakeInbox()
     inbox.logged = [{"uuid": "stranded", "msg": "m", "seq": int(990 * 1e6)}]
+    inbox.clock = lambda: now["t"]
     redelivery = Redelivery(inbox, grace=5, horizon=60, max_pause=20, clock=lambda: now["t"])
     offered_at = []
     for second in range(1000, 1061):
@@ -83,11 +85,33 @@ def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with
         inbox.queue.clear()  # the queue loses every offer, like a queue that came back empty from a takeover
     assert offered_at == [1000, 1005, 1015, 1035, 1055]  # pauses 5, 10, 20, then at most 20
     assert redelivery.outstanding == 1
-    inbox.requeue("stranded", "m")
+    inbox.requeue([("stranded", "m")])
     QueueConsumer(inbox, "messages-1").step()
     now["t"] = 1100.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
+
+
+def test_nothing_is_offered_again_while_it_may_still_be_waiting_in_a_backed_up_queue():
+    from messages_service.consumer import Redelivery
+
+    now = {"t": 1000.0}
+    inbox = FakeInbox()
+    inbox.clock = lambda: now["t"]
+    # consumers are 30 s behind: the head of the queue was offered at 970, our message at 980
+    inbox.queue.extend([{"uuid": "head", "msg": "h", "at": int(970 * 1e6)},
+                        {"uuid": "waiting", "msg": "w", "at": int(980 * 1e6)}])
+    inbox.logged = [{"uuid": "waiting", "msg": "w", "seq": int(979.9 * 1e6)}]
+    redelivery = Redelivery(inbox, grace=5, horizon=60, clock=lambda: now["t"])
+    assert redelivery.step() == 0
+    assert len(inbox.queue) == 2
+    QueueConsumer(inbox, "messages-1", batch=1).step()  # the head leaves; "waiting" is the head now
+    now["t"] = 1005.0
+    assert redelivery.step() == 0
+    QueueConsumer(inbox, "messages-1", batch=1).step()
+    now["t"] = 1010.0
+    assert redelivery.step() == 0  # it was received, not stranded
+    assert not inbox.queue and redelivery.requeued == 0
 
 
 def test_a_copy_started_again_scans_on_from_where_the_copies_left_off():
