@@ -110,6 +110,10 @@ class Settings:
     consumer_batch: int = _setting(
         50, "LAB_CONSUMER_BATCH", "--consumer-batch", _positive_int, "queue items per consumer transaction"
     )
+    consumer_threads: int = _setting(
+        4, "LAB_CONSUMER_THREADS", "--consumer-threads", _positive_int,
+        "consumer threads, each with its own transactions (a transaction waits on round trips)"
+    )
 
     discovery: str = _setting(
         "config-server", "LAB_DISCOVERY", "--discovery", _choice("config-server", "consul"),

@@ -29,7 +29,8 @@ def build(settings: Settings):
 
     connection = ClusterConnection(settings).start()
     inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map, settings.messages_map)
-    consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch).start()
+    consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
+                             threads=settings.consumer_threads).start()
     redelivery = Redelivery(inbox).start()
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),

@@ -26,7 +26,7 @@ def test_two_consumers_take_every_item_exactly_once(connect, names):
     producer = connect()
     offer(producer, names["queue_name"], [(f"u{i}", f"msg{i}") for i in range(200)])
     inboxes = [HazelcastInbox(connect(), **names) for _ in range(2)]
-    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2).start()
+    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2, threads=3).start()
                  for i, inbox in enumerate(inboxes)]
     try:
         def all_received():
