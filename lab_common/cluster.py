@@ -16,10 +16,13 @@ from hazelcast.config import IntType
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
+from lab_common import hazelcast_fixes
 from lab_common.errors import Unavailable
 from lab_common.settings import Settings
 
 log = logging.getLogger(__name__)
+
+hazelcast_fixes.apply()
 
 
 class ClusterConnection:

@@ -1,0 +1,37 @@
+"""The reactor waker fix, against the client library's own waker class (no cluster needed)."""
+
+import os
+
+import lab_common.cluster  # noqa: F401  (applies the fix on import)
+from hazelcast import reactor
+
+
+def pending_bytes(waker) -> int:
+    try:
+        return len(os.read(waker._read_fd, 4096))
+    except BlockingIOError:
+        return 0
+
+
+def test_a_wake_that_races_the_drain_leaves_no_raised_flag_over_an_empty_pipe(monkeypatch):
+    waker = reactor._PipedWaker({})
+    try:
+        waker.wake()  # a request queued: flag up, one byte in the pipe
+        real_read = os.read
+        raced = []
+
+        def read_while_another_thread_wakes(fd, n):
+            if not raced:
+                raced.append(True)
+                waker.wake()  # another thread queues a request while the reactor drains the pipe
+            return real_read(fd, n)
+
+        monkeypatch.setattr(os, "read", read_while_another_thread_wakes)
+        waker.handle_read()
+        monkeypatch.setattr(os, "read", real_read)
+        # the invariant the reactor relies on: a raised flag means a byte is waiting to wake it
+        assert not waker.awake or pending_bytes(waker) > 0
+        waker.wake()
+        assert waker.awake and pending_bytes(waker) == 1  # the next wake really writes
+    finally:
+        waker.close()
