@@ -30,6 +30,7 @@ def _drain_then_lower(self) -> None:
 
 
 def apply() -> None:
-    waker = reactor._PipedWaker
-    if getattr(waker.handle_read, "__name__", "") != _drain_then_lower.__name__:
+    """Patch the waker of the pinned client version (pyproject.toml); a client without it is left alone."""
+    waker = getattr(reactor, "_PipedWaker", None)
+    if waker is not None and getattr(waker.handle_read, "__name__", "") != _drain_then_lower.__name__:
         waker.handle_read = _drain_then_lower
