@@ -25,6 +25,15 @@ log = logging.getLogger(__name__)
 hazelcast_fixes.apply()
 
 
+def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
+    """Move a mark kept in a map (blocking proxy) to `value` if that is further: larger when `forward`,
+    smaller otherwise; never back. Compare-and-set, so copies racing on the same mark are safe."""
+    current = marks.put_if_absent(key, value)
+    while (current is not None and (value > current if forward else value < current)
+           and not marks.replace_if_same(key, current, value)):
+        current = marks.get(key)
+
+
 class ClusterConnection:
     def __init__(self, settings: Settings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
         self._settings = settings

@@ -15,7 +15,7 @@ from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between
 
-from lab_common.cluster import ClusterConnection
+from lab_common.cluster import ClusterConnection, move_mark
 from lab_common.errors import Unavailable
 from logging_service.service import LoggedMessage, cut_page
 
@@ -62,10 +62,7 @@ class HazelcastMessageStore:
 
         Each copy does this once for its first write: every later write of a copy has a larger seq, so
         the mark ends up the smallest seq stored, also when the copies' first writes race."""
-        meta = self._meta()
-        current = meta.put_if_absent("first-seq", seq)
-        while current is not None and seq < current and not meta.replace_if_same("first-seq", current, seq):
-            current = meta.get("first-seq")
+        move_mark(self._meta(), "first-seq", seq, forward=False)
         self._first_seq_marked = True
 
     def all_messages(self) -> list[LoggedMessage]:

@@ -16,7 +16,7 @@ from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
 from lab_common import queue_item
-from lab_common.cluster import ClusterConnection
+from lab_common.cluster import ClusterConnection, move_mark
 from lab_common.errors import Unavailable
 from messages_service.consumer import ReceivedMessage
 
@@ -98,11 +98,8 @@ class HazelcastInbox:
 
     def save_scan_mark(self, seq: int) -> None:
         """Moves the shared mark forward, never back (two copies scan side by side)."""
-        meta = self._connection.proxy("map", self._meta_map)
         try:
-            saved = meta.put_if_absent(SCAN_MARK, seq)
-            while saved is not None and saved < seq and not meta.replace_if_same(SCAN_MARK, saved, seq):
-                saved = meta.get(SCAN_MARK)
+            move_mark(self._connection.proxy("map", self._meta_map), SCAN_MARK, seq, forward=True)
         except HazelcastError as err:
             raise Unavailable(f"cannot save the redelivery mark: {type(err).__name__}") from err
 

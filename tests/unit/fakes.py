@@ -35,6 +35,16 @@ class FakeMessageStore:
         return cut_page([m for m in self.all_messages() if after_seq is None or m.seq > after_seq], limit)
 
 
+class FakeClock:
+    """Seconds since the epoch, as the test sets them."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeInbox:
     """A queue and a received map; `fail_next` makes the next N batches raise like a lost cluster."""
 

@@ -6,15 +6,7 @@ import urllib3
 from lab_common.discovery import CachedDiscovery
 from lab_common.errors import Unavailable
 from lab_common.http import ServiceClient
-from tests.unit.fakes import FakeDiscovery
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+from tests.unit.fakes import FakeClock, FakeDiscovery
 
 
 def test_addresses_are_cached_for_the_ttl_and_asked_again_after():

@@ -1,9 +1,9 @@
 import pytest
 
 from messages_service.app import create_app
-from messages_service.consumer import QueueConsumer, ReceivedMessage
+from messages_service.consumer import QueueConsumer, ReceivedMessage, Redelivery
 from tests.helpers import eventually
-from tests.unit.fakes import FakeInbox
+from tests.unit.fakes import FakeClock, FakeInbox
 
 
 def test_consumer_records_what_it_takes_and_drops_a_repeated_uuid():
@@ -45,41 +45,44 @@ def test_messages_rejects_other_methods(settings, method):
     assert getattr(client, method)("/messages").status_code == 405
 
 
-def test_logged_but_never_received_messages_are_queued_again_after_the_grace():
-    from messages_service.consumer import Redelivery
+def us(seconds: float) -> int:
+    """A seq or an offer time: microseconds."""
+    return int(seconds * 1e6)
 
-    now = {"t": 1000.0}
+
+def clocked_inbox(*logged: tuple[str, str, float], now: float = 1000.0) -> tuple[FakeInbox, FakeClock]:
+    """A fake inbox whose logging map holds (uuid, msg, logged at second) and whose offers are timed by
+    the returned clock, which a Redelivery under test shares."""
+    clock = FakeClock(now)
     inbox = FakeInbox()
-    inbox.logged = [{"uuid": "stranded", "msg": "m", "seq": int(990 * 1e6)},
-                    {"uuid": "fresh", "msg": "n", "seq": int(999 * 1e6)},
-                    {"uuid": "delivered", "msg": "o", "seq": int(991 * 1e6)}]
+    inbox.clock = clock
+    inbox.logged = [{"uuid": uuid, "msg": msg, "seq": us(at)} for uuid, msg, at in logged]
+    return inbox, clock
+
+
+def test_logged_but_never_received_messages_are_queued_again_after_the_grace():
+    inbox, clock = clocked_inbox(("stranded", "m", 990), ("fresh", "n", 999), ("delivered", "o", 991))
     inbox.received["delivered"] = ReceivedMessage("delivered", "o", "messages-2", 1)
-    inbox.clock = lambda: now["t"]
-    redelivery = Redelivery(inbox, grace=5, horizon=60, span=120, clock=lambda: now["t"])
+    redelivery = Redelivery(inbox, grace=5, horizon=60, span=120, clock=clock)
     assert redelivery.step() == 1
-    assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m", "at": int(1000 * 1e6)}]
+    assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m", "at": us(1000)}]
     QueueConsumer(inbox, "messages-1").step()
-    now["t"] = 1010.0
+    clock.now = 1010.0
     assert redelivery.step() == 1  # "fresh" is past the grace now; "stranded" was received meanwhile
     assert inbox.queue[-1]["uuid"] == "fresh"
     assert redelivery.outstanding == 1
     QueueConsumer(inbox, "messages-1").step()
-    now["t"] = 1020.0
+    clock.now = 1020.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
 
 
 def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with_growing_pauses():
-    from messages_service.consumer import Redelivery
-
-    now = {"t": 1000.0}
-    inbox = FakeInbox()
-    inbox.logged = [{"uuid": "stranded", "msg": "m", "seq": int(990 * 1e6)}]
-    inbox.clock = lambda: now["t"]
-    redelivery = Redelivery(inbox, grace=5, horizon=60, max_pause=20, clock=lambda: now["t"])
+    inbox, clock = clocked_inbox(("stranded", "m", 990))
+    redelivery = Redelivery(inbox, grace=5, horizon=60, max_pause=20, clock=clock)
     offered_at = []
     for second in range(1000, 1061):
-        now["t"] = float(second)
+        clock.now = float(second)
         if redelivery.step():
             offered_at.append(second)
         inbox.queue.clear()  # the queue loses every offer, like a queue that came back empty from a takeover
@@ -87,57 +90,44 @@ def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with
     assert redelivery.outstanding == 1
     inbox.requeue([("stranded", "m")])
     QueueConsumer(inbox, "messages-1").step()
-    now["t"] = 1100.0
+    clock.now = 1100.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
 
 
 def test_nothing_is_offered_again_while_it_may_still_be_waiting_in_a_backed_up_queue():
-    from messages_service.consumer import Redelivery
-
-    now = {"t": 1000.0}
-    inbox = FakeInbox()
-    inbox.clock = lambda: now["t"]
+    inbox, clock = clocked_inbox(("waiting", "w", 979.9))
     # consumers are 30 s behind: the head of the queue was offered at 970, our message at 980
-    inbox.queue.extend([{"uuid": "head", "msg": "h", "at": int(970 * 1e6)},
-                        {"uuid": "waiting", "msg": "w", "at": int(980 * 1e6)}])
-    inbox.logged = [{"uuid": "waiting", "msg": "w", "seq": int(979.9 * 1e6)}]
-    redelivery = Redelivery(inbox, grace=5, horizon=60, clock=lambda: now["t"])
+    inbox.queue.extend([{"uuid": "head", "msg": "h", "at": us(970)}, {"uuid": "waiting", "msg": "w", "at": us(980)}])
+    redelivery = Redelivery(inbox, grace=5, horizon=60, clock=clock)
     assert redelivery.step() == 0
     assert len(inbox.queue) == 2
     QueueConsumer(inbox, "messages-1", batch=1).step()  # the head leaves; "waiting" is the head now
-    now["t"] = 1005.0
+    clock.now = 1005.0
     assert redelivery.step() == 0
     QueueConsumer(inbox, "messages-1", batch=1).step()
-    now["t"] = 1010.0
+    clock.now = 1010.0
     assert redelivery.step() == 0  # it was received, not stranded
     assert not inbox.queue and redelivery.requeued == 0
 
 
 def test_a_copy_started_again_scans_on_from_where_the_copies_left_off():
-    from messages_service.consumer import Redelivery
-
-    now = {"t": 1000.0}
-    inbox = FakeInbox()
-    Redelivery(inbox, grace=5, horizon=60, clock=lambda: now["t"]).step()
-    assert inbox.mark == int(995 * 1e6)
+    inbox, clock = clocked_inbox()
+    Redelivery(inbox, grace=5, horizon=60, clock=clock).step()
+    assert inbox.mark == us(995)
     # both copies down for five minutes while a message was logged and the queue lost it
-    inbox.logged = [{"uuid": "while-down", "msg": "m", "seq": int(1100 * 1e6)}]
-    now["t"] = 1300.0
-    restarted = Redelivery(inbox, grace=5, horizon=60, span=600, clock=lambda: now["t"])
+    inbox.logged = [{"uuid": "while-down", "msg": "m", "seq": us(1100)}]
+    clock.now = 1300.0
+    restarted = Redelivery(inbox, grace=5, horizon=60, span=600, clock=clock)
     assert restarted.step() == 1
     assert inbox.queue[-1]["uuid"] == "while-down"
 
 
 def test_a_copy_on_a_fresh_cluster_looks_back_only_the_horizon_and_a_restarted_one_at_most_the_catch_up():
-    from messages_service.consumer import Redelivery
-
-    inbox = FakeInbox()
-    inbox.logged = [{"uuid": "ancient", "msg": "m", "seq": int(100 * 1e6)},
-                    {"uuid": "recent", "msg": "n", "seq": int(950 * 1e6)}]
-    assert Redelivery(inbox, grace=5, horizon=60, span=600, clock=lambda: 1000.0).step() == 1
+    inbox, clock = clocked_inbox(("ancient", "m", 100), ("recent", "n", 950))
+    assert Redelivery(inbox, grace=5, horizon=60, span=600, clock=clock).step() == 1
     assert [item["uuid"] for item in inbox.queue] == ["recent"]
-    inbox.mark = int(50 * 1e6)
+    inbox.mark = us(50)
     inbox.queue.clear()
-    assert Redelivery(inbox, grace=5, catch_up=600, span=600, clock=lambda: 1000.0).step() == 1
+    assert Redelivery(inbox, grace=5, catch_up=600, span=600, clock=clock).step() == 1
     assert [item["uuid"] for item in inbox.queue] == ["recent"]  # 900 s back is past the catch-up
