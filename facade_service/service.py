@@ -1,9 +1,10 @@
-"""The facade's service layer: post a message (log it, then queue it) and read the merged view."""
+"""The facade's service layer: post a message (log and queue it) and read the merged view."""
 
 from __future__ import annotations
 
 import logging
 import uuid as uuid_module
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,7 +38,9 @@ class MessagesPort(Protocol):
 
 
 class QueuePort(Protocol):
-    def offer(self, uuid: str, msg: str) -> None: ...
+    def offer(self, uuid: str, msg: str) -> Callable[[], None]:
+        """Send {uuid, msg} to the queue; answers a function that waits until the queue has it (and
+        raises Unavailable if it never will)."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,16 @@ class Facade:
         self._queue = queue
 
     def post(self, msg: str, idempotency_key: str | None = None) -> Posted:
-        """Log, then queue. Both must succeed before the caller hears success; a retry with the
-        same idempotency key reuses the uuid, so logging and the consumers store it once."""
+        """Log and queue at the same time. Both must succeed before the caller hears success. A
+        consumer delivers a queued message only once the log holds it (with the same text), so a POST
+        whose logging fails never delivers its message. A retry with the same idempotency key reuses
+        the uuid, so logging and the consumers store it once."""
         uuid = idempotency_key or str(uuid_module.uuid4())
+        queued = self._queue.offer(uuid, msg)
         stored = self._logging.log(uuid, msg)
         if stored["msg"] != msg:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
-        self._queue.offer(uuid, msg)
+        queued()
         return Posted(uuid=uuid, msg=msg, logged_by=stored["logged_by"], replayed=stored.get("status") == "duplicate")
 
     def read_page(self, limit: int, after: str | None) -> dict:

@@ -66,18 +66,20 @@ class ClusterConnection:
             raise Unavailable(f"Hazelcast cluster unavailable: {self._last_error}")
         return client
 
-    def proxy(self, kind: str, name: str):
-        """The blocking proxy of a "map" or "queue" of the live client, built once per client (building
-        one on every call costs more than the lookup it saves)."""
+    def proxy(self, kind: str, name: str, *, blocking: bool = True):
+        """The proxy of a "map" or "queue" of the live client, built once per client (building one on
+        every call costs more than the lookup it saves). Blocking calls answer results; the others
+        answer futures, to wait on while other work goes on."""
         client = self.client()
         owner, cache = self._proxies
         if owner is not client:
             cache = {}
             self._proxies = (client, cache)
-        found = cache.get((kind, name))
+        found = cache.get((kind, name, blocking))
         if found is None:
             getter = client.get_map if kind == "map" else client.get_queue
-            found = cache[(kind, name)] = getter(name).blocking()
+            found = getter(name)
+            cache[(kind, name, blocking)] = found = found.blocking() if blocking else found
         return found
 
     def wait_connected(self, timeout: float) -> bool:

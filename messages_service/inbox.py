@@ -1,12 +1,15 @@
 """The Hazelcast adapter of the inbox: a transaction polls the queue and records into a map.
 
 A poll that is not committed goes back to the queue, so a consumer or member dying mid-way loses
-nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice.
+nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice. A message
+is recorded only if the logging map holds it: one taken before its logging finished is held by the
+consumer, and should the consumer die meanwhile, redelivery finds it in the log.
 One map (uuid -> entry naming the copy) holds what every copy received: it survives restarts.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import orjson
@@ -18,7 +21,7 @@ from hazelcast.predicate import between, equal
 from lab_common import queue_item
 from lab_common.cluster import ClusterConnection, move_mark
 from lab_common.errors import Unavailable
-from messages_service.consumer import ReceivedMessage
+from messages_service.consumer import Batch, ReceivedMessage, Taken
 
 # A transaction stranded by a dying member holds its consumer until it times out: keep that short
 # (a batch takes milliseconds).
@@ -26,9 +29,11 @@ TRANSACTION_TIMEOUT = 8.0
 SCAN_MARK = "redelivery-scanned-to"  # key in the received map's meta map
 REQUEUE_CHUNK = 500  # items per add_all
 
+log = logging.getLogger(__name__)
+
 
 class HazelcastInbox:
-    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logged_map: str = ""):
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logged_map: str):
         self._connection = connection
         self._queue_name = queue_name
         self._received_map = received_map
@@ -36,25 +41,21 @@ class HazelcastInbox:
         self._meta_map = f"{received_map}-meta"
         self._indexed_client = None
 
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
+    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
         client = self._connection.client()
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            received = transaction.get_map(self._received_map)
-            recorded = []
+            taken = []
             item = queue.poll(wait_seconds)
             while item is not None:
                 entry = queue_item.decode(item)
-                message = ReceivedMessage(uuid=entry["uuid"], msg=entry["msg"], received_by=copy_name,
-                                          seq=time.time_ns() // 1000)
-                value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
-                if received.put_if_absent(message.uuid, value) is None:
-                    recorded.append(message)
-                if len(recorded) >= max_items:
+                taken.append(Taken(entry["uuid"], entry["msg"]))
+                if len(taken) >= max_items:
                     break
                 item = queue.poll(0)
+            batch = self._record_logged(transaction.get_map(self._received_map), copy_name, taken)
             transaction.commit()
         except HazelcastError as err:
             _rollback_quietly(transaction)
@@ -62,7 +63,33 @@ class HazelcastInbox:
         except BaseException:
             _rollback_quietly(transaction)
             raise
-        return recorded
+        return batch
+
+    def record_if_logged(self, copy_name: str, taken: list[Taken]) -> Batch:
+        try:
+            return self._record_logged(self._connection.proxy("map", self._received_map), copy_name, taken)
+        except HazelcastError as err:
+            raise Unavailable(f"cannot record what was received: {type(err).__name__}: {err}") from err
+
+    def _record_logged(self, received, copy_name: str, taken: list[Taken]) -> Batch:
+        """Records in `received` (a map, or a map in a transaction) those of `taken` the log holds."""
+        if not taken:
+            return Batch([], [])
+        logged = self._connection.proxy("map", self._logged_map).get_all({t.uuid for t in taken})
+        recorded, unlogged = [], []
+        for item in taken:
+            entry = logged.get(item.uuid)
+            if entry is None:
+                unlogged.append(item)
+                continue
+            if orjson.loads(entry.to_string())["msg"] != item.msg:
+                log.warning("dropped uuid=%s: the log holds another text under that uuid", item.uuid)
+                continue
+            message = ReceivedMessage(item.uuid, item.msg, received_by=copy_name, seq=time.time_ns() // 1000)
+            value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
+            if received.put_if_absent(message.uuid, value) is None:
+                recorded.append(message)
+        return Batch(recorded, unlogged)
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
         client = self._connection.client()

@@ -474,13 +474,10 @@ def received_total(system: System, names: Sequence[str]) -> int | None:
     total = 0
     for name in names:
         try:
-            detail = requests.get(system.url(name) + "/health", timeout=REQUEST_TIMEOUT).json()
-            match = re.search(r"(\d+) received", detail["checks"]["consumer"]["detail"])
-        except (requests.RequestException, ValueError, KeyError):
+            health = requests.get(system.url(name) + "/health", timeout=REQUEST_TIMEOUT).json()
+            total += int(health["checks"]["consumer"]["detail"]["received"])
+        except (requests.RequestException, ValueError, KeyError, TypeError):
             return None
-        if not match:
-            return None
-        total += int(match.group(1))
     return total
 
 

@@ -109,6 +109,30 @@ def test_a_retried_post_with_the_same_idempotency_key_is_stored_once(system, fac
     eventually(once_everywhere, timeout=10)
 
 
+def test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_delivered(system, facade):
+    key = f"unlogged-{uuid.uuid4()}"
+    loggers = system.names("logging")
+    for name in loggers:
+        system.terminate(name)
+    try:
+        response = requests.post(facade + "/facade", data={"msg": "must not arrive"},
+                                 headers={"Idempotency-Key": key}, timeout=30)
+    finally:
+        for name in loggers:
+            system.start_process(name)
+    assert response.status_code == 503 and response.json()["error"] == "unavailable"
+
+    def consumers():
+        return [requests.get(system.url(name) + "/health", timeout=5).json()["checks"]["consumer"]["detail"]
+                for name in system.names("messages")]
+    # the facade queued it while logging was tried; a consumer took it, waited for its log entry, dropped it
+    eventually(lambda: sum(c["dropped_unlogged"] for c in consumers()) >= 1, timeout=40)
+    assert all(c["awaiting_log"] == 0 for c in consumers())
+    received = [m for msgs in received_by_copy(system).values() for m in msgs if m["uuid"] == key]
+    logged = [m for m in requests.get(facade + "/facade", timeout=10).json()["merged"] if m["uuid"] == key]
+    assert received == [] and logged == []
+
+
 def test_the_paged_read_walks_every_message_once_in_order(system, facade):
     for i in range(7):
         assert requests.post(facade + "/facade", data={"msg": f"page-{i}"}, timeout=10).status_code == 201

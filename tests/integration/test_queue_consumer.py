@@ -1,10 +1,14 @@
 import json
 import threading
+import time
 
 import pytest
 
 import hazelcast
-from messages_service.consumer import QueueConsumer
+from lab_common import queue_item
+from logging_service.service import MessageLog
+from logging_service.store import HazelcastMessageStore
+from messages_service.consumer import QueueConsumer, Redelivery
 from messages_service.inbox import HazelcastInbox
 from tests.helpers import eventually
 
@@ -13,18 +17,27 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def names(unique_name):
-    return {"queue_name": f"q-{unique_name}", "received_map": f"r-{unique_name}"}
+    return {"queue_name": f"q-{unique_name}", "received_map": f"r-{unique_name}", "logged_map": f"l-{unique_name}"}
 
 
-def offer(connection, queue_name, items):
-    queue = connection.client().get_queue(queue_name).blocking()
+def offer(connection, names, items, *, logged=True):
+    """What the facade does for each (uuid, msg): log it (unless told otherwise) and queue it."""
+    queue = connection.client().get_queue(names["queue_name"]).blocking()
+    if logged:
+        log_messages(connection, names, items)
     for uuid, msg in items:
-        assert queue.offer(json.dumps({"uuid": uuid, "msg": msg}))
+        assert queue.offer(queue_item.encode(uuid, msg))
+
+
+def log_messages(connection, names, items):
+    log = MessageLog(HazelcastMessageStore(connection, names["logged_map"]), "logging-1")
+    for uuid, msg in items:
+        log.record(uuid, msg)
 
 
 def test_two_consumers_take_every_item_exactly_once(connect, names):
     producer = connect()
-    offer(producer, names["queue_name"], [(f"u{i}", f"msg{i}") for i in range(200)])
+    offer(producer, names, [(f"u{i}", f"msg{i}") for i in range(200)])
     inboxes = [HazelcastInbox(connect(), **names) for _ in range(2)]
     consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2, threads=3).start()
                  for i, inbox in enumerate(inboxes)]
@@ -43,16 +56,16 @@ def test_two_consumers_take_every_item_exactly_once(connect, names):
 
 def test_a_uuid_offered_twice_is_received_once(connect, names):
     connection = connect()
-    offer(connection, names["queue_name"], [("dup", "a"), ("dup", "a"), ("other", "b")])
+    offer(connection, names, [("dup", "a"), ("dup", "a"), ("other", "b")])
     inbox = HazelcastInbox(connection, **names)
-    received = inbox.receive_batch("messages-1", 10, 1.0)
-    assert sorted(m.uuid for m in received) == ["dup", "other"]
+    batch = inbox.receive_batch("messages-1", 10, 1.0)
+    assert sorted(m.uuid for m in batch.recorded) == ["dup", "other"]
     assert len(inbox.received_by("messages-1")) == 2
 
 
 def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings, connect, names):
     producer = connect()
-    offer(producer, names["queue_name"], [("u1", "survives")])
+    offer(producer, names, [("u1", "survives")])
     polled = []
 
     def consumer_that_dies_before_commit():
@@ -73,14 +86,14 @@ def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings,
     inbox = HazelcastInbox(producer, **names)
 
     def taken_again():
-        received = inbox.receive_batch("messages-2", 10, 0.5)
-        assert [m.msg for m in received] == ["survives"]
+        batch = inbox.receive_batch("messages-2", 10, 0.5)
+        assert [m.msg for m in batch.recorded] == ["survives"]
     eventually(taken_again, timeout=30)
 
 
 def test_what_a_copy_received_survives_its_restart(connect, names):
     first_life = connect()
-    offer(first_life, names["queue_name"], [("u1", "kept")])
+    offer(first_life, names, [("u1", "kept")])
     HazelcastInbox(first_life, **names).receive_batch("messages-1", 10, 1.0)
     first_life.close()
     second_life = HazelcastInbox(connect(), **names)
@@ -89,7 +102,7 @@ def test_what_a_copy_received_survives_its_restart(connect, names):
 
 def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
     connection = connect()
-    offer(connection, names["queue_name"], [("a", "1")])
+    offer(connection, names, [("a", "1")])
     inbox = HazelcastInbox(connection, **names)
     inbox.receive_batch("messages-1", 10, 1.0)
     assert inbox.received_by("messages-2") == []
@@ -97,7 +110,7 @@ def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
 
 def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
     producers = [connect() for _ in range(2)]
-    threads = [threading.Thread(target=offer, args=(p, names["queue_name"], [(f"p{k}-{i}", "m") for i in range(100)]))
+    threads = [threading.Thread(target=offer, args=(p, names, [(f"p{k}-{i}", "m") for i in range(100)]))
                for k, p in enumerate(producers)]
     for t in threads:
         t.start()
@@ -111,23 +124,35 @@ def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
         consumer.stop()
 
 
-def test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives_it(connect, names, unique_name):
-    from logging_service.service import MessageLog
-    from logging_service.store import HazelcastMessageStore
-    from messages_service.consumer import Redelivery
-
+def test_only_what_the_log_holds_is_received_and_what_is_logged_late_is_received_then(connect, names):
     connection = connect()
-    logged_map = f"l-{unique_name}"
-    log = MessageLog(HazelcastMessageStore(connection, logged_map), "logging-1")
-    for i in range(5):
-        log.record(f"u{i}", f"msg{i}")  # logged; only u0 and u1 go on the queue
-    offer(connection, names["queue_name"], [("u0", "msg0"), ("u1", "msg1")])
-    inbox = HazelcastInbox(connection, **names, logged_map=logged_map)
-    assert len(inbox.receive_batch("messages-1", 10, 1.0)) == 2
+    offer(connection, names, [("failed-post", "never logged"), ("slow-log", "logged late")], logged=False)
+    offer(connection, names, [("reused-key", "other text")], logged=False)
+    log_messages(connection, names, [("reused-key", "first text")])
+    inbox = HazelcastInbox(connection, **names)
+    consumer = QueueConsumer(inbox, "messages-1", poll_seconds=0.2, wait_for_log=2.0).start()
+    try:
+        eventually(lambda: consumer.awaiting_log == 2, timeout=30)
+        log_messages(connection, names, [("slow-log", "logged late")])
+        eventually(lambda: [m.uuid for m in inbox.received_by("messages-1")] == ["slow-log"], timeout=30)
+        eventually(lambda: consumer.dropped_unlogged == 1, timeout=30)
+    finally:
+        consumer.stop()
+    assert consumer.awaiting_log == 0
+    assert [m.msg for m in inbox.received_by("messages-1")] == ["logged late"]
+    assert connection.client().get_queue(names["queue_name"]).blocking().size() == 0
+
+
+def test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives_it(connect, names):
+    connection = connect()
+    log_messages(connection, names, [(f"u{i}", f"msg{i}") for i in range(5)])  # only u0 and u1 are queued
+    offer(connection, names, [("u0", "msg0"), ("u1", "msg1")], logged=False)
+    inbox = HazelcastInbox(connection, **names)
+    assert len(inbox.receive_batch("messages-1", 10, 1.0).recorded) == 2
 
     redelivery = Redelivery(inbox, grace=0, horizon=60)
     assert redelivery.step() == 3
-    received = inbox.receive_batch("messages-2", 10, 1.0)
+    received = inbox.receive_batch("messages-2", 10, 1.0).recorded
     assert sorted(m.uuid for m in received) == ["u2", "u3", "u4"]
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
@@ -146,10 +171,6 @@ def test_the_redelivery_mark_is_shared_and_only_moves_forward(connect, names):
 
 
 def test_the_queue_is_cleared_to_its_head_items_offer_time_or_to_now_when_empty(connect, names):
-    import time
-
-    from lab_common import queue_item
-
     connection = connect()
     inbox = HazelcastInbox(connection, **names)
     before = time.time_ns() // 1000

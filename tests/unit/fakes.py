@@ -8,7 +8,7 @@ from collections import deque
 from facade_service.service import Listing
 from lab_common.errors import Unavailable
 from logging_service.service import LoggedMessage, cut_page
-from messages_service.consumer import ReceivedMessage
+from messages_service.consumer import Batch, ReceivedMessage, Taken
 
 
 class FakeMessageStore:
@@ -57,20 +57,32 @@ class FakeInbox:
         self.clock = time.time  # what "now" is for offers made again
         self._seq = 0
 
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> list[ReceivedMessage]:
+    def offer_logged(self, uuid: str, msg: str, seq: int = 0) -> None:
+        """What a successful POST leaves: the message in the log and on the queue."""
+        self.logged.append({"uuid": uuid, "msg": msg, "seq": seq})
+        self.queue.append({"uuid": uuid, "msg": msg})
+
+    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
-        recorded = []
-        while self.queue and len(recorded) < max_items:
+        taken = []
+        while self.queue and len(taken) < max_items:
             item = self.queue.popleft()
-            if item["uuid"] in self.received:
-                continue
-            self._seq += 1
-            message = ReceivedMessage(item["uuid"], item["msg"], copy_name, self._seq)
-            self.received[message.uuid] = message
-            recorded.append(message)
-        return recorded
+            taken.append(Taken(item["uuid"], item["msg"]))
+        return self.record_if_logged(copy_name, taken)
+
+    def record_if_logged(self, copy_name: str, taken: list[Taken]) -> Batch:
+        logged = {e["uuid"]: e["msg"] for e in self.logged}
+        recorded, unlogged = [], []
+        for item in taken:
+            if item.uuid not in logged:
+                unlogged.append(item)
+            elif logged[item.uuid] == item.msg and item.uuid not in self.received:
+                self._seq += 1
+                self.received[item.uuid] = ReceivedMessage(item.uuid, item.msg, copy_name, self._seq)
+                recorded.append(self.received[item.uuid])
+        return Batch(recorded, unlogged)
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
         return [m for m in self.received.values() if m.received_by == copy_name]
@@ -123,21 +135,35 @@ class FakeQueue:
         self.items: list[dict] = []
         self.available = True
 
-    def offer(self, uuid: str, msg: str) -> None:
-        if not self.available:
-            raise Unavailable("fake queue is down")
-        self.items.append({"uuid": uuid, "msg": msg})
+    def offer(self, uuid: str, msg: str):
+        """The offer lands at once; a queue that is down says so when it is waited for."""
+        if self.available:
+            self.items.append({"uuid": uuid, "msg": msg})
+
+        def wait() -> None:
+            if not self.available:
+                raise Unavailable("fake queue is down")
+
+        return wait
 
 
 class FakeMessages:
-    def __init__(self, queue: FakeQueue):
+    """One messages copy that receives what is queued once the log holds it, as the real consumer does."""
+
+    def __init__(self, queue: FakeQueue, store: FakeMessageStore):
         self.queue = queue
+        self.store = store
         self.available = True
 
     def messages(self) -> Listing:
         if not self.available:
             raise Unavailable("no copy of messages-service answered")
-        return Listing("messages-1", "http://fake-messages", list(self.queue.items))
+        received = {}
+        for item in self.queue.items:
+            logged = self.store.entries.get(item["uuid"])
+            if logged is not None and logged.msg == item["msg"]:
+                received.setdefault(item["uuid"], item)
+        return Listing("messages-1", "http://fake-messages", list(received.values()))
 
 
 class FakeDiscovery:

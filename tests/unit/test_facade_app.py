@@ -7,8 +7,8 @@ from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
 
 @pytest.fixture
 def parts():
-    queue = FakeQueue()
-    return FakeLogging(), FakeMessages(queue), queue
+    queue, logging = FakeQueue(), FakeLogging()
+    return logging, FakeMessages(queue, logging.store), queue
 
 
 @pytest.fixture
@@ -48,19 +48,22 @@ def test_retry_with_the_same_idempotency_key_creates_no_second_copy(client, part
     assert len(logging.store.entries) == 1
 
 
-def test_idempotency_key_reused_for_another_message_is_a_conflict(client):
+def test_idempotency_key_reused_for_another_message_is_a_conflict(client, parts):
+    _, messages, _ = parts
     client.post("/facade", data={"msg": "one"}, headers={"Idempotency-Key": "key-2"})
     response = client.post("/facade", data={"msg": "two"}, headers={"Idempotency-Key": "key-2"})
     assert response.status_code == 409
+    assert [m["msg"] for m in messages.messages().messages] == ["one"]
 
 
-def test_logging_down_answers_503_and_queues_nothing(client, parts):
-    logging, _, queue = parts
+def test_logging_down_answers_503_and_the_message_is_never_delivered(client, parts):
+    logging, messages, queue = parts
     logging.available = False
     response = client.post("/facade", data={"msg": "m"})
     assert response.status_code == 503
     assert response.json["error"] == "unavailable"
-    assert queue.items == []
+    assert len(queue.items) == 1  # offered while logging was tried: the consumers wait for the log
+    assert messages.messages().messages == []
 
 
 def test_queue_down_answers_503(client, parts):

@@ -8,16 +8,68 @@ from tests.unit.fakes import FakeClock, FakeInbox
 
 def test_consumer_records_what_it_takes_and_drops_a_repeated_uuid():
     inbox = FakeInbox()
-    inbox.queue.extend([{"uuid": "a", "msg": "1"}, {"uuid": "a", "msg": "1"}, {"uuid": "b", "msg": "2"}])
+    inbox.offer_logged("a", "1")
+    inbox.offer_logged("b", "2")
+    inbox.queue.insert(1, {"uuid": "a", "msg": "1"})
     consumer = QueueConsumer(inbox, "messages-1")
     assert consumer.step() == 2
     assert [m.uuid for m in inbox.received_by("messages-1")] == ["a", "b"]
 
 
+def test_a_message_taken_before_its_logging_finished_is_received_once_the_log_holds_it():
+    inbox, clock = FakeInbox(), FakeClock(100.0)
+    inbox.queue.append({"uuid": "early", "msg": "m"})
+    consumer = QueueConsumer(inbox, "messages-1", clock=clock)
+    assert consumer.step() == 0
+    assert consumer.awaiting_log == 1 and not inbox.received
+    clock.now = 100.01
+    assert consumer.recheck_unlogged() == 0  # still not logged: it waits on
+    inbox.logged.append({"uuid": "early", "msg": "m", "seq": 1})
+    assert consumer.recheck_unlogged() == 0  # its next look is not due yet
+    clock.now = 101.0
+    assert consumer.recheck_unlogged() == 1
+    assert consumer.awaiting_log == 0 and "early" in inbox.received
+
+
+def test_a_message_whose_post_failed_is_never_received_and_is_dropped_after_the_wait():
+    inbox, clock = FakeInbox(), FakeClock(100.0)
+    inbox.queue.append({"uuid": "failed-post", "msg": "m"})
+    consumer = QueueConsumer(inbox, "messages-1", wait_for_log=10, clock=clock)
+    consumer.step()
+    for second in range(101, 120):
+        clock.now = float(second)
+        assert consumer.recheck_unlogged() == 0
+    assert consumer.awaiting_log == 0 and consumer.dropped_unlogged == 1
+    assert not inbox.received
+
+
+def test_a_queued_text_the_log_holds_differently_is_not_received():
+    inbox = FakeInbox()
+    inbox.offer_logged("key-1", "first")
+    inbox.queue.append({"uuid": "key-1", "msg": "reused key, other text"})
+    consumer = QueueConsumer(inbox, "messages-1")
+    assert consumer.step() == 1
+    assert [m.msg for m in inbox.received_by("messages-1")] == ["first"]
+    assert consumer.awaiting_log == 0
+
+
+def test_the_running_consumer_receives_a_message_logged_just_after_it_was_taken():
+    inbox = FakeInbox()
+    inbox.queue.append({"uuid": "a", "msg": "1"})
+    consumer = QueueConsumer(inbox, "messages-1", poll_seconds=0.01).start()
+    try:
+        eventually(lambda: consumer.awaiting_log == 1, timeout=5)
+        inbox.logged.append({"uuid": "a", "msg": "1", "seq": 1})
+        eventually(lambda: "a" in inbox.received, timeout=5)
+    finally:
+        consumer.stop()
+    assert consumer.awaiting_log == 0 and consumer.dropped_unlogged == 0
+
+
 def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhile():
     inbox = FakeInbox()
     inbox.fail_next = 3
-    inbox.queue.append({"uuid": "a", "msg": "1"})
+    inbox.offer_logged("a", "1")
     consumer = QueueConsumer(inbox, "messages-1", poll_seconds=0.01, max_backoff=0.05).start()
     try:
         eventually(lambda: not consumer.health()[0] or inbox.received, timeout=5)
@@ -30,7 +82,7 @@ def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhil
 
 def test_get_messages_answers_this_copys_messages_and_never_clears_them(settings):
     inbox = FakeInbox()
-    inbox.queue.append({"uuid": "a", "msg": "Привіт"})
+    inbox.offer_logged("a", "Привіт")
     QueueConsumer(inbox, settings.instance).step()
     client = create_app(settings, inbox=inbox).test_client()
     for _ in range(2):
