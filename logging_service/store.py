@@ -7,6 +7,7 @@ Hazelcast's paging predicate would sort every entry on every call.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import orjson
@@ -32,7 +33,8 @@ class HazelcastMessageStore:
         self._connection = connection
         self._map_name = map_name
         self._prepared_client = None  # the client the index and the first-seq mark were set up through
-        self._first_seq_marked = False
+        self._marked_down_to: int | None = None  # the lowest seq this copy has lowered first-seq to
+        self._mark_lock = threading.Lock()
         self._us_per_message: float | None = None  # how far apart messages were on the last full page
 
     def _map(self):
@@ -41,7 +43,7 @@ class HazelcastMessageStore:
         if self._prepared_client is not client:
             messages.add_index(attributes=["seq"], index_type=IndexType.SORTED, name=f"{self._map_name}-seq")
             self._prepared_client = client
-            self._first_seq_marked = False
+            self._marked_down_to = None
         return messages
 
     def _meta(self):
@@ -50,20 +52,27 @@ class HazelcastMessageStore:
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
         value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
         try:
-            existing = self._map().put_if_absent(message.uuid, value)
-            if existing is None and not self._first_seq_marked:
+            messages = self._map()
+            marked = self._marked_down_to
+            if marked is None or message.seq < marked:
                 self._mark_first_seq(message.seq)
+            existing = messages.put_if_absent(message.uuid, value)
         except HazelcastError as err:
             raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
         return None if existing is None else _decode(existing)
 
     def _mark_first_seq(self, seq: int) -> None:
-        """Lower the map's first-seq mark (where paging starts) to this copy's first seq if it is smaller.
+        """Lower the map's first-seq mark (where reads start) to `seq` if it is smaller, before the
+        message with that seq is written: no read ever starts after a stored message.
 
-        Each copy does this once for its first write: every later write of a copy has a larger seq, so
-        the mark ends up the smallest seq stored, also when the copies' first writes race."""
+        A copy does this for its first write and then only for a write whose seq is below every seq it
+        marked: writes racing on a copy's threads (one took its seq first, the other stored first) and
+        copies racing with each other all mark, so the mark is the smallest seq stored; later writes
+        have larger seqs and cost nothing."""
         move_mark(self._meta(), "first-seq", seq, forward=False)
-        self._first_seq_marked = True
+        with self._mark_lock:
+            if self._marked_down_to is None or seq < self._marked_down_to:
+                self._marked_down_to = seq
 
     def all_messages(self) -> list[LoggedMessage]:
         try:

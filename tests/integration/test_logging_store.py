@@ -59,3 +59,12 @@ def test_first_page_starts_at_the_smallest_seq_when_copies_first_writes_race(con
     late.record("second", "b")
     early.record("first", "a")  # arrives later, but was logged with the smaller seq
     assert [m.uuid for m in late.page(None, 10)] == ["first", "second"]
+
+
+def test_a_write_that_took_its_seq_first_but_stored_second_is_read(connect, unique_name):
+    """Two requests on one copy's threads: the one with the smaller seq stores after the other."""
+    seqs = iter([3_000_000_000, 2_000_000_000])
+    message_log = MessageLog(HazelcastMessageStore(connect(), unique_name), "logging-1", clock=lambda: next(seqs))
+    message_log.record("stored-first", "b")
+    message_log.record("stored-second", "a")
+    assert [m.uuid for m in message_log.page(None, 10)] == ["stored-second", "stored-first"]
