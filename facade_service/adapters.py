@@ -7,7 +7,7 @@ from collections.abc import Callable
 from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from facade_service.service import Listing
+from facade_service.service import FullListing, Listing
 from lab_common import queue_item
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest, Unavailable
@@ -28,6 +28,15 @@ def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Li
                    next=reply.body.get("next"))
 
 
+def _full_listing(client: ServiceClient, path: str) -> FullListing:
+    reply = client.call("GET", path, timeout=LISTING_TIMEOUT, parse=False)
+    if reply.status != 200:
+        raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
+    if not reply.data.lstrip().startswith(b"{"):
+        raise Unavailable(f"{reply.copy}{path} answered something other than a JSON object")
+    return FullListing(url=reply.copy, data=reply.data)
+
+
 class LoggingClient:
     def __init__(self, client: ServiceClient):
         self._client = client
@@ -40,8 +49,8 @@ class LoggingClient:
             raise BadRequest(reply.body.get("message", "logging rejected the message"))
         raise Unavailable(f"logging answered {reply.status}: {reply.body.get('message')}")
 
-    def messages(self) -> Listing:
-        return _listing(self._client, "/logging")
+    def messages(self) -> FullListing:
+        return _full_listing(self._client, "/logging")
 
     def page(self, limit: int, after: str | None) -> Listing:
         return _listing(self._client, "/logging", {"limit": limit, **({"after": after} if after else {})})
@@ -51,8 +60,8 @@ class MessagesClient:
     def __init__(self, client: ServiceClient):
         self._client = client
 
-    def messages(self) -> Listing:
-        return _listing(self._client, "/messages")
+    def messages(self) -> FullListing:
+        return _full_listing(self._client, "/messages")
 
 
 class HazelcastQueue:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from facade_service.service import Facade
 from lab_common.errors import BadRequest
@@ -35,7 +35,7 @@ def create_app(settings: Settings, *, facade: Facade, health_checks=None) -> Fla
         limit = limit_param(default=None, maximum=1000)
         after = request.args.get("after")
         if limit is None and after is None:
-            return jsonify(facade.read())
+            return Response(facade.read(), mimetype="application/json")
         if after is not None and not after.lstrip("-").isdigit():
             raise BadRequest("after must be the 'next' value of the previous page")
         return jsonify(facade.read_page(limit or 100, after))

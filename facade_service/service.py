@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid as uuid_module
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
+
+import ijson
+import orjson
 
 from lab_common.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
+
+PIECE_BYTES = 1 << 20  # a listing passed on as it came goes out in pieces this large
+MERGED_CHUNK = 1000  # merged entries per piece written
+
+
+@dataclass(frozen=True)
+class FullListing:
+    """A service's whole listing, `{"copy", "count", "messages": [...]}`, kept as the bytes it answered
+    and read piece by piece: 100k messages never become 100k objects at once."""
+
+    url: str
+    data: bytes
+
+    def field(self, name: str):
+        """A top-level value (found without reading further when it comes before "messages")."""
+        return next(ijson.items(io.BytesIO(self.data), name), None)
+
+    def messages(self) -> Iterator[dict]:
+        return ijson.items(io.BytesIO(self.data), "messages.item")
+
+    def uuids(self) -> set[str]:
+        return set(ijson.items(io.BytesIO(self.data), "messages.item.uuid"))
+
+    def with_url(self) -> Iterator[bytes]:
+        """The listing as it came with "url" added in front: `{"url": ..., "copy": ..., ...}`."""
+        yield b'{"url":' + orjson.dumps(self.url) + b","
+        for start in range(self.data.index(b"{") + 1, len(self.data), PIECE_BYTES):
+            yield self.data[start:start + PIECE_BYTES]
 
 
 @dataclass(frozen=True)
@@ -20,21 +52,18 @@ class Listing:
     messages: list[dict]
     next: str | None = None  # the cursor of the following page, for paged reads
 
-    def to_json(self) -> dict:
-        return {"copy": self.copy, "url": self.url, "count": len(self.messages), "messages": self.messages}
-
 
 class LoggingPort(Protocol):
     def log(self, uuid: str, msg: str) -> dict:
         """Store {uuid, msg} in some logging copy; answers the entry as stored (with logged_by)."""
 
-    def messages(self) -> Listing: ...
+    def messages(self) -> FullListing: ...
 
     def page(self, limit: int, after: str | None) -> Listing: ...
 
 
 class MessagesPort(Protocol):
-    def messages(self) -> Listing: ...
+    def messages(self) -> FullListing: ...
 
 
 class QueuePort(Protocol):
@@ -76,24 +105,45 @@ class Facade:
         return {"count": len(logged.messages), "messages": logged.messages, "next": logged.next,
                 "logging": {"copy": logged.copy, "url": logged.url}}
 
-    def read(self) -> dict:
+    def read(self) -> Iterator[bytes]:
+        """Everything logged, each marked with the messages copy that received it (if the one asked
+        did), then both listings as they came: `{"count", "merged", "logging", "messages"}` as JSON
+        in pieces. Both services are asked before the first piece, so a failure is still a 503; the
+        answer is then written out without holding it, or an object per message, in memory."""
         logged = self._logging.messages()
         try:
             received = self._messages.messages()
         except Unavailable as err:
             log.warning("GET without messages: %s", err.message)
-            received, messages_error = None, err.message
+            received, received_uuids, messages_error = None, set(), err.message
         else:
-            messages_error = None
-        received_uuids = {m["uuid"] for m in received.messages} if received else set()
-        merged = [
-            {"uuid": m["uuid"], "msg": m["msg"], "logged_by": m.get("logged_by"),
-             "received_by": received.copy if m["uuid"] in received_uuids else None}
-            for m in logged.messages
-        ]
-        return {
-            "count": len(merged),
-            "merged": merged,
-            "logging": logged.to_json(),
-            "messages": received.to_json() if received else {"copy": None, "error": messages_error},
-        }
+            received_uuids, messages_error = received.uuids(), None
+        count = logged.field("count")
+        if not isinstance(count, int):
+            count = sum(1 for _ in logged.messages())
+        received_copy = received.field("copy") if received else None
+
+        def merged() -> Iterator[bytes]:
+            chunk, first = [], True
+            for m in logged.messages():
+                chunk.append({"uuid": m["uuid"], "msg": m["msg"], "logged_by": m.get("logged_by"),
+                              "received_by": received_copy if m["uuid"] in received_uuids else None})
+                if len(chunk) == MERGED_CHUNK:
+                    yield (b"" if first else b",") + orjson.dumps(chunk)[1:-1]
+                    chunk, first = [], False
+            if chunk:
+                yield (b"" if first else b",") + orjson.dumps(chunk)[1:-1]
+
+        def document() -> Iterator[bytes]:
+            yield b'{"count":' + str(count).encode() + b',"merged":['
+            yield from merged()
+            yield b'],"logging":'
+            yield from logged.with_url()
+            yield b',"messages":'
+            if received:
+                yield from received.with_url()
+            else:
+                yield orjson.dumps({"copy": None, "error": messages_error})
+            yield b"}"
+
+        return document()

@@ -52,7 +52,8 @@ class CopyFailed(Exception):
 class Reply:
     copy: str
     status: int
-    body: dict
+    body: dict  # the JSON answer; {} for a 200 asked for with parse=False
+    data: bytes = b""  # the answer as it came
 
 
 class ServiceClient:
@@ -68,7 +69,8 @@ class ServiceClient:
         self._backoff = backoff
 
     def call(self, method: str, path: str, **kwargs) -> Reply:
-        """The first reply below 500; Unavailable when every attempt failed."""
+        """The first reply below 500; Unavailable when every attempt failed. With parse=False a 200
+        answer is left as it came, in `data` (for large answers read piece by piece)."""
         copies = self._copies_in_random_order()
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
@@ -105,7 +107,8 @@ class ServiceClient:
         copies = self._discovery.addresses(self.service)
         return random.sample(copies, len(copies))
 
-    def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, **kwargs) -> Reply:
+    def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, parse: bool = True,
+                   **kwargs) -> Reply:
         try:
             response = http_request(self._http, method, copy + path, timeout=timeout or self._timeout, **kwargs)
         except urllib3.exceptions.HTTPError as err:
@@ -114,8 +117,10 @@ class ServiceClient:
         if response.status >= 500:
             log.warning("%s %s%s answered %s", method, copy, path, response.status)
             raise CopyFailed(f"{copy}: HTTP {response.status}")
+        if not parse and response.status == 200:  # the caller reads it as it goes
+            return Reply(copy=copy, status=response.status, body={}, data=response.data)
         try:
             body = orjson.loads(response.data)
         except orjson.JSONDecodeError as err:
             raise CopyFailed(f"{copy}: answer is not JSON") from err
-        return Reply(copy=copy, status=response.status, body=body)
+        return Reply(copy=copy, status=response.status, body=body, data=response.data)

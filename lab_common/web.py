@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import orjson
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from flask.json.provider import JSONProvider
 
 from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
 from lab_common.settings import Settings
 
 HealthCheck = Callable[[], tuple[bool, object]]
+LISTING_CHUNK = 1000  # items per piece of a streamed listing
 
 
 class FastJSONProvider(JSONProvider):
@@ -96,3 +97,17 @@ def limit_param(default: int | None, maximum: int = 10_000) -> int | None:
     if not text.isdigit() or not 0 < int(text) <= maximum:
         raise BadRequest(f"limit must be a whole number 1-{maximum}")
     return int(text)
+
+
+def listing_response(fields: dict, items: Sequence[str]) -> Response:
+    """`{**fields, "count": n, "messages": [...]}` from items that are JSON texts already (as they are
+    stored), written out a thousand at a time: a full read of 100k messages then holds neither an
+    object per message nor the whole answer as one string."""
+
+    def pieces() -> Iterator[bytes]:
+        yield orjson.dumps({**fields, "count": len(items)})[:-1] + b',"messages":['
+        for start in range(0, len(items), LISTING_CHUNK):
+            yield (b"," if start else b"") + ",".join(items[start:start + LISTING_CHUNK]).encode()
+        yield b"]}"
+
+    return Response(pieces(), mimetype="application/json")

@@ -7,7 +7,7 @@ from flask import Flask, jsonify, request
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest
 from lab_common.settings import Settings
-from lab_common.web import add_health, create_base_app, limit_param, request_fields, text_field
+from lab_common.web import add_health, create_base_app, limit_param, listing_response, request_fields, text_field
 from logging_service.service import MessageLog, MessageStore
 
 MAX_UUID_LENGTH = 128
@@ -37,9 +37,7 @@ def create_app(settings: Settings, *, store: MessageStore, health_checks=None) -
         if after is not None and not after.lstrip("-").isdigit():
             raise BadRequest("after must be the seq of the last message of the previous page")
         if limit is None and after is None:
-            messages = message_log.messages()
-            return jsonify({"copy": settings.instance, "count": len(messages),
-                            "messages": [m.to_json() for m in messages]})
+            return listing_response({"copy": settings.instance}, message_log.messages_as_json())
         limit = limit or 100
         page = message_log.page(int(after) if after is not None else None, limit)
         body = {"copy": settings.instance, "count": len(page), "messages": [m.to_json() for m in page],

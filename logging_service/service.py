@@ -6,9 +6,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from operator import attrgetter
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class MessageStore(Protocol):
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
         """Store the message unless its uuid is there; answer the one already stored, if any."""
 
-    def all_messages(self) -> list[LoggedMessage]: ...
+    def all_as_json(self) -> list[str]:
+        """Every message as its JSON text ({uuid, msg, logged_by, seq}), in seq order: the full read,
+        without an object per message."""
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         """About `limit` messages with seq > after_seq (from the first if None), in seq order; more than
@@ -59,18 +64,18 @@ class MessageLog:
         log.info("logged uuid=%s msg=%r", uuid, msg)
         return RecordResult(candidate, created=True)
 
-    def messages(self) -> list[LoggedMessage]:
-        return self._store.all_messages()
+    def messages_as_json(self) -> list[str]:
+        return self._store.all_as_json()
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         return self._store.page(after_seq, limit)
 
 
-def cut_page(messages: list[LoggedMessage], limit: int) -> list[LoggedMessage]:
+def cut_page(messages: list[T], limit: int, seq: Callable[[T], int] = attrgetter("seq")) -> list[T]:
     """The first `limit` of messages sorted by seq, plus any that share the last one's seq."""
     page = messages[:limit]
     for extra in messages[limit:]:
-        if extra.seq != page[-1].seq:
+        if seq(extra) != seq(page[-1]):
             break
         page.append(extra)
     return page

@@ -22,10 +22,7 @@ from logging_service.service import LoggedMessage, cut_page
 
 FIRST_WINDOW_US = 50_000  # 50 ms of messages: about a page at the rates this system takes
 CLOCK_SKEW_US = 60_000_000  # copies' clocks may differ by this much
-
-
-def _decode(value: HazelcastJsonValue) -> LoggedMessage:
-    return LoggedMessage(**orjson.loads(value.to_string()))
+FULL_READ_PAGE = 5000  # messages per range scan of a full read
 
 
 class HazelcastMessageStore:
@@ -59,7 +56,7 @@ class HazelcastMessageStore:
             existing = messages.put_if_absent(message.uuid, value)
         except HazelcastError as err:
             raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
-        return None if existing is None else _decode(existing)
+        return None if existing is None else LoggedMessage(**orjson.loads(existing.to_string()))
 
     def _mark_first_seq(self, seq: int) -> None:
         """Lower the map's first-seq mark (where reads start) to `seq` if it is smaller, before the
@@ -74,14 +71,22 @@ class HazelcastMessageStore:
             if self._marked_down_to is None or seq < self._marked_down_to:
                 self._marked_down_to = seq
 
-    def all_messages(self) -> list[LoggedMessage]:
-        try:
-            values = self._map().values()
-        except HazelcastError as err:
-            raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
-        return sorted((_decode(v) for v in values), key=lambda m: m.seq)
+    def all_as_json(self) -> list[str]:
+        """Read as pages of FULL_READ_PAGE (index range scans), so that no one answer from the cluster
+        holds everything; the texts are those add_if_absent stored."""
+        texts, after = [], None
+        while True:
+            page = self._scan(after, FULL_READ_PAGE)
+            texts.extend(text for _, text in page)
+            if len(page) < FULL_READ_PAGE:
+                return texts
+            after = page[-1][0]
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
+        return [LoggedMessage(**orjson.loads(text)) for _, text in self._scan(after_seq, limit)]
+
+    def _scan(self, after_seq: int | None, limit: int) -> list[tuple[int, str]]:
+        """The page that page() promises, as (seq, JSON text) pairs; fewer than `limit` only at the end."""
         try:
             messages = self._map()
             low = after_seq + 1 if after_seq is not None else self._meta().get("first-seq")
@@ -90,15 +95,15 @@ class HazelcastMessageStore:
             start, end = low, time.time_ns() // 1000 + CLOCK_SKEW_US
             window, found = self._window_for(limit), []
             while low <= end and len(found) < limit:
-                batch = messages.values(between("seq", low, low + window))
-                found.extend(_decode(v) for v in batch)
+                batch = [v.to_string() for v in messages.values(between("seq", low, low + window))]
+                found.extend((orjson.loads(text)["seq"], text) for text in batch)
                 low += window + 1
                 window = window * 4 if len(batch) < limit // 2 else window
         except HazelcastError as err:
             raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
-        page = cut_page(sorted(found, key=lambda m: m.seq), limit)
+        page = cut_page(sorted(found), limit, seq=lambda entry: entry[0])
         if len(page) >= limit:
-            self._us_per_message = max(1.0, (page[-1].seq - start) / len(page))
+            self._us_per_message = max(1.0, (page[-1][0] - start) / len(page))
         return page
 
     def _window_for(self, limit: int) -> int:

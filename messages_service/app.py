@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask
 
 from lab_common.cluster import ClusterConnection
 from lab_common.settings import Settings
-from lab_common.web import add_health, create_base_app
+from lab_common.web import add_health, create_base_app, listing_response
 from messages_service.consumer import Inbox, QueueConsumer, Redelivery
 
 
@@ -16,9 +16,7 @@ def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask
 
     @app.get("/messages")
     def get_messages():
-        messages = inbox.received_by(settings.instance)
-        return jsonify({"copy": settings.instance, "count": len(messages),
-                        "messages": [m.to_json() for m in messages]})
+        return listing_response({"copy": settings.instance}, inbox.received_as_json(settings.instance))
 
     return app
 

@@ -51,6 +51,10 @@ class Inbox(Protocol):
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]: ...
 
+    def received_as_json(self, copy_name: str) -> list[str]:
+        """What received_by answers, each message as its JSON text: the full read, without an object
+        per message."""
+
     def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
         """The entries ({uuid, msg, seq}) the logging map holds with seq in [from_seq, to_seq]."""
 

@@ -1,9 +1,18 @@
+import time
+
+import orjson
 import pytest
 
-from logging_service.service import MessageLog
+from logging_service import store
+from logging_service.service import LoggedMessage, MessageLog
 from logging_service.store import HazelcastMessageStore
 
 pytestmark = pytest.mark.integration
+
+
+def everything(message_log: MessageLog) -> list[LoggedMessage]:
+    """The full read (what GET /logging answers), decoded."""
+    return [LoggedMessage(**orjson.loads(text)) for text in message_log.messages_as_json()]
 
 
 @pytest.fixture
@@ -16,7 +25,7 @@ def test_duplicate_uuid_is_stored_once_in_the_distributed_map(message_log):
     second = message_log.record("u1", "msg1")
     assert first.created and not second.created
     assert second.message.logged_by == "logging-1"
-    assert [m.uuid for m in message_log.messages()] == ["u1"]
+    assert [m.uuid for m in everything(message_log)] == ["u1"]
 
 
 def test_copies_on_different_connections_share_one_map_and_dedup_between_them(connect, unique_name):
@@ -25,13 +34,25 @@ def test_copies_on_different_connections_share_one_map_and_dedup_between_them(co
     assert log_a.record("u1", "m").created
     assert not log_b.record("u1", "m").created
     assert log_b.record("u2", "n").created
-    assert [(m.uuid, m.logged_by) for m in log_a.messages()] == [("u1", "logging-1"), ("u2", "logging-2")]
+    assert [(m.uuid, m.logged_by) for m in everything(log_a)] == [("u1", "logging-1"), ("u2", "logging-2")]
 
 
 def test_messages_are_read_back_in_posting_order(message_log):
     for i in range(30):
         message_log.record(f"u{i}", f"msg{i}")
-    assert [m.msg for m in message_log.messages()] == [f"msg{i}" for i in range(30)]
+    assert [m.msg for m in everything(message_log)] == [f"msg{i}" for i in range(30)]
+
+
+def test_the_full_read_goes_page_by_page_without_losing_or_repeating_one(message_log, monkeypatch):
+    monkeypatch.setattr(store, "FULL_READ_PAGE", 7)
+    for i in range(30):
+        message_log.record(f"u{i}", f"msg{i}")
+    later = time.time_ns() + 5 * 10**9
+    twins = MessageLog(message_log._store, "logging-2", clock=lambda: later)  # all at one seq, across page ends
+    for i in range(13):
+        twins.record(f"twin{i}", "same time")
+    assert [m.uuid for m in everything(message_log)] == [f"u{i}" for i in range(30)] + \
+        sorted(f"twin{i}" for i in range(13))
 
 
 def test_paged_read_walks_every_message_once_in_order(message_log):
@@ -50,7 +71,7 @@ def test_paged_read_walks_every_message_once_in_order(message_log):
 def test_unicode_round_trips_through_the_map(message_log):
     text = "Слава Україні 🇺🇦 — «лапки» ґ"
     message_log.record("u1", text)
-    assert message_log.messages()[0].msg == text
+    assert everything(message_log)[0].msg == text
 
 
 def test_first_page_starts_at_the_smallest_seq_when_copies_first_writes_race(connect, unique_name):
@@ -68,3 +89,4 @@ def test_a_write_that_took_its_seq_first_but_stored_second_is_read(connect, uniq
     message_log.record("stored-first", "b")
     message_log.record("stored-second", "a")
     assert [m.uuid for m in message_log.page(None, 10)] == ["stored-second", "stored-first"]
+    assert [m.uuid for m in everything(message_log)] == ["stored-second", "stored-first"]

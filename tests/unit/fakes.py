@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from facade_service.service import Listing
+import orjson
+
+from facade_service.service import FullListing, Listing
 from lab_common.errors import Unavailable
 from logging_service.service import LoggedMessage, cut_page
 from messages_service.consumer import Batch, ReceivedMessage, Taken
@@ -30,6 +32,9 @@ class FakeMessageStore:
     def all_messages(self) -> list[LoggedMessage]:
         self._check()
         return sorted(self.entries.values(), key=lambda m: m.seq)
+
+    def all_as_json(self) -> list[str]:
+        return [orjson.dumps(m.to_json()).decode() for m in self.all_messages()]
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         return cut_page([m for m in self.all_messages() if after_seq is None or m.seq > after_seq], limit)
@@ -85,7 +90,10 @@ class FakeInbox:
         return Batch(recorded, unlogged)
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
-        return [m for m in self.received.values() if m.received_by == copy_name]
+        return sorted((m for m in self.received.values() if m.received_by == copy_name), key=lambda m: m.seq)
+
+    def received_as_json(self, copy_name: str) -> list[str]:
+        return [orjson.dumps(m.to_json()).decode() for m in self.received_by(copy_name)]
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
         return [e for e in self.logged if from_seq <= e["seq"] <= to_seq]
@@ -107,6 +115,11 @@ class FakeInbox:
         self.mark = max(seq, self.mark or 0)
 
 
+def full_listing(copy: str, url: str, messages: list[dict]) -> FullListing:
+    """A listing as a service answers it."""
+    return FullListing(url, orjson.dumps({"copy": copy, "count": len(messages), "messages": messages}))
+
+
 class FakeLogging:
     def __init__(self):
         self.store = FakeMessageStore()
@@ -119,10 +132,10 @@ class FakeLogging:
         existing = self.store.add_if_absent(message)
         return {**(existing or message).to_json(), "status": "duplicate" if existing else "stored"}
 
-    def messages(self) -> Listing:
+    def messages(self) -> FullListing:
         if not self.available:
             raise Unavailable("no copy of logging-service answered")
-        return Listing("logging-1", "http://fake-logging", [m.to_json() for m in self.store.all_messages()])
+        return full_listing("logging-1", "http://fake-logging", [m.to_json() for m in self.store.all_messages()])
 
     def page(self, limit: int, after: str | None) -> Listing:
         page = self.store.page(int(after) if after else None, limit)
@@ -155,7 +168,7 @@ class FakeMessages:
         self.store = store
         self.available = True
 
-    def messages(self) -> Listing:
+    def messages(self) -> FullListing:
         if not self.available:
             raise Unavailable("no copy of messages-service answered")
         received = {}
@@ -163,7 +176,7 @@ class FakeMessages:
             logged = self.store.entries.get(item["uuid"])
             if logged is not None and logged.msg == item["msg"]:
                 received.setdefault(item["uuid"], item)
-        return Listing("messages-1", "http://fake-messages", list(received.values()))
+        return full_listing("messages-1", "http://fake-messages", list(received.values()))
 
 
 class FakeDiscovery:

@@ -1,5 +1,6 @@
 import pytest
 
+from facade_service import service
 from facade_service.app import create_app
 from facade_service.service import Facade
 from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
@@ -53,7 +54,7 @@ def test_idempotency_key_reused_for_another_message_is_a_conflict(client, parts)
     client.post("/facade", data={"msg": "one"}, headers={"Idempotency-Key": "key-2"})
     response = client.post("/facade", data={"msg": "two"}, headers={"Idempotency-Key": "key-2"})
     assert response.status_code == 409
-    assert [m["msg"] for m in messages.messages().messages] == ["one"]
+    assert [m["msg"] for m in messages.messages().messages()] == ["one"]
 
 
 def test_logging_down_answers_503_and_the_message_is_never_delivered(client, parts):
@@ -63,7 +64,7 @@ def test_logging_down_answers_503_and_the_message_is_never_delivered(client, par
     assert response.status_code == 503
     assert response.json["error"] == "unavailable"
     assert len(queue.items) == 1  # offered while logging was tried: the consumers wait for the log
-    assert messages.messages().messages == []
+    assert list(messages.messages().messages()) == []
 
 
 def test_queue_down_answers_503(client, parts):
@@ -108,6 +109,23 @@ def test_get_merges_logging_with_one_messages_copy(client, parts):
     assert body["count"] == 1
     assert body["merged"][0]["received_by"] == "messages-1"
     assert body["logging"]["copy"] == "logging-1" and body["messages"]["copy"] == "messages-1"
+
+
+def test_full_get_written_in_pieces_is_the_whole_merged_view(client, parts, monkeypatch):
+    monkeypatch.setattr(service, "MERGED_CHUNK", 3)  # pieces as small as can be, to cross every boundary
+    monkeypatch.setattr(service, "PIECE_BYTES", 7)
+    logging, _, queue = parts
+    for i in range(10):
+        client.post("/facade", data={"msg": f"m{i} ünï"})
+    del queue.items[::2]  # only every other one reaches the messages copy
+    body = client.get("/facade").json
+    logged = [m.to_json() for m in logging.store.all_messages()]
+    assert body["count"] == 10
+    assert body["merged"] == [{"uuid": m["uuid"], "msg": m["msg"], "logged_by": "logging-1",
+                               "received_by": "messages-1" if i % 2 else None} for i, m in enumerate(logged)]
+    assert body["logging"] == {"url": "http://fake-logging", "copy": "logging-1", "count": 10, "messages": logged}
+    assert body["messages"]["count"] == 5 and body["messages"]["url"] == "http://fake-messages"
+    assert [m["uuid"] for m in body["messages"]["messages"]] == [m["uuid"] for m in logged[1::2]]
 
 
 def test_get_still_answers_logging_when_messages_is_down(client, parts):

@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 
+from lab_common import web
 from logging_service.app import create_app
 from tests.unit.fakes import FakeMessageStore
 
@@ -40,6 +41,16 @@ def test_messages_are_listed_in_posting_order(client):
     body = client.get("/logging").json
     assert [m["msg"] for m in body["messages"]] == [f"msg{i}" for i in range(5)]
     assert body["count"] == 5
+
+
+def test_a_full_read_written_in_pieces_is_the_whole_listing(client, monkeypatch):
+    monkeypatch.setattr(web, "LISTING_CHUNK", 2)
+    for i in range(5):
+        client.post("/logging", json={"uuid": f"u{i}", "msg": f"msg {i} ✓"})
+    body = client.get("/logging").json
+    assert list(body) == ["copy", "count", "messages"]
+    assert [(m["uuid"], m["msg"], m["logged_by"]) for m in body["messages"]] == \
+        [(f"u{i}", f"msg {i} ✓", "logging-2") for i in range(5)]
 
 
 def test_paged_read_follows_the_cursor(client):

@@ -1,0 +1,25 @@
+import dataclasses
+
+from lab_common import web
+from messages_service.app import create_app
+from messages_service.consumer import Taken
+from tests.unit.fakes import FakeInbox
+
+
+def test_get_answers_what_this_copy_received_in_order_and_nothing_else(settings, monkeypatch):
+    monkeypatch.setattr(web, "LISTING_CHUNK", 2)
+    inbox = FakeInbox()
+    for i in range(5):
+        inbox.offer_logged(f"u{i}", f"m{i}")
+    inbox.record_if_logged("messages-1", [Taken(f"u{i}", f"m{i}") for i in (0, 1, 3, 4)])
+    inbox.record_if_logged("messages-2", [Taken("u2", "m2")])
+    copy_settings = dataclasses.replace(settings, instance="messages-1")
+    body = create_app(copy_settings, inbox=inbox).test_client().get("/messages").json
+    assert body["copy"] == "messages-1" and body["count"] == 4
+    assert [(m["uuid"], m["received_by"]) for m in body["messages"]] == \
+        [(f"u{i}", "messages-1") for i in (0, 1, 3, 4)]
+
+
+def test_get_of_a_copy_that_received_nothing_is_an_empty_list(settings):
+    body = create_app(settings, inbox=FakeInbox()).test_client().get("/messages").json
+    assert body["count"] == 0 and body["messages"] == []
