@@ -16,6 +16,7 @@ from lab_common.http import ServiceClient
 # A full listing grows with the data (100k messages are ~35 MB): it may take longer than a write, but
 # not forever. Paged reads (limit, after) stay fast at any size.
 LISTING_TIMEOUT = (2.0, 30.0)
+PEEK = 64  # bytes looked at to tell a listing from something else
 
 
 def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Listing:
@@ -29,12 +30,14 @@ def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Li
 
 
 def _full_listing(client: ServiceClient, path: str) -> FullListing:
-    reply = client.call("GET", path, timeout=LISTING_TIMEOUT, parse=False)
+    reply = client.call("GET", path, timeout=LISTING_TIMEOUT, spool=True)
     if reply.status != 200:
         raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
-    if not reply.data.lstrip().startswith(b"{"):
+    listing = FullListing(url=reply.copy, file=reply.file)
+    if not listing.file.read(PEEK).lstrip().startswith(b"{"):
+        listing.close()
         raise Unavailable(f"{reply.copy}{path} answered something other than a JSON object")
-    return FullListing(url=reply.copy, data=reply.data)
+    return listing
 
 
 class LoggingClient:

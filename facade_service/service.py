@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid as uuid_module
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import ijson
 import orjson
@@ -16,33 +15,43 @@ from lab_common.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
 
-PIECE_BYTES = 1 << 20  # a listing passed on as it came goes out in pieces this large
+PIECE_BYTES = 1 << 16  # a listing passed on as it came goes out in pieces this large
 MERGED_CHUNK = 1000  # merged entries per piece written
 
 
 @dataclass(frozen=True)
 class FullListing:
     """A service's whole listing, `{"copy", "count", "messages": [...]}`, kept as the bytes it answered
-    and read piece by piece: 100k messages never become 100k objects at once."""
+    (in a file once large) and read piece by piece: 100k messages are never in memory at once. One
+    reading at a time: each starts from the top of the file."""
 
     url: str
-    data: bytes
+    file: BinaryIO
 
     def field(self, name: str):
         """A top-level value (found without reading further when it comes before "messages")."""
-        return next(ijson.items(io.BytesIO(self.data), name), None)
+        return next(ijson.items(self._rewound(), name), None)
 
     def messages(self) -> Iterator[dict]:
-        return ijson.items(io.BytesIO(self.data), "messages.item")
+        return ijson.items(self._rewound(), "messages.item")
 
     def uuids(self) -> set[str]:
-        return set(ijson.items(io.BytesIO(self.data), "messages.item.uuid"))
+        return set(ijson.items(self._rewound(), "messages.item.uuid"))
 
     def with_url(self) -> Iterator[bytes]:
         """The listing as it came with "url" added in front: `{"url": ..., "copy": ..., ...}`."""
+        head = self._rewound().read(PIECE_BYTES)
         yield b'{"url":' + orjson.dumps(self.url) + b","
-        for start in range(self.data.index(b"{") + 1, len(self.data), PIECE_BYTES):
-            yield self.data[start:start + PIECE_BYTES]
+        yield head[head.index(b"{") + 1:]
+        while piece := self.file.read(PIECE_BYTES):
+            yield piece
+
+    def close(self) -> None:
+        self.file.close()
+
+    def _rewound(self) -> BinaryIO:
+        self.file.seek(0)
+        return self.file
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,21 @@ class Facade:
         except Unavailable as err:
             log.warning("GET without messages: %s", err.message)
             received, received_uuids, messages_error = None, set(), err.message
+        except BaseException:
+            logged.close()
+            raise
         else:
             received_uuids, messages_error = received.uuids(), None
+        try:
+            return self._merged_document(logged, received, received_uuids, messages_error)
+        except BaseException:
+            logged.close()
+            if received:
+                received.close()
+            raise
+
+    def _merged_document(self, logged: FullListing, received: FullListing | None, received_uuids: set[str],
+                         messages_error: str | None) -> Iterator[bytes]:
         count = logged.field("count")
         if not isinstance(count, int):
             count = sum(1 for _ in logged.messages())
@@ -135,15 +157,20 @@ class Facade:
                 yield (b"" if first else b",") + orjson.dumps(chunk)[1:-1]
 
         def document() -> Iterator[bytes]:
-            yield b'{"count":' + str(count).encode() + b',"merged":['
-            yield from merged()
-            yield b'],"logging":'
-            yield from logged.with_url()
-            yield b',"messages":'
-            if received:
-                yield from received.with_url()
-            else:
-                yield orjson.dumps({"copy": None, "error": messages_error})
-            yield b"}"
+            try:
+                yield b'{"count":' + str(count).encode() + b',"merged":['
+                yield from merged()
+                yield b'],"logging":'
+                yield from logged.with_url()
+                yield b',"messages":'
+                if received:
+                    yield from received.with_url()
+                else:
+                    yield orjson.dumps({"copy": None, "error": messages_error})
+                yield b"}"
+            finally:  # also when the client goes away mid-way
+                logged.close()
+                if received:
+                    received.close()
 
         return document()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import random
+import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 import urllib3
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 Timeout = float | tuple[float, float]  # seconds, or (connect, read)
+SPOOL_IN_MEMORY = 1 << 20  # a spooled answer larger than this goes to a temporary file
+SPOOL_PIECE = 1 << 16
 
 
 def pooled_http(pool_size: int = 32) -> urllib3.PoolManager:
@@ -34,13 +37,13 @@ def pooled_http(pool_size: int = 32) -> urllib3.PoolManager:
 
 
 def http_request(http: urllib3.PoolManager, method: str, url: str, *, timeout: Timeout, json=None,
-                 params: dict | None = None) -> urllib3.BaseHTTPResponse:
+                 params: dict | None = None, preload_content: bool = True) -> urllib3.BaseHTTPResponse:
     """One request; urllib3's own errors (connection refused, reset, timeouts) pass through."""
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     body, headers = None, None
     if json is not None:
         body, headers = orjson.dumps(json), {"Content-Type": "application/json"}
-    return http.request(method, url, body=body, headers=headers, fields=params,
+    return http.request(method, url, body=body, headers=headers, fields=params, preload_content=preload_content,
                         timeout=urllib3.Timeout(connect=connect, read=read))
 
 
@@ -52,8 +55,8 @@ class CopyFailed(Exception):
 class Reply:
     copy: str
     status: int
-    body: dict  # the JSON answer; {} for a 200 asked for with parse=False
-    data: bytes = b""  # the answer as it came
+    body: dict  # the JSON answer; {} for a 200 asked for with spool=True
+    file: BinaryIO | None = None  # with spool=True, a 200 answer as it came, for the caller to read and close
 
 
 class ServiceClient:
@@ -69,8 +72,9 @@ class ServiceClient:
         self._backoff = backoff
 
     def call(self, method: str, path: str, **kwargs) -> Reply:
-        """The first reply below 500; Unavailable when every attempt failed. With parse=False a 200
-        answer is left as it came, in `data` (for large answers read piece by piece)."""
+        """The first reply below 500; Unavailable when every attempt failed. With spool=True a 200
+        answer is not decoded but kept as it came in `file` (in memory while small, then on disk):
+        large answers are then read piece by piece."""
         copies = self._copies_in_random_order()
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
@@ -107,20 +111,37 @@ class ServiceClient:
         copies = self._discovery.addresses(self.service)
         return random.sample(copies, len(copies))
 
-    def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, parse: bool = True,
+    def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, spool: bool = False,
                    **kwargs) -> Reply:
         try:
-            response = http_request(self._http, method, copy + path, timeout=timeout or self._timeout, **kwargs)
+            response = http_request(self._http, method, copy + path, timeout=timeout or self._timeout,
+                                    preload_content=not spool, **kwargs)
+            if spool and response.status == 200:
+                return Reply(copy=copy, status=200, body={}, file=_spooled(response))
+            data = response.data
         except urllib3.exceptions.HTTPError as err:
             log.warning("%s %s%s failed: %s", method, copy, path, type(err).__name__)
             raise CopyFailed(f"{copy}: {type(err).__name__}") from err
         if response.status >= 500:
             log.warning("%s %s%s answered %s", method, copy, path, response.status)
             raise CopyFailed(f"{copy}: HTTP {response.status}")
-        if not parse and response.status == 200:  # the caller reads it as it goes
-            return Reply(copy=copy, status=response.status, body={}, data=response.data)
         try:
-            body = orjson.loads(response.data)
+            body = orjson.loads(data)
         except orjson.JSONDecodeError as err:
             raise CopyFailed(f"{copy}: answer is not JSON") from err
-        return Reply(copy=copy, status=response.status, body=body, data=response.data)
+        return Reply(copy=copy, status=response.status, body=body)
+
+
+def _spooled(response: urllib3.BaseHTTPResponse) -> BinaryIO:
+    """The answer's body, read in pieces into a file that stays in memory up to SPOOL_IN_MEMORY bytes."""
+    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    try:
+        for piece in response.stream(SPOOL_PIECE):
+            file.write(piece)
+    except BaseException:
+        file.close()
+        raise
+    finally:
+        response.release_conn()
+    file.seek(0)
+    return file

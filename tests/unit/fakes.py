@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections import deque
 
@@ -117,7 +118,7 @@ class FakeInbox:
 
 def full_listing(copy: str, url: str, messages: list[dict]) -> FullListing:
     """A listing as a service answers it."""
-    return FullListing(url, orjson.dumps({"copy": copy, "count": len(messages), "messages": messages}))
+    return FullListing(url, io.BytesIO(orjson.dumps({"copy": copy, "count": len(messages), "messages": messages})))
 
 
 class FakeLogging:

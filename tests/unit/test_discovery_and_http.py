@@ -51,6 +51,12 @@ class FakeResponse:
         self.status = status
         self.data = json.dumps(body).encode()
 
+    def stream(self, amount):
+        yield from (self.data[i:i + amount] for i in range(0, len(self.data), amount))
+
+    def release_conn(self):
+        pass
+
 
 class FakePool:
     """A fake of urllib3's PoolManager: answers per base URL an exception to raise or a (status, body) pair."""
@@ -59,7 +65,7 @@ class FakePool:
         self.behaviour = behaviour
         self.calls = []
 
-    def request(self, method, url, *, timeout, body=None, headers=None, fields=None):
+    def request(self, method, url, *, timeout, body=None, headers=None, fields=None, preload_content=True):
         base = url.rsplit("/", 1)[0]
         self.calls.append(base)
         outcome = self.behaviour[base]
@@ -130,3 +136,49 @@ def test_a_real_request_sends_json_and_query_and_reads_the_reply():
     assert reply.status == 201 and json.loads(reply.data) == {"ok": True}
     assert seen["type"] == "application/json" and json.loads(seen["body"]) == {"msg": "Привіт"}
     assert seen["path"] == "/logging"
+
+
+def test_a_spooled_answer_comes_whole_and_one_cut_short_fails_over(monkeypatch):
+    """Real local servers: a large GET answer is kept in a file as it came; a copy that stops mid-way
+    counts as failed and another copy is asked."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from lab_common import http
+
+    monkeypatch.setattr(http, "SPOOL_IN_MEMORY", 1000)  # this answer goes to disk
+    body = json.dumps({"copy": "whole", "messages": [{"n": i, "msg": "Привіт"} for i in range(20_000)]}).encode()
+
+    class Whole(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    class CutShort(Whole):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:5000])
+            self.close_connection = True
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (Whole, CutShort)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    whole, cut = (f"http://127.0.0.1:{server.server_port}" for server in servers)
+    try:
+        client = ServiceClient("s", FakeDiscovery({"s": [cut, whole]}), http.pooled_http(), timeout=(1, 2),
+                               attempts=4, backoff=0)
+        replies = [client.call("GET", "/logging", spool=True) for _ in range(4)]  # the order of copies is random
+    finally:
+        for server in servers:
+            server.shutdown()
+    for reply in replies:
+        assert reply.copy == whole and reply.status == 200 and reply.body == {}
+        assert reply.file.read() == body
+        reply.file.close()
