@@ -102,10 +102,10 @@ class HazelcastInbox:
                 received.add_index(attributes=["received_by"], index_type=IndexType.HASH,
                                    name=f"{self._received_map}-received-by")
                 self._indexed_client = client
-            values = received.values(equal("received_by", copy_name))
+            texts = [v.to_string() for v in received.values(equal("received_by", copy_name))]
         except HazelcastError as err:
             raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
-        return _in_seq_order([v.to_string() for v in values])
+        return _in_seq_order(texts)  # the cluster's answer is gone by now
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
         try:
@@ -162,5 +162,4 @@ def _rollback_quietly(transaction) -> None:
 def _in_seq_order(texts: list[str]) -> list[str]:
     """JSON entries as stored (each with a "seq"), sorted by seq and kept as text: sorting 100k of them
     this way holds one int per entry, not a decoded object."""
-    seqs = [orjson.loads(text)["seq"] for text in texts]
-    return [texts[i] for i in sorted(range(len(texts)), key=seqs.__getitem__)]
+    return sorted(texts, key=lambda text: orjson.loads(text)["seq"])
