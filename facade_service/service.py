@@ -120,30 +120,19 @@ class Facade:
         in pieces. Both services are asked before the first piece, so a failure is still a 503; the
         answer is then written out without holding it, or an object per message, in memory."""
         logged = self._logging.messages()
+        received, messages_error = None, None
         try:
-            received = self._messages.messages()
-        except Unavailable as err:
-            log.warning("GET without messages: %s", err.message)
-            received, received_uuids, messages_error = None, set(), err.message
+            try:
+                received = self._messages.messages()
+            except Unavailable as err:
+                log.warning("GET without messages: %s", err.message)
+                messages_error = err.message
+            received_uuids = received.uuids() if received else set()
+            received_copy = received.field("copy") if received else None
+            count = logged.field("count")
         except BaseException:
-            logged.close()
+            _close(logged, received)
             raise
-        else:
-            received_uuids, messages_error = received.uuids(), None
-        try:
-            return self._merged_document(logged, received, received_uuids, messages_error)
-        except BaseException:
-            logged.close()
-            if received:
-                received.close()
-            raise
-
-    def _merged_document(self, logged: FullListing, received: FullListing | None, received_uuids: set[str],
-                         messages_error: str | None) -> Iterator[bytes]:
-        count = logged.field("count")
-        if not isinstance(count, int):
-            count = sum(1 for _ in logged.messages())
-        received_copy = received.field("copy") if received else None
 
         def merged() -> Iterator[bytes]:
             chunk, first = [], True
@@ -158,7 +147,7 @@ class Facade:
 
         def document() -> Iterator[bytes]:
             try:
-                yield b'{"count":' + str(count).encode() + b',"merged":['
+                yield b'{"count":' + orjson.dumps(count) + b',"merged":['
                 yield from merged()
                 yield b'],"logging":'
                 yield from logged.with_url()
@@ -169,8 +158,12 @@ class Facade:
                     yield orjson.dumps({"copy": None, "error": messages_error})
                 yield b"}"
             finally:  # also when the client goes away mid-way
-                logged.close()
-                if received:
-                    received.close()
+                _close(logged, received)
 
         return document()
+
+
+def _close(*listings: FullListing | None) -> None:
+    for listing in listings:
+        if listing is not None:
+            listing.close()

@@ -49,11 +49,9 @@ class Inbox(Protocol):
     def record_if_logged(self, copy_name: str, taken: list[Taken]) -> Batch:
         """Record those of these the log now holds, as receive_batch does; answers as receive_batch."""
 
-    def received_by(self, copy_name: str) -> list[ReceivedMessage]: ...
-
     def received_as_json(self, copy_name: str) -> list[str]:
-        """What received_by answers, each message as its JSON text: the full read, without an object
-        per message."""
+        """What copy_name received, in seq order, each message as its JSON text ({uuid, msg,
+        received_by, seq}): the full read, without an object per message."""
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
         """The entries ({uuid, msg, seq}) the logging map holds with seq in [from_seq, to_seq]."""

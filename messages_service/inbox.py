@@ -91,9 +91,6 @@ class HazelcastInbox:
                 recorded.append(message)
         return Batch(recorded, unlogged)
 
-    def received_by(self, copy_name: str) -> list[ReceivedMessage]:
-        return [ReceivedMessage(**orjson.loads(text)) for text in self.received_as_json(copy_name)]
-
     def received_as_json(self, copy_name: str) -> list[str]:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map)

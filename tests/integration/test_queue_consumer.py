@@ -2,13 +2,14 @@ import json
 import threading
 import time
 
+import orjson
 import pytest
 
 import hazelcast
 from lab_common import queue_item
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
-from messages_service.consumer import QueueConsumer, Redelivery
+from messages_service.consumer import QueueConsumer, ReceivedMessage, Redelivery
 from messages_service.inbox import HazelcastInbox
 from tests.helpers import eventually
 
@@ -29,6 +30,11 @@ def offer(connection, names, items, *, logged=True):
         assert queue.offer(queue_item.encode(uuid, msg))
 
 
+def received_by(inbox, copy_name):
+    """What GET /messages of that copy answers, decoded."""
+    return [ReceivedMessage(**orjson.loads(text)) for text in inbox.received_as_json(copy_name)]
+
+
 def log_messages(connection, names, items):
     log = MessageLog(HazelcastMessageStore(connection, names["logged_map"]), "logging-1")
     for uuid, msg in items:
@@ -43,7 +49,7 @@ def test_two_consumers_take_every_item_exactly_once(connect, names):
                  for i, inbox in enumerate(inboxes)]
     try:
         def all_received():
-            got = inboxes[0].received_by("messages-1") + inboxes[0].received_by("messages-2")
+            got = received_by(inboxes[0], "messages-1") + received_by(inboxes[0], "messages-2")
             assert len(got) == 200
             return got
         got = eventually(all_received, timeout=60)
@@ -60,7 +66,7 @@ def test_a_uuid_offered_twice_is_received_once(connect, names):
     inbox = HazelcastInbox(connection, **names)
     batch = inbox.receive_batch("messages-1", 10, 1.0)
     assert sorted(m.uuid for m in batch.recorded) == ["dup", "other"]
-    assert len(inbox.received_by("messages-1")) == 2
+    assert len(received_by(inbox, "messages-1")) == 2
 
 
 def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings, connect, names):
@@ -97,7 +103,7 @@ def test_what_a_copy_received_survives_its_restart(connect, names):
     HazelcastInbox(first_life, **names).receive_batch("messages-1", 10, 1.0)
     first_life.close()
     second_life = HazelcastInbox(connect(), **names)
-    assert [m.msg for m in second_life.received_by("messages-1")] == ["kept"]
+    assert [m.msg for m in received_by(second_life, "messages-1")] == ["kept"]
 
 
 def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
@@ -105,7 +111,7 @@ def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
     offer(connection, names, [("a", "1")])
     inbox = HazelcastInbox(connection, **names)
     inbox.receive_batch("messages-1", 10, 1.0)
-    assert inbox.received_by("messages-2") == []
+    assert received_by(inbox, "messages-2") == []
 
 
 def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
@@ -119,7 +125,7 @@ def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
     try:
         for t in threads:
             t.join(30)
-        eventually(lambda: len(inbox.received_by("messages-1")) == 200, timeout=60)
+        eventually(lambda: len(received_by(inbox, "messages-1")) == 200, timeout=60)
     finally:
         consumer.stop()
 
@@ -134,12 +140,12 @@ def test_only_what_the_log_holds_is_received_and_what_is_logged_late_is_received
     try:
         eventually(lambda: consumer.awaiting_log == 2, timeout=30)
         log_messages(connection, names, [("slow-log", "logged late")])
-        eventually(lambda: [m.uuid for m in inbox.received_by("messages-1")] == ["slow-log"], timeout=30)
+        eventually(lambda: [m.uuid for m in received_by(inbox, "messages-1")] == ["slow-log"], timeout=30)
         eventually(lambda: consumer.dropped_unlogged == 1, timeout=30)
     finally:
         consumer.stop()
     assert consumer.awaiting_log == 0
-    assert [m.msg for m in inbox.received_by("messages-1")] == ["logged late"]
+    assert [m.msg for m in received_by(inbox, "messages-1")] == ["logged late"]
     assert connection.client().get_queue(names["queue_name"]).blocking().size() == 0
 
 
@@ -156,7 +162,7 @@ def test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives
     assert sorted(m.uuid for m in received) == ["u2", "u3", "u4"]
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
-    assert sorted(m.uuid for m in inbox.received_by("messages-1") + inbox.received_by("messages-2")) == \
+    assert sorted(m.uuid for m in received_by(inbox, "messages-1") + received_by(inbox, "messages-2")) == \
         [f"u{i}" for i in range(5)]
 
 
