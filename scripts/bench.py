@@ -290,6 +290,13 @@ def fmt(value: float | int | None, digits: int = 1) -> str:
     return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
 
 
+def _drain_cell(level: dict) -> str:
+    if "queue_drained_after_s" not in level:  # a result saved before the drain was timed
+        return "-"
+    drained = level["queue_drained_after_s"]
+    return "> 30" if drained is None else fmt(drained)
+
+
 # --- load ----------------------------------------------------------------------------------------
 
 
@@ -481,21 +488,22 @@ def received_total(system: System, names: Sequence[str]) -> int | None:
     return total
 
 
-def wait_drained(system: System, names: Sequence[str], expected: int | None, timeout: float) -> bool:
-    """Until the copies have received `expected` in all (bounded); a fixed pause when that cannot be read."""
+def wait_drained(system: System, names: Sequence[str], expected: int | None, timeout: float) -> float | None:
+    """Until the copies have received `expected` in all (bounded); answers the seconds that took, None
+    when they did not within `timeout` or it cannot be read (then after a fixed pause)."""
     if expected is None:
         time.sleep(min(timeout, 2.0))
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+        return None
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
         got = received_total(system, names)
         if got is None:
             time.sleep(min(timeout, 2.0))
-            return False
+            return None
         if got >= expected:
-            return True
+            return round(time.monotonic() - began, 2)
         time.sleep(0.1)
-    return False
+    return None
 
 
 # --- the machine ---------------------------------------------------------------------------------
@@ -660,7 +668,8 @@ class Bench:
         self.out(f"  stored {self.stored} after {fill['seconds']:.0f}s ({fill['throughput']:.0f} msg/s)")
         if received_before is not None:
             drained = wait_drained(self.system, self.messages_names, received_before + fill["posted"], 120)
-            fill["queue_drained"] = drained
+            fill["queue_drained"] = drained is not None
+            fill["queue_drained_after_s"] = drained
         return fill
 
     def get_cost(self) -> None:
@@ -726,7 +735,7 @@ class Bench:
                 "clients": clients, "seconds": round(run.wall_s, 3), "acknowledged": run.acknowledged,
                 "failures": dict(run.failures), "throughput": round(run.throughput, 1),
                 "latency": latency_summary(run.latencies), "stored_before": stored_before,
-                "queue_drained_before_cpu_read": drained, "cpu": cpu,
+                "queue_drained_before_cpu_read": drained is not None, "queue_drained_after_s": drained, "cpu": cpu,
                 "latencies_ms": [round(s * 1000, 3) for s in run.latencies],
             })
             self.out(f"  {run.throughput:.0f} msg/s, p99 {fmt(latency_summary(run.latencies)['p99_ms'])} ms, "
@@ -800,13 +809,15 @@ def report_tables(results: dict) -> list[str]:
                                 and failed == 0) else "NO"
             rows.append((level["clients"], fmt(level["seconds"]), level["acknowledged"], failed,
                          fmt(level["throughput"]), fmt(lat["p50_ms"]), fmt(lat["p95_ms"]), fmt(lat["p99_ms"]),
-                         fmt(lat["max_ms"]), fmt(level["cpu"]["bench_cores"], 2),
+                         fmt(lat["max_ms"]), _drain_cell(level), fmt(level["cpu"]["bench_cores"], 2),
                          fmt(level["cpu"]["others_cores"], 2),
                          f"{thr.describe()}, p99 {p99.describe()}, 0 failed" if at32 else "", met))
         stored = results["post"][0]["stored_before"]
         sections.append(f"POST /facade (keep-alive clients, {stored}+ messages stored)\n" + render(
             ["CLIENTS", "SECONDS", "ACKED", "FAILED", "MSG/S", "P50 ms", "P95 ms", "P99 ms", "MAX ms",
-             "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows))
+             "QUEUE DRAINED s", "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows))
+        sections[-1] += ("\nQUEUE DRAINED: seconds after the load until the messages copies had received every "
+                         "acknowledged POST (> 30: not within 30 s)")
         failures = {lv["clients"]: lv["failures"] for lv in results["post"] if lv["failures"]}
         if failures:
             sections[-1] += "\nfailures: " + "; ".join(f"{c} clients: {f}" for c, f in failures.items())

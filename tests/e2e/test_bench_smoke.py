@@ -58,7 +58,8 @@ def test_the_bench_saves_every_figure_of_the_issue(bench_run):
     assert {"nproc", "cpu_model", "memory_mb", "python", "java"} <= set(results["machine"])
     assert [level["clients"] for level in results["post"]] == [1, 4]
     for level in results["post"]:
-        assert {"throughput", "latency", "failures", "cpu"} <= set(level)
+        assert {"throughput", "latency", "failures", "cpu", "queue_drained_after_s"} <= set(level)
+        assert level["queue_drained_after_s"] is not None  # a few light seconds of POSTs drain at once
         assert {"ms_per_msg", "total_ms_per_msg", "bench_ms_per_msg"} <= set(level["cpu"])
         assert {"facade-1", "logging-1", "messages-1", "member-1"} <= set(level["cpu"]["ms_per_msg"])
     assert results["startup"]["seconds"] > 0

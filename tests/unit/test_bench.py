@@ -209,3 +209,12 @@ def test_report_tables_carry_target_and_met_columns(results):
     assert "(skipped: 5000 already stored)" in report
     assert "failures: 32 clients: {'HTTP 503': 2}" in report
     assert "failed: GET /facade at 100010: 5 x HTTP 503, 1 x ReadTimeout" in report
+
+
+def test_the_post_table_says_how_long_the_queue_took_to_drain(results):
+    results["post"][0]["queue_drained_after_s"] = 0.4
+    results["post"][1]["queue_drained_after_s"] = None  # not within the bench's 30 s
+    post_table = next(s for s in report_tables(results) if s.startswith("POST /facade")).splitlines()
+    assert "QUEUE DRAINED s" in post_table[1]
+    assert " 0.4 " in next(line for line in post_table if line.startswith("1 "))
+    assert " > 30 " in next(line for line in post_table if line.startswith("32 "))
