@@ -111,8 +111,8 @@ class Settings:
         50, "LAB_CONSUMER_BATCH", "--consumer-batch", _positive_int, "queue items per consumer transaction"
     )
     consumer_threads: int = _setting(
-        4, "LAB_CONSUMER_THREADS", "--consumer-threads", _positive_int,
-        "consumer threads, each with its own transactions (a transaction waits on round trips)"
+        1, "LAB_CONSUMER_THREADS", "--consumer-threads", _positive_int,
+        "consumer threads, each with its own transactions (more take smaller batches and cost more CPU)"
     )
 
     discovery: str = _setting(
