@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -313,6 +315,36 @@ class LoadRun:
         return self.acknowledged / self.wall_s if self.wall_s else 0.0
 
 
+LOAD_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timed out, cut off mid-answer
+
+
+class KeepAlive:
+    """One load client's keep-alive connection, on the standard library's http.client: about a fifth of
+    the CPU per request of a requests session (0.4 against 1.9 ms, measured on this machine), so the
+    load generator takes fewer of the cores the system under test shares with it. After a failure the
+    connection is closed and the next request opens a new one."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT)
+
+    def request(self, method: str, path: str, form: bytes | None = None) -> int:
+        """Sends the request, reads the whole answer (so the connection can be used again), answers
+        the status."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
+        try:
+            self._connection.request(method, path, body=form, headers=headers)
+            response = self._connection.getresponse()
+            response.read()
+        except BaseException:
+            self._connection.close()
+            raise
+        return response.status
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag: str,
               progress: Out | None = None, progress_every: float = 5.0) -> LoadRun:
     """`clients` threads, each with its own keep-alive session, POST until the time or the count runs out."""
@@ -326,15 +358,16 @@ def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag:
         window["stop_at"] = window["began"] + seconds
 
     start = threading.Barrier(clients + 1, action=open_window)
-    health_url = url.rsplit("/", 1)[0] + "/health"
+    path = urlsplit(url).path
+    health_path = path.rsplit("/", 1)[0] + "/health"
 
     def client(result: LoadRun) -> None:
         nonlocal issued
-        session = requests.Session()
+        connection = KeepAlive(url)
         try:
             try:
-                session.get(health_url, timeout=REQUEST_TIMEOUT)  # opens the keep-alive connection
-            except requests.RequestException:
+                connection.request("GET", health_path)  # opens the keep-alive connection
+            except LOAD_ERRORS:
                 pass
             start.wait()
             while time.monotonic() < window["stop_at"]:
@@ -345,17 +378,17 @@ def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag:
                     number = issued
                 began = time.perf_counter()
                 try:
-                    response = session.post(url, data={"msg": f"{tag}-{number}"}, timeout=REQUEST_TIMEOUT)
-                except requests.RequestException as err:
+                    status = connection.request("POST", path, urlencode({"msg": f"{tag}-{number}"}).encode())
+                except LOAD_ERRORS as err:
                     result.failures[type(err).__name__] += 1
                     continue
-                if response.status_code == 201:
+                if status == 201:
                     result.latencies.append(time.perf_counter() - began)
                     result.acknowledged += 1
                 else:
-                    result.failures[f"HTTP {response.status_code}"] += 1
+                    result.failures[f"HTTP {status}"] += 1
         finally:
-            session.close()
+            connection.close()
 
     threads = [threading.Thread(target=client, args=(r,), name=f"bench-client-{i}", daemon=True)
                for i, r in enumerate(per_client)]
