@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid as uuid_module
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 PIECE_BYTES = 1 << 16  # a listing passed on as it came goes out in pieces this large
 MERGED_CHUNK = 1000  # merged entries per piece written
+READERS = 8  # full reads whose messages listing can be under way at once (as many as request threads)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Facade:
         self._logging = logging
         self._messages = messages
         self._queue = queue
+        # A full read asks messages from one of these while it asks logging itself.
+        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="full-read")
 
     def post(self, msg: str, idempotency_key: str | None = None) -> Posted:
         """Log and queue at the same time. Both must succeed before the caller hears success. A
@@ -117,16 +121,18 @@ class Facade:
     def read(self) -> Iterator[bytes]:
         """Everything logged, each marked with the messages copy that received it (if the one asked
         did), then both listings as they came: `{"count", "merged", "logging", "messages"}` as JSON
-        in pieces. Both services are asked before the first piece, so a failure is still a 503; the
-        answer is then written out without holding it, or an object per message, in memory."""
-        logged = self._logging.messages()
-        received, messages_error = None, None
+        in pieces. Both services are asked at once, and both have answered before the first piece,
+        so a failure is still a 503; the answer is then written out without holding it, or an object
+        per message, in memory."""
+        asked = self._readers.submit(self._received)
         try:
-            try:
-                received = self._messages.messages()
-            except Unavailable as err:
-                log.warning("GET without messages: %s", err.message)
-                messages_error = err.message
+            logged = self._logging.messages()
+        except BaseException:
+            asked.add_done_callback(_close_received)  # nobody will read it
+            raise
+        received = None
+        try:
+            received, messages_error = asked.result()
             received_uuids = received.uuids() if received else set()
             received_copy = received.field("copy") if received else None
             count = logged.field("count")
@@ -161,6 +167,19 @@ class Facade:
                 _close(logged, received)
 
         return document()
+
+    def _received(self) -> tuple[FullListing | None, str | None]:
+        """The messages listing, or None and why when no copy answers (the GET goes on without it)."""
+        try:
+            return self._messages.messages(), None
+        except Unavailable as err:
+            log.warning("GET without messages: %s", err.message)
+            return None, err.message
+
+
+def _close_received(done: Future) -> None:
+    if done.exception() is None:
+        _close(done.result()[0])
 
 
 def _close(*listings: FullListing | None) -> None:

@@ -1,3 +1,7 @@
+import threading
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from facade_service import service
@@ -135,6 +139,51 @@ def test_get_still_answers_logging_when_messages_is_down(client, parts):
     body = client.get("/facade").json
     assert body["count"] == 1
     assert "error" in body["messages"]
+
+
+class ListingsAskedAtOnce:
+    """Wraps the fakes: each listing waits (bounded) until the other one has been asked for."""
+
+    def __init__(self, logging, messages):
+        self.logging, self.messages = logging, messages
+        self.asked = {"logging": threading.Event(), "messages": threading.Event()}
+        self.listings = []
+
+    def ask(self, name: str, other: str, listing):
+        self.asked[name].set()
+        if not self.asked[other].wait(timeout=5):
+            raise AssertionError(f"{other} was not asked while {name} was being answered")
+        self.listings.append(result := listing())
+        return result
+
+
+def test_full_get_asks_logging_and_messages_at_once(settings, parts):
+    logging, messages, queue = parts
+    both = ListingsAskedAtOnce(logging, messages)
+    facade = Facade(SimpleNamespace(messages=lambda: both.ask("logging", "messages", logging.messages)),
+                    SimpleNamespace(messages=lambda: both.ask("messages", "logging", messages.messages)), queue)
+    Facade(logging, messages, queue).post("a")
+    body = create_app(settings, facade=facade).test_client().get("/facade").json
+    assert body["count"] == 1 and body["merged"][0]["received_by"] == "messages-1"
+    assert [listing.file.closed for listing in both.listings] == [True, True]
+
+
+def test_a_messages_listing_that_comes_after_logging_failed_is_closed(settings, parts):
+    logging, messages, queue = parts
+    logging.available = False
+    arrived = []
+
+    def slow_messages():
+        time.sleep(0.2)  # answers after logging has failed and the GET has answered 503
+        arrived.append(messages.messages())
+        return arrived[-1]
+
+    facade = Facade(logging, SimpleNamespace(messages=slow_messages), queue)
+    assert create_app(settings, facade=facade).test_client().get("/facade").status_code == 503
+    deadline = time.monotonic() + 5
+    while not (arrived and arrived[0].file.closed) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert arrived and arrived[0].file.closed
 
 
 def test_paged_get_walks_the_log_with_a_cursor(client):
