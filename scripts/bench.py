@@ -320,7 +320,7 @@ LOAD_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timed out,
 
 class KeepAlive:
     """One load client's keep-alive connection, on the standard library's http.client: about a fifth of
-    the CPU per request of a requests session (0.4 against 1.9 ms, measured on this machine), so the
+    the CPU per request of a requests session (0.4 against 1.9 ms on the lab's 2-core machine), so the
     load generator takes fewer of the cores the system under test shares with it. After a failure the
     connection is closed and the next request opens a new one."""
 
@@ -347,7 +347,7 @@ class KeepAlive:
 
 def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag: str,
               progress: Out | None = None, progress_every: float = 5.0) -> LoadRun:
-    """`clients` threads, each with its own keep-alive session, POST until the time or the count runs out."""
+    """`clients` threads, each with its own keep-alive connection, POST until the time or the count runs out."""
     lock = threading.Lock()
     issued = 0
     per_client: list[LoadRun] = [LoadRun(clients) for _ in range(clients)]
