@@ -142,10 +142,9 @@ def test_get_still_answers_logging_when_messages_is_down(client, parts):
 
 
 class ListingsAskedAtOnce:
-    """Wraps the fakes: each listing waits (bounded) until the other one has been asked for."""
+    """Each listing waits (bounded) until the other one has been asked for, then answers the fake's."""
 
-    def __init__(self, logging, messages):
-        self.logging, self.messages = logging, messages
+    def __init__(self):
         self.asked = {"logging": threading.Event(), "messages": threading.Event()}
         self.listings = []
 
@@ -159,7 +158,7 @@ class ListingsAskedAtOnce:
 
 def test_full_get_asks_logging_and_messages_at_once(settings, parts):
     logging, messages, queue = parts
-    both = ListingsAskedAtOnce(logging, messages)
+    both = ListingsAskedAtOnce()
     facade = Facade(SimpleNamespace(messages=lambda: both.ask("logging", "messages", logging.messages)),
                     SimpleNamespace(messages=lambda: both.ask("messages", "logging", messages.messages)), queue)
     Facade(logging, messages, queue).post("a")
