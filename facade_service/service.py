@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 PIECE_BYTES = 1 << 16  # a listing passed on as it came goes out in pieces this large
 MERGED_CHUNK = 1000  # merged entries per piece written
-READERS = 8  # full reads whose messages listing can be under way at once (as many as request threads)
+READERS = 8  # full reads whose messages listing can be under way at once (the default request threads)
 
 
 @dataclass(frozen=True)

@@ -850,7 +850,7 @@ def report_tables(results: dict) -> list[str]:
             ["CLIENTS", "SECONDS", "ACKED", "FAILED", "MSG/S", "P50 ms", "P95 ms", "P99 ms", "MAX ms",
              "QUEUE DRAINED s", "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows))
         sections[-1] += ("\nQUEUE DRAINED: seconds after the load until the messages copies had received every "
-                         "acknowledged POST (> 30: not within 30 s)")
+                         "acknowledged POST (> 30: not within 30 s, or the copies' /health could not be read)")
         failures = {lv["clients"]: lv["failures"] for lv in results["post"] if lv["failures"]}
         if failures:
             sections[-1] += "\nfailures: " + "; ".join(f"{c} clients: {f}" for c, f in failures.items())
