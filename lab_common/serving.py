@@ -1,7 +1,10 @@
-"""Serving a Flask app: gunicorn with gthread workers (default) or Flask's development server.
+"""Serving a Flask app: granian (default), gunicorn with gthread workers, or Flask's development server.
 
-The app, and so its Hazelcast client and background threads, is built inside the worker after
-the fork: nothing connects at import time and nothing is preloaded.
+granian parses HTTP in Rust, outside the Python request threads: a client that sends its request
+slowly, or holds an idle connection, costs a socket, not a thread. The app, and so its Hazelcast
+client and background threads, is built inside the worker process after the fork: nothing connects
+at import time and nothing is preloaded. The worker releases what the app holds (cluster,
+registrations) when it stops.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ import logging
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-from gunicorn.app.base import BaseApplication
 
 from lab_common.settings import Settings
 
@@ -22,42 +23,81 @@ log = logging.getLogger(__name__)
 
 AppFactory = Callable[[], "tuple[Flask, Callable[[], None]]"]
 
-
-class _Gunicorn(BaseApplication):
-    def __init__(self, settings: Settings, build: AppFactory):
-        self._settings = settings
-        self._build = build
-        self._close: Callable[[], None] | None = None
-        super().__init__()
-
-    def load_config(self):
-        s = self._settings
-        self.cfg.set("bind", f"{s.host}:{s.port}")
-        self.cfg.set("workers", 1)
-        self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", s.threads)
-        self.cfg.set("keepalive", 30)
-        self.cfg.set("graceful_timeout", 10)
-        self.cfg.set("timeout", 60)
-        self.cfg.set("accesslog", None)
-        self.cfg.set("loglevel", "warning")
-        self.cfg.set("proc_name", s.instance)
-        self.cfg.set("worker_exit", self._worker_exit)
-
-    def load(self):
-        app, self._close = self._build()
-        return app
-
-    def _worker_exit(self, server, worker):
-        if self._close is not None:
-            self._close()
+HEADER_READ_TIMEOUT_MS = 10_000  # a client that has not sent its request head by then is cut off
+GRACEFUL_SECONDS = 10  # requests under way on SIGTERM get this long to finish
 
 
 def serve(settings: Settings, build: AppFactory) -> None:
     """Serve until SIGTERM or SIGINT, then release what the app holds (cluster, registrations)."""
-    if settings.server == "gunicorn":
-        _Gunicorn(settings, build).run()
-        return
+    {"granian": _granian, "gunicorn": _gunicorn, "dev": _dev}[settings.server](settings, build)
+
+
+class _QuietThreadAdvice(logging.Filter):
+    """granian advises against more Python threads than 2 × cores + 1; ours mostly wait on I/O."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Configuration allows spawning")
+
+
+def _granian(settings: Settings, build: AppFactory) -> None:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    closers: list[Callable[[], None]] = []  # filled in the worker process, where the app lives
+
+    def load_app():
+        app, close = build()
+        closers.append(close)
+        return app
+
+    def worker(*args):
+        try:
+            Server._spawn_wsgi_worker(*args)
+        finally:
+            for close in closers:
+                close()
+
+    # granian's records go through the service's own log format
+    logging.getLogger("_granian").addFilter(_QuietThreadAdvice())
+    log_config = {"version": 1, "disable_existing_loggers": False,
+                  "loggers": {"_granian": {"level": "WARNING", "propagate": True, "handlers": []}}}
+    server = Server(
+        f"{settings.service}:app", address=settings.host, port=settings.port, interface=Interfaces.WSGI,
+        workers=1, blocking_threads=settings.threads, runtime_threads=1, http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
+        log_level=LogLevels.warning, log_dictconfig=log_config, workers_kill_timeout=GRACEFUL_SECONDS,
+        respawn_failed_workers=True,
+    )
+    server.serve(spawn_target=worker, target_loader=load_app, wrap_loader=False)
+
+
+def _gunicorn(settings: Settings, build: AppFactory) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            s = settings
+            for key, value in {"bind": f"{s.host}:{s.port}", "workers": 1, "worker_class": "gthread",
+                               "threads": s.threads, "keepalive": 30, "graceful_timeout": GRACEFUL_SECONDS,
+                               "timeout": 60, "accesslog": None, "loglevel": "warning", "proc_name": s.instance,
+                               "worker_exit": self._worker_exit}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            app, self._close = build()
+            return app
+
+        def _worker_exit(self, server, worker):
+            close = getattr(self, "_close", None)
+            if close is not None:
+                close()
+
+    Gunicorn().run()
+
+
+def _dev(settings: Settings, build: AppFactory) -> None:
     app, close = build()
 
     def stop(signum, frame):

@@ -78,8 +78,8 @@ class Settings:
     host: str = _setting("127.0.0.1", "LAB_HOST", "--host", str, "address to listen on")
     port: int = _setting(0, "LAB_PORT", "--port", _port, "port to listen on")
     server: str = _setting(
-        "gunicorn", "LAB_SERVER", "--server", _choice("gunicorn", "dev"),
-        "gunicorn (gthread workers) or dev (Flask's development server)",
+        "granian", "LAB_SERVER", "--server", _choice("granian", "gunicorn", "dev"),
+        "granian (HTTP parsed in Rust, WSGI threads), gunicorn (gthread workers) or dev (Flask's server)",
     )
     threads: int = _setting(8, "LAB_THREADS", "--threads", _positive_int, "request threads")
     log_level: str = _setting("INFO", "LAB_LOG_LEVEL", "--log-level", str.upper, "log level")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import orjson
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import JSONProvider
 
 from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
@@ -30,10 +30,27 @@ class FastJSONProvider(JSONProvider):
         return self._app.response_class(orjson.dumps(obj), mimetype="application/json")
 
 
+class WholeResponse(Response):
+    """A body that is in memory already goes to the server as one piece: granian then writes it out at
+    once, where it would call back into Python for every piece of an iterator."""
+
+    def __call__(self, environ, start_response):
+        pieces = super().__call__(environ, start_response)
+        if not self.is_sequence:
+            return pieces
+        try:
+            return [b"".join(pieces)]
+        finally:
+            pieces.close()
+
+
 def create_base_app(name: str, settings: Settings) -> Flask:
     app = Flask(name)
+    app.response_class = WholeResponse
     app.json = FastJSONProvider(app)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte past the limit: a body sent without a length (chunked) is read up to there, so a longer
+    # one shows as too long instead of being cut to the limit.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["lab.settings"] = settings
     register_error_handlers(app)
     return app
@@ -57,10 +74,14 @@ def add_health(app: Flask, settings: Settings, checks: Mapping[str, HealthCheck]
 
 def request_fields() -> dict:
     """The request's fields from a JSON object or a form body, with a clear 4xx when it is neither."""
-    if request.content_length and request.content_length > (request.max_content_length or 0):
-        raise PayloadTooLarge(f"request body is over the {request.max_content_length}-byte limit")
+    limit = current_app.extensions["lab.settings"].max_body_bytes
+    too_large = PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    if request.content_length and request.content_length > limit:
+        raise too_large
     mimetype = request.mimetype
     raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise too_large
     if mimetype == "application/json" or (not mimetype and raw.lstrip().startswith(b"{")):
         try:
             fields = orjson.loads(raw)

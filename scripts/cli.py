@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="config-server (default) or consul: a dev agent on 8500, settings in its KV")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
-        p.add_argument("--server", choices=["gunicorn", "dev"], default="gunicorn",
-                       help="gunicorn with gthread workers (default) or Flask's development server")
+        p.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",
+                       help="granian (default: HTTP parsed in Rust, Flask in worker threads), gunicorn "
+                            "(gthread workers) or Flask's development server")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for all healthy")
 
     p = sub.add_parser("run", help="start everything in the foreground; Ctrl-C stops it all")

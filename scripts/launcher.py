@@ -44,7 +44,7 @@ class Topology:
     messages: int = 2
     facades: int = 1
     port_offset: int = 0
-    server: str = "gunicorn"
+    server: str = "granian"
     discovery: str = "config-server"  # or "consul": its own dev agent, no config server
 
     @property

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -147,6 +148,53 @@ def test_the_paged_read_walks_every_message_once_in_order(system, facade):
         if after is None:
             break
     assert walked == everything
+
+
+def _half_sent_requests(url: str, count: int) -> list[socket.socket]:
+    """Connections that each send the start of a POST and then nothing more (a slow client)."""
+    host, port = url.removeprefix("http://").split(":")
+    opened = []
+    for _ in range(count):
+        connection = socket.create_connection((host, int(port)), timeout=5)
+        connection.sendall(b"POST /facade HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        opened.append(connection)
+    return opened
+
+
+def test_a_post_gets_its_201_while_64_half_sent_requests_hold_connections(system, facade):
+    slow = _half_sent_requests(facade, 64)
+    try:
+        answers = [requests.post(facade + "/facade", data={"msg": f"past the slow ones {i}"}, timeout=10)
+                   for i in range(3)]
+    finally:
+        for connection in slow:
+            connection.close()
+    assert [a.status_code for a in answers] == [201, 201, 201]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_sent(system, facade):
+    """The server hands the request on at its head: a Content-Length over the limit is answered 413
+    while the body has not been sent at all."""
+    host, port = facade.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(b"POST /facade HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+                           b"\r\nContent-Length: 100000000\r\n\r\nmsg=")
+        head = connection.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
+    assert b'"error":"payload_too_large"' in head
+
+
+def test_a_chunked_body_over_the_limit_is_refused_and_nothing_is_stored(system, facade):
+    before = stored_counts(system, facade)[0]
+    piece = b"msg=" + b"a" * 70_000
+
+    def chunks():
+        yield piece
+
+    answer = requests.post(facade + "/facade", data=chunks(), timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413 and answer.json()["error"] == "payload_too_large"
+    assert stored_counts(system, facade)[0] == before
 
 
 def test_config_server_answers_addresses_and_a_json_404(system):

@@ -12,7 +12,7 @@ def test_a_builder_named_by_string_is_imported_when_it_is_needed():
 
 
 def test_the_master_process_imports_neither_flask_nor_the_hazelcast_client():
-    """What a service's __main__ imports before gunicorn forks stays small."""
+    """What a service's __main__ imports before the server forks its worker stays small."""
     code = ("import sys; sys.argv = ['x', '--help']\n"
             "import lab_common.service_main, facade_service.__main__\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'hazelcast', 'werkzeug'}))")
