@@ -48,9 +48,9 @@ def build(settings: Settings):
     from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
     from lab_common.cluster import ClusterConnection
     from lab_common.discovery_factory import make_discovery
-    from lab_common.http import ServiceClient, pooled_http
+    from lab_common.http import HttpPool, ServiceClient
 
-    http = pooled_http(pool_size=settings.threads * 2)
+    http = HttpPool(size=settings.threads * 2)
     discovery = make_discovery(settings, http)
     connection = ClusterConnection(settings).start()
 

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import orjson
-import urllib3
 
 from lab_common.errors import Unavailable
-from lab_common.http import http_request
+from lab_common.http import HttpPool, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +72,12 @@ class CachedDiscovery:
         }
 
 
-def config_server_lookup(base_url: str, http: urllib3.PoolManager, timeout: float) -> Callable[[str], list[str]]:
+def config_server_lookup(base_url: str, http: HttpPool, timeout: float) -> Callable[[str], list[str]]:
     def lookup(service: str) -> list[str]:
-        url = f"{base_url.rstrip('/')}/services/{service}"
         try:
-            response = http_request(http, "GET", url, timeout=timeout)
+            response = http.request("GET", base_url.rstrip("/"), f"/services/{service}", timeout=timeout)
             body = orjson.loads(response.data) if response.status == 200 else {}
-        except urllib3.exceptions.HTTPError as err:
+        except TransportError as err:
             raise Unavailable(f"config server {base_url} unreachable: {type(err).__name__}") from err
         except orjson.JSONDecodeError as err:
             raise Unavailable(f"config server answered something not JSON for {service!r}") from err

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import urllib3
-
 from lab_common.discovery import CachedDiscovery, Discovery, config_server_lookup
+from lab_common.http import HttpPool
 from lab_common.settings import Settings
 
 
-def make_discovery(settings: Settings, http: urllib3.PoolManager) -> Discovery:
+def make_discovery(settings: Settings, http: HttpPool) -> Discovery:
     if settings.discovery == "consul":
         from lab_common.consul_support import agent, consul_discovery
 

@@ -1,20 +1,25 @@
 """Calls to other services: pooled keep-alive connections, a timeout on every call, and tenacity
 retries that fail over to another copy on each attempt.
 
-The transport is urllib3 (what requests is built on), used directly: on the facade's POST path
-requests' session machinery cost about 0.4 ms of CPU per call on top of urllib3's own.
+The transport is the standard library's http.client with a small pool of keep-alive connections per
+copy: the calls are small JSON requests between our own services, and urllib3's machinery (URL
+parsing, pool keys, a liveness poll before each reuse) cost several times the request itself.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlencode, urlsplit
 
 import orjson
-import urllib3
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from lab_common.errors import Unavailable
@@ -28,23 +33,104 @@ log = logging.getLogger(__name__)
 Timeout = float | tuple[float, float]  # seconds, or (connect, read)
 SPOOL_IN_MEMORY = 1 << 20  # a spooled answer larger than this goes to a temporary file
 SPOOL_PIECE = 1 << 16
+JSON_HEADERS = {"Content-Type": "application/json"}
+# what a copy's closing of an idle keep-alive connection looks like on the next request through it
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
-def pooled_http(pool_size: int = 32) -> urllib3.PoolManager:
-    """Keep-alive connections, up to pool_size per copy; no retries of its own (ServiceClient retries
-    on another copy)."""
-    return urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False)
+class TransportError(Exception):
+    """The request did not get a whole answer: refused, reset, timed out, or cut off mid-way."""
 
 
-def http_request(http: urllib3.PoolManager, method: str, url: str, *, timeout: Timeout, json=None,
-                 params: dict | None = None, preload_content: bool = True) -> urllib3.BaseHTTPResponse:
-    """One request; urllib3's own errors (connection refused, reset, timeouts) pass through."""
-    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    body, headers = None, None
-    if json is not None:
-        body, headers = orjson.dumps(json), {"Content-Type": "application/json"}
-    return http.request(method, url, body=body, headers=headers, fields=params, preload_content=preload_content,
-                        timeout=urllib3.Timeout(connect=connect, read=read))
+@dataclass
+class HttpResponse:
+    status: int
+    data: bytes  # the whole body; empty when it was asked for as a stream
+    stream: http.client.HTTPResponse | None = None  # with stream=True: read it with pieces()
+    _release: Callable[[], None] | None = None
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """The streamed body piece by piece; TransportError if it ends before its announced length."""
+        try:
+            while piece := self.stream.read(size):
+                yield piece
+            if self.stream.length:  # http.client answers b"" early when the copy closes mid-way
+                raise TransportError(f"answer cut off {self.stream.length} bytes short")
+        except (OSError, http.client.HTTPException) as err:
+            raise TransportError(type(err).__name__) from err
+        finally:
+            self._release()
+
+
+class HttpPool:
+    """Keep-alive connections per copy (`http://host:port`), at most `size` idle ones each; thread-safe.
+    A connection that failed, or that the copy means to close, is closed and never reused."""
+
+    def __init__(self, size: int = 32):
+        self._size = size
+        self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def request(self, method: str, base: str, path: str, *, timeout: Timeout, json=None,
+                params: dict | None = None, stream: bool = False) -> HttpResponse:
+        """One request to `base` (a copy's base URL). The answer is read whole unless `stream`; its
+        connection goes back to the pool once read."""
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        body = orjson.dumps(json) if json is not None else None
+        target = f"{path}?{urlencode(params)}" if params else path
+        connection = self._take(base)
+        reused = connection is not None
+        while True:
+            connection = connection or _connection(base, connect)
+            try:
+                if connection.sock is None:
+                    connection.connect()
+                connection.sock.settimeout(read)
+                connection.request(method, target, body=body, headers=JSON_HEADERS if body is not None else {})
+                response = connection.getresponse()
+                if stream:
+                    return HttpResponse(response.status, b"", response, partial(self._give_back, base, connection))
+                data = response.read()
+            except _STALE:
+                connection.close()
+                if reused:  # the copy had closed it while idle: once more on a new connection
+                    connection, reused = None, False
+                    continue
+                raise TransportError("connection reset") from None
+            except (OSError, http.client.HTTPException) as err:
+                connection.close()
+                raise TransportError(type(err).__name__) from err
+            self._give_back(base, connection)
+            return HttpResponse(response.status, data)
+
+    def clear(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+    def _take(self, base: str) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(base)
+            return idle.pop() if idle else None
+
+    def _give_back(self, base: str, connection: http.client.HTTPConnection) -> None:
+        response = getattr(connection, "_HTTPConnection__response", None)
+        if connection.sock is None or (response is not None and not response.isclosed()):
+            connection.close()  # the copy closes it, or its answer was not read to the end
+            return
+        with self._lock:
+            idle = self._idle.setdefault(base, [])
+            if len(idle) < self._size:
+                idle.append(connection)
+                return
+        connection.close()
+
+
+def _connection(base: str, connect_timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(base)
+    return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=connect_timeout)
 
 
 class CopyFailed(Exception):
@@ -62,7 +148,7 @@ class Reply:
 class ServiceClient:
     """Calls one named service, choosing a random copy and another one on each retry."""
 
-    def __init__(self, service: str, discovery: Discovery, http: urllib3.PoolManager, *,
+    def __init__(self, service: str, discovery: Discovery, http: HttpPool, *,
                  timeout: Timeout, attempts: int, backoff: float = 0.05):
         self.service = service
         self._discovery = discovery
@@ -114,12 +200,12 @@ class ServiceClient:
     def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, spool: bool = False,
                    **kwargs) -> Reply:
         try:
-            response = http_request(self._http, method, copy + path, timeout=timeout or self._timeout,
-                                    preload_content=not spool, **kwargs)
+            response = self._http.request(method, copy, path, timeout=timeout or self._timeout, stream=spool,
+                                          **kwargs)
             if spool and response.status == 200:
                 return Reply(copy=copy, status=200, body={}, file=_spooled(response))
-            data = response.data
-        except urllib3.exceptions.HTTPError as err:
+            data = b"".join(response.pieces(SPOOL_PIECE)) if spool else response.data
+        except TransportError as err:
             log.warning("%s %s%s failed: %s", method, copy, path, type(err).__name__)
             raise CopyFailed(f"{copy}: {type(err).__name__}") from err
         if response.status >= 500:
@@ -132,16 +218,14 @@ class ServiceClient:
         return Reply(copy=copy, status=response.status, body=body)
 
 
-def _spooled(response: urllib3.BaseHTTPResponse) -> BinaryIO:
+def _spooled(response: HttpResponse) -> BinaryIO:
     """The answer's body, read in pieces into a file that stays in memory up to SPOOL_IN_MEMORY bytes."""
     file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     try:
-        for piece in response.stream(SPOOL_PIECE):
+        for piece in response.pieces(SPOOL_PIECE):
             file.write(piece)
     except BaseException:
         file.close()
         raise
-    finally:
-        response.release_conn()
     file.seek(0)
     return file

@@ -1,11 +1,11 @@
 import json
+import json as json_module
 
 import pytest
-import urllib3
 
 from lab_common.discovery import CachedDiscovery
 from lab_common.errors import Unavailable
-from lab_common.http import ServiceClient
+from lab_common.http import HttpResponse, ServiceClient, TransportError
 from tests.unit.fakes import FakeClock, FakeDiscovery
 
 
@@ -46,37 +46,25 @@ def test_last_known_addresses_are_served_while_the_source_is_down():
     assert discovery.status()["reachable"] is True
 
 
-class FakeResponse:
-    def __init__(self, status, body):
-        self.status = status
-        self.data = json.dumps(body).encode()
-
-    def stream(self, amount):
-        yield from (self.data[i:i + amount] for i in range(0, len(self.data), amount))
-
-    def release_conn(self):
-        pass
-
-
 class FakePool:
-    """A fake of urllib3's PoolManager: answers per base URL an exception to raise or a (status, body) pair."""
+    """A fake of HttpPool: answers per base URL an exception to raise or a (status, body) pair."""
 
     def __init__(self, behaviour):
         self.behaviour = behaviour
         self.calls = []
 
-    def request(self, method, url, *, timeout, body=None, headers=None, fields=None, preload_content=True):
-        base = url.rsplit("/", 1)[0]
+    def request(self, method, base, path, *, timeout, json=None, params=None, stream=False):
         self.calls.append(base)
         outcome = self.behaviour[base]
         if isinstance(outcome, Exception):
             raise outcome
-        return FakeResponse(*outcome)
+        status, body = outcome
+        return HttpResponse(status, json_module.dumps(body).encode())
 
 
 def test_a_failed_copy_is_retried_on_another_copy():
     discovery = FakeDiscovery({"logging-service": ["http://dead", "http://live"]})
-    refused = urllib3.exceptions.NewConnectionError(None, "refused")
+    refused = TransportError("ConnectionRefusedError")
     pool = FakePool({"http://dead": refused, "http://live": (201, {"ok": True})})
     client = ServiceClient("logging-service", discovery, pool, timeout=1, attempts=3, backoff=0)
     for _ in range(5):
@@ -87,7 +75,7 @@ def test_a_failed_copy_is_retried_on_another_copy():
 
 def test_all_copies_failing_is_unavailable_after_the_attempts():
     discovery = FakeDiscovery({"s": ["http://a", "http://b"]})
-    timed_out = urllib3.exceptions.ReadTimeoutError(None, "http://b/x", "read timed out")
+    timed_out = TransportError("TimeoutError")
     pool = FakePool({"http://a": (503, {}), "http://b": timed_out})
     client = ServiceClient("s", discovery, pool, timeout=1, attempts=3, backoff=0)
     with pytest.raises(Unavailable) as err:
@@ -104,16 +92,19 @@ def test_a_4xx_reply_is_returned_not_retried():
 
 
 def test_a_real_request_sends_json_and_query_and_reads_the_reply():
-    """http_request against a real local HTTP server (no fake): body, headers, query and timeout."""
+    """HttpPool against a real local HTTP server (no fake): body, headers, query, keep-alive reuse."""
     import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from lab_common.http import http_request, pooled_http
+    from lab_common.http import HttpPool
 
-    seen = {}
+    seen = {"connections": set()}
 
     class Echo(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self):
+            seen["connections"].add(self.client_address)
             seen["path"] = self.path
             seen["type"] = self.headers["Content-Type"]
             seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
@@ -126,16 +117,21 @@ def test_a_real_request_sends_json_and_query_and_reads_the_reply():
         def log_message(self, *args):
             pass
 
-    server = HTTPServer(("127.0.0.1", 0), Echo)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    pool = HttpPool()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/logging"
-        reply = http_request(pooled_http(), "POST", url, timeout=(1, 2), json={"msg": "Привіт"})
+        base = f"http://127.0.0.1:{server.server_port}"
+        replies = [pool.request("POST", base, "/logging", timeout=(1, 2), json={"msg": "Привіт"},
+                                params={"a": "1 2"}) for _ in range(3)]
     finally:
+        pool.clear()
         server.shutdown()
-    assert reply.status == 201 and json.loads(reply.data) == {"ok": True}
+    assert all(r.status == 201 and json.loads(r.data) == {"ok": True} for r in replies)
     assert seen["type"] == "application/json" and json.loads(seen["body"]) == {"msg": "Привіт"}
-    assert seen["path"] == "/logging"
+    assert seen["path"] == "/logging?a=1+2"
+    assert len(seen["connections"]) == 1  # one keep-alive connection served all three
 
 
 def test_a_spooled_answer_comes_whole_and_one_cut_short_fails_over(monkeypatch):
@@ -172,7 +168,7 @@ def test_a_spooled_answer_comes_whole_and_one_cut_short_fails_over(monkeypatch):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     whole, cut = (f"http://127.0.0.1:{server.server_port}" for server in servers)
     try:
-        client = ServiceClient("s", FakeDiscovery({"s": [cut, whole]}), http.pooled_http(), timeout=(1, 2),
+        client = ServiceClient("s", FakeDiscovery({"s": [cut, whole]}), http.HttpPool(), timeout=(1, 2),
                                attempts=4, backoff=0)
         replies = [client.call("GET", "/logging", spool=True) for _ in range(4)]  # the order of copies is random
     finally:
@@ -182,3 +178,34 @@ def test_a_spooled_answer_comes_whole_and_one_cut_short_fails_over(monkeypatch):
         assert reply.copy == whole and reply.status == 200 and reply.body == {}
         assert reply.file.read() == body
         reply.file.close()
+
+
+def test_a_keep_alive_connection_the_copy_closed_while_idle_is_replaced_once():
+    """A real server that answers as HTTP/1.1 keep-alive, then drops the connection: the pool's next
+    request through it fails on the stale socket and goes out once more on a new connection."""
+    import socket
+    import threading
+
+    from lab_common.http import HttpPool
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    answered = []
+
+    def serve():
+        for _ in range(2):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
+                answered.append(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    pool = HttpPool()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        first = pool.request("GET", base, "/x", timeout=2)
+        second = pool.request("GET", base, "/x", timeout=2)
+    finally:
+        pool.clear()
+        listener.close()
+    assert first.status == second.status == 200 and len(answered) == 2
