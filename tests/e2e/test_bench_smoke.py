@@ -52,9 +52,9 @@ def bench_run(tmp_path_factory):
 
 def test_the_bench_saves_every_figure_of_the_issue(bench_run):
     results, _, out = bench_run
-    assert {"bench", "machine", "load_before", "load_after", "startup", "idle_cpu", "queue_latency", "get_cost",
+    assert {"command", "machine", "load_before", "load_after", "startup", "idle_cpu", "queue_latency", "get_cost",
             "post", "memory", "targets", "system"} <= set(results)
-    assert results["bench"]["completed"] is True
+    assert results["completed"] is True
     assert {"nproc", "cpu_model", "memory_mb", "python", "java"} <= set(results["machine"])
     assert [level["clients"] for level in results["post"]] == [1, 4]
     for level in results["post"]:

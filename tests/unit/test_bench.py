@@ -1,24 +1,37 @@
 """The bench's pure parts: percentiles, CPU accounting from a fake /proc, peak memory, targets, tables."""
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from scripts.bench import (
+from scripts.bench.command import save
+from scripts.bench.procfs import (
+    CpuSnapshot,
+    ProcessMemory,
     ProcFS,
-    cpu_between,
-    cpu_ms_per_message,
     descendants,
-    latency_summary,
-    measured_figures,
+    ms_per_op,
     parse_machine_cpu,
     parse_stat,
-    percentile,
-    python_service_peaks_mb,
-    report_tables,
     status_kb,
-    target_rows,
 )
+from scripts.bench.report import report_tables
+from scripts.bench.results import (
+    BenchResults,
+    CpuUse,
+    FacadePaging,
+    GetCost,
+    Gets,
+    IdleCpu,
+    Latency,
+    PostLevel,
+    QueueLatency,
+    Startup,
+    percentile,
+)
+from scripts.bench.targets import measured_figures, python_service_peaks_mb, target_rows
 
 
 def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0) -> str:
@@ -57,11 +70,10 @@ def test_percentile_of_one_value_is_that_value_and_of_none_is_none():
     assert percentile([], 50) is None
 
 
-def test_latency_summary_is_in_milliseconds_and_empty_safe():
-    summary = latency_summary([0.010, 0.020, 0.030])
-    assert summary == {"count": 3, "p50_ms": 20.0, "p95_ms": 29.0, "p99_ms": 29.8, "mean_ms": 20.0, "max_ms": 30.0}
-    assert latency_summary([]) == {"count": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None,
-                                   "max_ms": None}
+def test_latency_is_in_milliseconds_and_empty_safe():
+    assert Latency.of([0.010, 0.020, 0.030]) == Latency(count=3, p50_ms=20.0, p95_ms=29.0, p99_ms=29.8, mean_ms=20.0,
+                                                        max_ms=30.0)
+    assert Latency.of([]) == Latency(count=0, p50_ms=None, p95_ms=None, p99_ms=None, mean_ms=None, max_ms=None)
 
 
 # --- /proc ---------------------------------------------------------------------------------------
@@ -85,23 +97,28 @@ def test_cpu_ticks_sum_the_recorded_pid_and_its_workers(tmp_path):
     assert procfs.cpu_ticks({"facade-1": 100, "member-1": 200}) == {"facade-1": 255, "member-1": 600}
 
 
-def test_cpu_per_message_converts_ticks_to_milliseconds_per_acknowledged_message():
-    per_message = cpu_ms_per_message({"facade-1": 100, "member-1": 50}, {"facade-1": 300, "member-1": 150},
-                                     acknowledged=1000, clock_ticks=100)
-    assert per_message == {"facade-1": 2.0, "member-1": 1.0}  # 200 ticks = 2000 ms over 1000 messages
-    assert cpu_ms_per_message({"a": 1}, {"a": 5}, acknowledged=0, clock_ticks=100) == {"a": None}
+def test_ms_per_op_converts_ticks_to_milliseconds_per_operation():
+    assert ms_per_op(200, 1000, clock_ticks=100) == 2.0  # 200 ticks = 2000 ms over 1000 operations
+    assert ms_per_op(5, 0, clock_ticks=100) is None
 
 
-def test_cpu_between_separates_system_bench_and_the_rest_of_the_machine():
-    before = {"at": 0.0, "trees": {"facade-1": 0, "member-1": 0}, "bench_s": 1.0, "machine": (0, 0)}
-    after = {"at": 10.0, "trees": {"facade-1": 500, "member-1": 300}, "bench_s": 3.0, "machine": (1200, 2000)}
-    cpu = cpu_between(before, after, 1000, {"facade-1": "facade", "member-1": "member"}, clock_ticks=100)
-    assert cpu["ms_per_msg"] == {"facade-1": 5.0, "member-1": 3.0}
-    assert cpu["ms_per_msg_by_kind"] == {"facade": 5.0, "member": 3.0}
-    assert cpu["total_ms_per_msg"] == 8.0
-    assert cpu["bench_ms_per_msg"] == 2.0
-    assert (cpu["system_cores"], cpu["bench_cores"], cpu["machine_busy_cores"]) == (0.8, 0.2, 1.2)
-    assert cpu["others_cores"] == 0.2
+def test_cpu_use_separates_system_bench_and_the_rest_of_the_machine():
+    before = CpuSnapshot(at=0.0, trees={"facade-1": 0, "member-1": 0}, bench_s=1.0, machine=(0, 0))
+    after = CpuSnapshot(at=10.0, trees={"facade-1": 500, "member-1": 300}, bench_s=3.0, machine=(1200, 2000))
+    cpu = CpuUse.between(before, after, 1000, {"facade-1": "facade", "member-1": "member"}, clock_ticks=100)
+    assert cpu.ms_per_msg == {"facade-1": 5.0, "member-1": 3.0}
+    assert cpu.ms_per_msg_by_kind == {"facade": 5.0, "member": 3.0}
+    assert cpu.total_ms_per_msg == 8.0
+    assert cpu.bench_ms_per_msg == 2.0
+    assert (cpu.system_cores, cpu.bench_cores, cpu.machine_busy_cores) == (0.8, 0.2, 1.2)
+    assert cpu.others_cores == 0.2
+
+
+def test_cpu_use_of_a_level_that_acknowledged_nothing_has_no_per_message_figures():
+    before = CpuSnapshot(at=0.0, trees={"a": 1}, bench_s=0.0, machine=(0, 0))
+    after = CpuSnapshot(at=1.0, trees={"a": 5}, bench_s=0.1, machine=(10, 20))
+    cpu = CpuUse.between(before, after, 0, {"a": "facade"}, clock_ticks=100)
+    assert (cpu.ms_per_msg, cpu.total_ms_per_msg, cpu.bench_ms_per_msg) == ({"a": None}, None, None)
 
 
 def test_machine_cpu_counts_idle_and_iowait_as_not_busy():
@@ -111,58 +128,72 @@ def test_machine_cpu_counts_idle_and_iowait_as_not_busy():
 def test_peak_memory_reads_vmhwm_of_the_process_and_its_children(tmp_path):
     procfs = fake_proc(tmp_path, {100: ("python", 1, 0, 0), 101: ("python", 100, 0, 0), 200: ("java", 1, 0, 0)},
                        hwm_kb={100: 40_960, 101: 51_200, 200: 300_000})
-    peaks = procfs.peak_memory({"facade-1": 100, "member-1": 200})
-    assert peaks == {"facade-1": {"pid": 100, "peak_kb": 40_960, "children_peak_kb": {"101": 51_200}},
-                     "member-1": {"pid": 200, "peak_kb": 300_000, "children_peak_kb": {}}}
+    peaks = procfs.peak_memory({"facade-1": 100, "member-1": 200}, {"facade-1": "facade", "member-1": "member"})
+    assert peaks == {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200},
+                                               kind="facade"),
+                     "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member")}
     assert status_kb("Name:\tx\nVmRSS:\t  12 kB\n", "VmHWM") is None
 
 
 def test_a_python_service_peak_is_master_plus_worker_and_members_are_left_out():
-    memory = {"facade-1": {"kind": "facade", "pid": 100, "peak_kb": 40_960, "children_peak_kb": {"101": 51_200}},
-              "member-1": {"kind": "member", "pid": 200, "peak_kb": 300_000, "children_peak_kb": {}}}
+    memory = {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200}, kind="facade"),
+              "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member")}
     assert python_service_peaks_mb(memory) == {"facade-1": 90.0}
 
 
 # --- targets and tables --------------------------------------------------------------------------
 
 
-def level(clients: int, throughput: float, p99: float, failures: dict, total_cpu: float) -> dict:
-    latency = {"count": 100, "p50_ms": p99 / 3, "p95_ms": p99 / 1.5, "p99_ms": p99, "mean_ms": p99 / 3,
-               "max_ms": p99 * 2}
-    cpu = {"window_s": 10.0, "ms_per_msg": {"facade-1": total_cpu / 2, "member-1": total_cpu / 2},
-           "ms_per_msg_by_kind": {"facade": total_cpu / 2, "member": total_cpu / 2}, "total_ms_per_msg": total_cpu,
-           "bench_ms_per_msg": 0.4, "system_cores": 1.5, "bench_cores": 0.3, "machine_busy_cores": 1.9,
-           "others_cores": 0.1}
-    return {"clients": clients, "seconds": 10.0, "acknowledged": int(throughput * 10), "failures": failures,
-            "throughput": throughput, "latency": latency, "stored_before": 100_000, "cpu": cpu}
+def latency(p99: float) -> Latency:
+    return Latency(count=100, p50_ms=p99 / 3, p95_ms=p99 / 1.5, p99_ms=p99, mean_ms=p99 / 3, max_ms=p99 * 2)
 
 
-def gets(p50: float, statuses: dict | None = None) -> dict:
+def cpu_use(total: float) -> CpuUse:
+    return CpuUse(window_s=10.0, ms_per_msg={"facade-1": total / 2, "member-1": total / 2},
+                  ms_per_msg_by_kind={"facade": total / 2, "member": total / 2}, total_ms_per_msg=total,
+                  bench_ms_per_msg=0.4, system_cores=1.5, bench_cores=0.3, machine_busy_cores=1.9, others_cores=0.1)
+
+
+def level(clients: int, throughput: float, p99: float, failures: dict, total_cpu: float,
+          drained: float | None = 0.2) -> PostLevel:
+    return PostLevel(clients=clients, seconds=10.0, acknowledged=int(throughput * 10), failures=failures,
+                     throughput=throughput, latency=latency(p99), stored_before=100_000,
+                     queue_drained_after_s=drained, cpu=cpu_use(total_cpu))
+
+
+def gets(p50: float, statuses: dict | None = None) -> Gets:
     statuses = statuses or {"200": 5}
-    return {"latency": {"count": statuses["200"], "p50_ms": p50, "p95_ms": p50 * 2, "p99_ms": p50 * 2,
-                        "mean_ms": p50, "max_ms": p50 * 3},
-            "statuses": statuses, "failed": sum(n for s, n in statuses.items() if s != "200"), "bytes": 12_000}
+    return Gets(url="http://x", latency=Latency(count=statuses["200"], p50_ms=p50, p95_ms=p50 * 2, p99_ms=p50 * 2,
+                                                mean_ms=p50, max_ms=p50 * 3),
+                latencies_ms=[], statuses=statuses, failed=sum(n for s, n in statuses.items() if s != "200"),
+                bytes=12_000, messages_returned=None)
+
+
+def empty_results() -> BenchResults:
+    return BenchResults(command=["labctl", "bench"], started_at="2026-12-01T10:00:00+00:00", mode="own system",
+                        plan={}, machine={"nproc": 2}, load_before=[0.5, 0.4, 0.3])
 
 
 @pytest.fixture
-def results() -> dict:
-    return {
-        "startup": {"seconds": 12.5, "healthy_after_s": {"member-1": 6.0, "facade-1": 12.5}},
-        "idle_cpu": {"ms_per_s": {"facade-1": 5.0, "member-1": 20.0}},
-        "post": [level(1, 90.0, 30.0, {}, 6.0), level(32, 850.0, 120.0, {"HTTP 503": 2}, 2.0)],
-        "queue_latency": {"samples": 100, "missing": 0, "latency": {"count": 100, "p50_ms": 12.0, "p99_ms": 40.0,
-                                                                    "max_ms": 50.0},
-                          "lower_bound": {"p50_ms": 8.0}, "poll_rtt": {"p50_ms": 4.0}},
-        "get_cost": [{"size": 1000, "skipped": "5000 already stored"},
-                     {"size": 10_000, "stored": 10_003, "full": gets(180.0), "logging_paged": gets(9.0)},
-                     {"size": 100_000, "stored": 100_010, "full": gets(3000.0, {"200": 1, "503": 5, "ReadTimeout": 1}),
-                      "logging_paged": gets(11.0),
-                      "facade_paged": gets(25.0)}],
-        "facade_paging": {"supported": True, "note": "GET /facade?limit=100 answers one page"},
-        "memory": {"facade-1": {"kind": "facade", "pid": 100, "peak_kb": 40_960, "children_peak_kb": {"101": 81_920}},
-                   "member-1": {"kind": "member", "pid": 200, "peak_kb": 300_000, "children_peak_kb": {}}},
-        "bench_peak_rss_kb": 40_000,
-    }
+def results() -> BenchResults:
+    results = empty_results()
+    results.startup = Startup(seconds=12.5, healthy_after_s={"member-1": 6.0, "facade-1": 12.5})
+    results.idle_cpu = IdleCpu(window_s=3.0, ms_per_s={"facade-1": 5.0, "member-1": 20.0})
+    results.post = [level(1, 90.0, 30.0, {}, 6.0), level(32, 850.0, 120.0, {"HTTP 503": 2}, 2.0)]
+    results.queue_latency = QueueLatency(samples=100, warmup=3, latency=Latency(100, 12.0, 30.0, 40.0, 14.0, 50.0),
+                                         lower_bound=Latency(100, 8.0, 20.0, 30.0, 9.0, 40.0),
+                                         poll_rtt=Latency(500, 4.0, 6.0, 8.0, 4.0, 9.0), latencies_ms=[], missing=0,
+                                         failures={}, seen_at={"messages-1": 100})
+    results.get_cost = [GetCost(size=1000, skipped="5000 already stored"),
+                        GetCost(size=10_000, stored=10_003, full=gets(180.0), logging_paged=gets(9.0)),
+                        GetCost(size=100_000, stored=100_010, full=gets(3000.0, {"200": 1, "503": 5, "ReadTimeout": 1}),
+                                logging_paged=gets(11.0), facade_paged=gets(25.0))]
+    results.facade_paging = FacadePaging(True, "GET /facade?limit=100 answers one page")
+    results.memory = {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 81_920},
+                                                kind="facade"),
+                      "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member")}
+    results.bench_peak_rss_kb = 40_000
+    return results
 
 
 def test_measured_figures_pick_the_32_client_level_and_the_sizes_the_issue_names(results):
@@ -188,12 +219,13 @@ def test_target_rows_say_met_or_not_for_each_target(results):
 
 
 def test_a_figure_that_was_not_measured_is_said_so_not_failed():
-    rows = target_rows({"post": [level(8, 500.0, 20.0, {}, 3.0)]})
-    assert {verdict for _, _, _, verdict in rows} == {"not measured"}
+    results = empty_results()
+    results.post = [level(8, 500.0, 20.0, {}, 3.0)]
+    assert {verdict for _, _, _, verdict in target_rows(results)} == {"not measured"}
 
 
 def test_the_paged_target_falls_back_to_logging_when_the_facade_has_no_paging(results):
-    del results["get_cost"][2]["facade_paged"]
+    results.get_cost[2] = GetCost(size=100_000, stored=100_010, full=gets(3000.0), logging_paged=gets(11.0))
     assert measured_figures(results)["paged_p50_100k"] == 11.0
 
 
@@ -212,9 +244,18 @@ def test_report_tables_carry_target_and_met_columns(results):
 
 
 def test_the_post_table_says_how_long_the_queue_took_to_drain(results):
-    results["post"][0]["queue_drained_after_s"] = 0.4
-    results["post"][1]["queue_drained_after_s"] = None  # not within the bench's 30 s
+    results.post = [level(1, 90.0, 30.0, {}, 6.0, drained=0.4),
+                    level(32, 850.0, 120.0, {}, 2.0, drained=None)]  # not within the bench's 30 s
     post_table = next(s for s in report_tables(results) if s.startswith("POST /facade")).splitlines()
     assert "QUEUE DRAINED s" in post_table[1]
     assert " 0.4 " in next(line for line in post_table if line.startswith("1 "))
     assert " > 30 " in next(line for line in post_table if line.startswith("32 "))
+
+
+def test_results_are_saved_as_json_with_every_figure(results, tmp_path):
+    results.post = []  # no chart: matplotlib is not what this test is about
+    (path,) = save(results, tmp_path, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    saved = json.loads(path.read_text())
+    assert saved["get_cost"][1]["full"]["latency"]["p50_ms"] == 180.0
+    assert saved["memory"]["facade-1"]["children_peak_kb"] == {"101": 81_920}
+    assert len(saved["targets"]) == 9

@@ -1,0 +1,149 @@
+"""The printed report: one table per figure, then the targets."""
+
+from __future__ import annotations
+
+from scripts.bench.results import BenchResults, PostLevel
+from scripts.bench.targets import TARGET_BY_KEY, fmt, python_service_peaks_mb, target_rows
+from scripts.table import render
+
+
+def _drain_cell(level: PostLevel) -> str:
+    return "> 30" if level.queue_drained_after_s is None else fmt(level.queue_drained_after_s)
+
+
+def report_tables(results: BenchResults) -> list[str]:
+    sections = []
+    if results.startup and results.startup.seconds is not None:
+        sections.append(startup_table(results))
+    elif results.startup and results.startup.skipped:
+        sections.append(f"Start-up: {results.startup.skipped}")
+    if results.post:
+        sections.append(post_table(results))
+        sections.append(cpu_table(results))
+    if results.queue_latency:
+        sections.append(queue_table(results))
+    if results.get_cost:
+        sections.append(get_table(results))
+    if results.memory:
+        sections.append(memory_table(results))
+    if results.post or results.queue_latency:
+        sections.append("Targets (issue 5)\n" + render(["WHAT", "MEASURED", "TARGET", "MET"], target_rows(results)))
+    return sections
+
+
+def startup_table(results: BenchResults) -> str:
+    startup = results.startup
+    rows = sorted(startup.healthy_after_s.items(), key=lambda kv: kv[1])
+    target = TARGET_BY_KEY["startup"]
+    return ("Start-up: seconds from launch until each process answered healthy\n"
+            + render(["PROCESS", "HEALTHY AFTER (s)"],
+                     [(n, fmt(s)) for n, s in rows] + [("all healthy", fmt(startup.seconds))])
+            + f"\nall healthy: {fmt(startup.seconds)} s   TARGET {target.describe()}   MET "
+              f"{target.met(startup.seconds)}")
+
+
+def post_table(results: BenchResults) -> str:
+    thr, p99 = TARGET_BY_KEY["post_throughput_32"], TARGET_BY_KEY["post_p99_32"]
+    rows = []
+    for level in results.post:
+        lat = level.latency
+        at32 = level.clients == 32
+        met = "-"
+        if at32:
+            met = "yes" if (thr.met(level.throughput) == "yes" and p99.met(lat.p99_ms) == "yes"
+                            and level.failed == 0) else "NO"
+        rows.append((level.clients, fmt(level.seconds), level.acknowledged, level.failed, fmt(level.throughput),
+                     fmt(lat.p50_ms), fmt(lat.p95_ms), fmt(lat.p99_ms), fmt(lat.max_ms), _drain_cell(level),
+                     fmt(level.cpu.bench_cores, 2), fmt(level.cpu.others_cores, 2),
+                     f"{thr.describe()}, p99 {p99.describe()}, 0 failed" if at32 else "", met))
+    text = (f"POST /facade (keep-alive clients, {results.post[0].stored_before}+ messages stored)\n"
+            + render(["CLIENTS", "SECONDS", "ACKED", "FAILED", "MSG/S", "P50 ms", "P95 ms", "P99 ms", "MAX ms",
+                      "QUEUE DRAINED s", "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows)
+            + "\nQUEUE DRAINED: seconds after the load until the messages copies had received every "
+              "acknowledged POST (> 30: not within 30 s, or the copies' /health could not be read)")
+    failures = {lv.clients: lv.failures for lv in results.post if lv.failures}
+    if failures:
+        text += "\nfailures: " + "; ".join(f"{c} clients: {f}" for c, f in failures.items())
+    return text
+
+
+def cpu_table(results: BenchResults) -> str:
+    levels = results.post
+    names = list(levels[0].cpu.ms_per_msg)
+    idle = results.idle_cpu.ms_per_s if results.idle_cpu else {}
+    target = TARGET_BY_KEY["cpu_per_post_32"]
+    headers = ["PROCESS", "IDLE ms/s"] + [f"{lv.clients} CLIENTS" for lv in levels] + ["TARGET", "MET"]
+    rows = [[name, fmt(idle.get(name), 1)] + [fmt(lv.cpu.ms_per_msg.get(name), 3) for lv in levels] + ["", ""]
+            for name in names]
+    at32 = results.level(32)
+    rows.append(["TOTAL (system)", fmt(sum(idle.values()), 1) if idle else "-"]
+                + [fmt(lv.cpu.total_ms_per_msg, 3) for lv in levels]
+                + [f"{target.describe()} at 32", target.met(at32.cpu.total_ms_per_msg if at32 else None)])
+    rows.append(["load generator (bench)", "-"] + [fmt(lv.cpu.bench_ms_per_msg, 3) for lv in levels] + ["", ""])
+    rows.append(["system cores busy", "-"] + [fmt(lv.cpu.system_cores, 2) for lv in levels] + ["", ""])
+    rows.append(["rest of machine, cores", "-"] + [fmt(lv.cpu.others_cores, 2) for lv in levels] + ["", ""])
+    return ("CPU milliseconds per acknowledged POST, by process (recorded pid + descendants, from /proc; "
+            "window = load + queue drain)\n" + render(headers, rows))
+
+
+def queue_table(results: BenchResults) -> str:
+    queue = results.queue_latency
+    target = TARGET_BY_KEY["queue_p50"]
+    lat = queue.latency
+    return ("End-to-end queue latency: 201 of the POST -> the message visible in GET /messages of a copy\n"
+            + render(["SAMPLES", "SEEN", "MISSING", "P50 ms", "P99 ms", "MAX ms", "P50 LOWER BOUND ms",
+                      "POLL RTT P50 ms", "TARGET", "MET"],
+                     [(queue.samples, lat.count, queue.missing, fmt(lat.p50_ms), fmt(lat.p99_ms), fmt(lat.max_ms),
+                       fmt(queue.lower_bound.p50_ms), fmt(queue.poll_rtt.p50_ms), f"p50 {target.describe()}",
+                       target.met(lat.p50_ms))])
+            + "\n(visible = the end of the poll that first showed it; the lower bound is that poll's start)")
+
+
+def get_table(results: BenchResults) -> str:
+    paged_target, full_target = TARGET_BY_KEY["paged_p50_100k"], TARGET_BY_KEY["full_get_p50_10k"]
+    rows, failures = [], []
+    for entry in results.get_cost:
+        if entry.skipped:
+            rows.append((entry.size, "-", "(skipped: " + entry.skipped + ")", "", "", "", "", "", "", "", ""))
+            continue
+        for figures, label, full in ((entry.full, "GET /facade", True),
+                                     (entry.facade_paged, "GET /facade?limit=100", False),
+                                     (entry.logging_paged, "GET /logging?limit=100", False)):
+            if not figures:
+                continue
+            target = None
+            if full and entry.size == 10_000:
+                target = full_target
+            elif not full and entry.size == 100_000:
+                target = paged_target
+            lat = figures.latency
+            failed = {status: n for status, n in figures.statuses.items() if status != "200"}
+            if failed:
+                failures.append(f"{label} at {entry.stored}: " + ", ".join(
+                    f"{n} x {'HTTP ' + s if s.isdigit() else s}" for s, n in failed.items()))
+            rows.append((entry.size, entry.stored, label, lat.count, figures.failed, fmt(lat.p50_ms), fmt(lat.p95_ms),
+                         fmt(lat.max_ms), fmt(figures.bytes, 0), f"p50 {target.describe()}" if target else "",
+                         target.met(lat.p50_ms) if target else ""))
+    notes = [results.facade_paging.note if results.facade_paging else ""] + [f"failed: {f}" for f in failures]
+    return ("GET cost as data grows (sequential, one keep-alive client; percentiles of the answered ones)\n"
+            + render(["SIZE", "STORED", "REQUEST", "OK", "FAILED", "P50 ms", "P95 ms", "MAX ms", "BYTES", "TARGET",
+                      "MET"], rows)
+            + "".join(f"\n{note}" for note in notes if note))
+
+
+def memory_table(results: BenchResults) -> str:
+    target = TARGET_BY_KEY["python_rss"]
+    peaks = python_service_peaks_mb(results.memory)
+    rows = []
+    for name, entry in results.memory.items():
+        own = round(entry.peak_kb / 1024, 1) if entry.peak_kb else None
+        children = [round(kb / 1024, 1) for kb in entry.children_peak_kb.values() if kb]
+        if name in peaks:
+            rows.append((name, entry.kind, fmt(peaks[name]), fmt(own), " + ".join(fmt(c) for c in children),
+                         target.describe(), target.met(peaks[name])))
+        else:
+            rows.append((name, entry.kind, fmt(own), fmt(own), "", "", ""))
+    return ("Peak RSS (VmHWM, MB): a Python service's figure is its gunicorn master's plus its worker's\n"
+            "(pages shared since the fork count twice: an upper bound)\n"
+            + render(["PROCESS", "KIND", "PEAK MB", "MASTER MB", "WORKER MB", "TARGET", "MET"], rows)
+            + f"\nload generator (bench) peak RSS: {results.bench_peak_rss_kb / 1024:.1f} MB")

@@ -1,0 +1,207 @@
+"""What the bench measures, as typed records: built phase by phase, saved once as JSON at the end."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from scripts.bench.procfs import CpuSnapshot, ProcessMemory, ms_per_op
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100), interpolating linearly between the closest ranks; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Count, p50/p95/p99, mean and max, in milliseconds."""
+
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    max_ms: float | None
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Latency:
+        return cls(count=len(seconds), p50_ms=_ms(percentile(seconds, 50)), p95_ms=_ms(percentile(seconds, 95)),
+                   p99_ms=_ms(percentile(seconds, 99)), mean_ms=_ms(sum(seconds) / len(seconds)) if seconds else None,
+                   max_ms=_ms(max(seconds)) if seconds else None)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU per acknowledged message by process and by kind, the bench's own, and what the machine did."""
+
+    window_s: float
+    ms_per_msg: dict[str, float | None]
+    ms_per_msg_by_kind: dict[str, float]
+    total_ms_per_msg: float | None
+    bench_ms_per_msg: float | None
+    system_cores: float | None
+    bench_cores: float | None
+    machine_busy_cores: float | None
+    others_cores: float | None
+
+    @classmethod
+    def between(cls, before: CpuSnapshot, after: CpuSnapshot, acknowledged: int, kinds: Mapping[str, str],
+                clock_ticks: int) -> CpuUse:
+        per_process = {name: ms_per_op(after.trees[name] - before.trees.get(name, after.trees[name]), acknowledged,
+                                       clock_ticks)
+                       for name in after.trees}
+        wall = after.at - before.at
+        system_s = sum(after.trees[n] - before.trees.get(n, after.trees[n]) for n in after.trees) / clock_ticks
+        bench_s = after.bench_s - before.bench_s
+        machine_s = (after.machine[0] - before.machine[0]) / clock_ticks
+        per_kind: dict[str, float] = defaultdict(float)
+        for name, value in per_process.items():
+            per_kind[kinds[name]] += value or 0.0
+
+        def per_message(seconds: float) -> float | None:
+            return round(seconds * 1000 / acknowledged, 4) if acknowledged else None
+
+        def cores(seconds: float) -> float | None:
+            return round(seconds / wall, 3) if wall else None
+
+        return cls(window_s=round(wall, 3), ms_per_msg=per_process,
+                   ms_per_msg_by_kind={k: round(v, 4) for k, v in per_kind.items()},
+                   total_ms_per_msg=per_message(system_s), bench_ms_per_msg=per_message(bench_s),
+                   system_cores=cores(system_s), bench_cores=cores(bench_s), machine_busy_cores=cores(machine_s),
+                   others_cores=cores(max(0.0, machine_s - system_s - bench_s)))
+
+    def group_ms(self, kind: str) -> float | None:
+        return self.ms_per_msg_by_kind.get(kind)
+
+
+@dataclass(frozen=True)
+class PostLevel:
+    """One run of `clients` keep-alive clients POSTing for a while."""
+
+    clients: int
+    seconds: float
+    acknowledged: int
+    failures: dict[str, int]
+    throughput: float
+    latency: Latency
+    stored_before: int
+    queue_drained_after_s: float | None  # None: not within the wait, or the copies' /health was unreadable
+    cpu: CpuUse
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+@dataclass(frozen=True)
+class Gets:
+    """Sequential GETs of one URL."""
+
+    url: str
+    latency: Latency
+    latencies_ms: list[float]
+    statuses: dict[str, int]  # "200", "503", or the exception's name
+    failed: int
+    bytes: int | None
+    messages_returned: int | None
+
+
+@dataclass(frozen=True)
+class Fill:
+    start: int
+    posted: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    throughput: float | None = None
+    latency: Latency | None = None
+    reached: bool = True
+    queue_drained_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GetCost:
+    size: int
+    stored: int | None = None
+    fill: Fill | None = None
+    full: Gets | None = None
+    logging_paged: Gets | None = None
+    facade_paged: Gets | None = None
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class FacadePaging:
+    supported: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class QueueLatency:
+    samples: int
+    warmup: int
+    latency: Latency
+    lower_bound: Latency
+    poll_rtt: Latency
+    latencies_ms: list[float]
+    missing: int
+    failures: dict[str, int]
+    seen_at: dict[str, int]  # which copy showed it first, by name
+
+
+@dataclass(frozen=True)
+class Startup:
+    seconds: float | None
+    healthy_after_s: dict[str, float] = field(default_factory=dict)
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class IdleCpu:
+    window_s: float
+    ms_per_s: dict[str, float]
+
+
+@dataclass
+class BenchResults:
+    """Everything one run measured; phases fill it in, and it is saved once (dataclasses.asdict)."""
+
+    command: list[str]
+    started_at: str
+    mode: str
+    plan: dict
+    machine: dict
+    load_before: list[float]
+    completed: bool = False
+    finished_at: str = ""
+    load_after: list[float] = field(default_factory=list)
+    system: dict = field(default_factory=dict)
+    startup: Startup | None = None
+    stored_at_start: int | None = None
+    idle_cpu: IdleCpu | None = None
+    queue_latency: QueueLatency | None = None
+    get_cost: list[GetCost] = field(default_factory=list)
+    facade_paging: FacadePaging | None = None
+    post: list[PostLevel] = field(default_factory=list)
+    memory: dict[str, ProcessMemory] = field(default_factory=dict)
+    bench_peak_rss_kb: int = 0
+    targets: list[dict] = field(default_factory=list)
+
+    def level(self, clients: int) -> PostLevel | None:
+        return next((lv for lv in self.post if lv.clients == clients), None)
+
+    def size(self, size: int) -> GetCost | None:
+        return next((s for s in self.get_cost if s.size == size and not s.skipped), None)

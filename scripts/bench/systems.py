@@ -1,0 +1,152 @@
+"""The systems a bench measures: its own (through the launcher) or an attached one, each seen through the
+state.json its launcher writes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from scripts.bench.load import REQUEST_TIMEOUT, SLOW_REQUEST_TIMEOUT
+from scripts.bench.results import Startup
+from scripts.launcher import System, Topology
+
+Out = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SeenProcess:
+    name: str
+    kind: str  # member | config-server | logging | messages | facade
+    port: int
+    pid: int | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Side:
+    """A running system as the bench sees it: read from its state.json, which the launcher of this
+    checkout writes (State.to_json)."""
+
+    label: str
+    run_dir: Path
+    cluster_name: str
+    processes: dict[str, SeenProcess]
+
+    @classmethod
+    def read(cls, label: str, run_dir: Path) -> Side:
+        state = json.loads((Path(run_dir) / "state.json").read_text())
+        processes = {name: SeenProcess(name, p["kind"], int(p["port"]), p.get("pid"))
+                     for name, p in state["processes"].items()}
+        return cls(label, Path(run_dir), state["topology"]["cluster_name"], processes)
+
+    @property
+    def roots(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self.processes.items() if p.pid}
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {n: p.kind for n, p in self.processes.items()}
+
+    def names(self, kind: str) -> list[str]:
+        return [n for n, p in self.processes.items() if p.kind == kind]
+
+    def url(self, name: str) -> str:
+        return self.processes[name].url
+
+    @property
+    def facade(self) -> str:
+        return self.url(self.names("facade")[0])
+
+    @property
+    def logging(self) -> str:
+        return self.url(self.names("logging")[0])
+
+    @property
+    def messages_urls(self) -> list[str]:
+        return [self.url(n) for n in self.names("messages")]
+
+    @property
+    def member_addresses(self) -> list[str]:
+        return [f"127.0.0.1:{self.processes[n].port}" for n in self.names("member")]
+
+    def name_of(self, url: str) -> str:
+        return next((n for n, p in self.processes.items() if p.url == url), url)
+
+    def stored(self) -> int:
+        """How many messages the log holds (a full read: done once, at the start)."""
+        return requests.get(self.logging + "/logging", timeout=SLOW_REQUEST_TIMEOUT).json()["count"]
+
+
+def received_total(side: Side) -> int | None:
+    """How many messages the messages copies have received since they started, from their /health."""
+    total = 0
+    for url in side.messages_urls:
+        try:
+            health = requests.get(url + "/health", timeout=REQUEST_TIMEOUT).json()
+            total += int(health["checks"]["consumer"]["detail"]["received"])
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return None
+    return total
+
+
+def wait_drained(side: Side, expected: int | None, timeout: float) -> float | None:
+    """Until the copies have received `expected` in all (bounded); answers the seconds that took, None
+    when they did not within `timeout` or it cannot be read (then after a fixed pause)."""
+    if expected is None:
+        time.sleep(min(timeout, 2.0))
+        return None
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        got = received_total(side)
+        if got is None:
+            time.sleep(min(timeout, 2.0))
+            return None
+        if got >= expected:
+            return round(time.monotonic() - began, 2)
+        time.sleep(0.1)
+    return None
+
+
+def start_own_system(system: System, topology: Topology, out: Out) -> Startup:
+    """Start through the launcher and time launch -> each process healthy -> all healthy."""
+    out(f"starting a system for the bench on port offset {topology.port_offset} "
+        f"(cluster {topology.cluster_name}, run dir {system.run_dir})...")
+    healthy_at: dict[str, float] = {}
+    began = time.monotonic()
+
+    def progress(line: str) -> None:
+        match = re.fullmatch(r"\s*(\S+) healthy", line)
+        if match:
+            healthy_at[match.group(1)] = round(time.monotonic() - began, 2)
+        out(line)
+
+    system.start(topology, timeout=120, progress=progress)
+    seconds = round(time.monotonic() - began, 2)
+    out(f"all healthy in {seconds:.1f}s")
+    return Startup(seconds=seconds, healthy_after_s=healthy_at)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_own_system(system: System) -> dict:
+    """Stop what the bench started; answers what the saved results say about it."""
+    state = system.load()
+    ports = [p.port for p in state.processes.values()] if state else []
+    pids = [p.pid for p in state.processes.values() if p.pid] if state else []
+    system.stop()
+    still_running = [pid for pid in pids if _alive(pid)]
+    return {"stopped": system.load() is None and not still_running, "ports": ports, "still_running": still_running}
