@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-clients", type=int, default=32, help="clients that fill the store (default 32)")
     parser.add_argument("--fill-budget", type=float, default=1800.0,
                         help="seconds the fills may take in all before the sizes are measured as reached")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the floor: each part of a POST alone at 32 concurrent callers, as CPU "
+                             "per operation (about 30 s more), and report the POST's CPU as a multiple of it")
+    parser.add_argument("--floor-seconds", type=float, default=3.0, help="seconds per part of the floor (default 3)")
+    parser.add_argument("--floor-batches", type=_int_list, default=None,
+                        help="consumer batch sizes the floor measures a transaction at (default 1,10,50)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where JSON and PNG go (default bench-results/)")
     parser.add_argument("--port-offset", type=int, default=3_000,
                         help="port offset of the system the bench starts (default 3000: every port stays below "
@@ -70,6 +76,9 @@ def plan_from_args(args) -> Plan:
         idle_s=1.0 if quick else 3.0,
         fill_clients=args.fill_clients,
         fill_budget_s=args.fill_budget,
+        floor=args.floor,
+        floor_seconds=args.floor_seconds,
+        floor_batches=tuple(args.floor_batches or (1, 10, 50)),
     )
 
 

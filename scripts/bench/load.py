@@ -62,15 +62,18 @@ class KeepAlive:
 
 
 def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag: str,
-              progress: Out | None = None, progress_every: float = 5.0) -> LoadRun:
+              progress: Out | None = None, progress_every: float = 5.0,
+              on_window_open: Callable[[], None] | None = None) -> LoadRun:
     """`clients` threads, each with its own keep-alive connection, POST `msg=...` until the time or the
-    count runs out; a 201 counts as acknowledged."""
+    count runs out; a 201 counts as acknowledged. `on_window_open` runs as the clients, connected, start."""
     lock = threading.Lock()
     issued = 0
     per_client: list[LoadRun] = [LoadRun(clients) for _ in range(clients)]
     window: dict[str, float] = {}
 
     def open_window() -> None:  # runs once, as the barrier lets every client go at the same moment
+        if on_window_open:
+            on_window_open()
         window["began"] = time.monotonic()
         window["stop_at"] = window["began"] + seconds
 

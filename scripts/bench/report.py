@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from scripts.bench.results import BenchResults, PostLevel
+from scripts.bench.floor import PARTS, who_pays
+from scripts.bench.results import GROUPS, BenchResults, PostLevel
 from scripts.bench.targets import TARGET_BY_KEY, fmt, python_service_peaks_mb, target_rows
 from scripts.table import render
 
@@ -17,6 +18,8 @@ def report_tables(results: BenchResults) -> list[str]:
         sections.append(startup_table(results))
     elif results.startup and results.startup.skipped:
         sections.append(f"Start-up: {results.startup.skipped}")
+    if results.floor:
+        sections.append(floor_table(results))
     if results.post:
         sections.append(post_table(results))
         sections.append(cpu_table(results))
@@ -44,6 +47,7 @@ def startup_table(results: BenchResults) -> str:
 
 def post_table(results: BenchResults) -> str:
     thr, p99 = TARGET_BY_KEY["post_throughput_32"], TARGET_BY_KEY["post_p99_32"]
+    floor_ms = results.floor_sum.ms if results.floor_sum else None
     rows = []
     for level in results.post:
         lat = level.latency
@@ -54,16 +58,43 @@ def post_table(results: BenchResults) -> str:
                             and level.failed == 0) else "NO"
         rows.append((level.clients, fmt(level.seconds), level.acknowledged, level.failed, fmt(level.throughput),
                      fmt(lat.p50_ms), fmt(lat.p95_ms), fmt(lat.p99_ms), fmt(lat.max_ms), _drain_cell(level),
-                     fmt(level.cpu.bench_cores, 2), fmt(level.cpu.others_cores, 2),
+                     *group_cells(level, floor_ms), fmt(level.cpu.bench_cores, 2), fmt(level.cpu.others_cores, 2),
                      f"{thr.describe()}, p99 {p99.describe()}, 0 failed" if at32 else "", met))
     text = (f"POST /facade (keep-alive clients, {results.post[0].stored_before}+ messages stored)\n"
             + render(["CLIENTS", "SECONDS", "ACKED", "FAILED", "MSG/S", "P50 ms", "P95 ms", "P99 ms", "MAX ms",
-                      "QUEUE DRAINED s", "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows)
+                      "QUEUE DRAINED s", *GROUP_HEADERS, "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows)
             + "\nQUEUE DRAINED: seconds after the load until the messages copies had received every "
-              "acknowledged POST (> 30: not within 30 s, or the copies' /health could not be read)")
+              "acknowledged POST (> 30: not within 30 s, or the copies' /health could not be read)"
+            + "\nFACADE ... TOTAL: CPU ms per acknowledged POST by process group; x FLOOR: the total over the floor "
+              "sum" + (f" ({floor_ms:.3f} ms)" if floor_ms else " (not measured: --floor)"))
     failures = {lv.clients: lv.failures for lv in results.post if lv.failures}
     if failures:
         text += "\nfailures: " + "; ".join(f"{c} clients: {f}" for c, f in failures.items())
+    return text
+
+
+GROUP_HEADERS = [f"{label.split('-')[0].upper()} ms" for _, label in GROUPS] + ["TOTAL ms", "x FLOOR"]
+
+
+def group_cells(level: PostLevel, floor_ms: float | None) -> list[str]:
+    """CPU ms per acknowledged POST of each process group, the total, and the total over the floor sum."""
+    total = level.cpu.total_ms_per_msg
+    return ([fmt(level.cpu.group_ms(kind), 2) for kind, _ in GROUPS] + [fmt(total, 2)]
+            + [fmt(total / floor_ms, 2) if total is not None and floor_ms else "-"])
+
+
+def floor_table(results: BenchResults) -> str:
+    floor = results.floor
+    rows = [(PARTS.get(p.part, p.part) + (f", batch {p.batch}" if p.batch else ""), p.ops, fmt(p.seconds),
+             fmt(p.cpu_ms_per_op, 3), who_pays(p) or p.error) for p in floor.parts]
+    text = (f"Floor: each part of a POST alone, {floor.callers} concurrent callers, CPU ms per operation "
+            f"(from /proc of the processes doing the work; {floor.wall_s:.0f} s in all)\n"
+            + render(["PART", "OPS", "SECONDS", "CPU ms/op", "WHO PAYS (ms/op)"], rows))
+    total = results.floor_sum
+    if total:
+        text += ("\nfloor SUM for one POST = " + " + ".join(f"{n} x {fmt(ms, 3)} ({label})" if n > 1 else
+                                                          f"{fmt(ms, 3)} ({label})" for label, n, ms in total.terms)
+                 + f" = {fmt(total.ms, 3)} ms\n({total.batch_note})")
     return text
 
 

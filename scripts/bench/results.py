@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 
 from scripts.bench.procfs import CpuSnapshot, ProcessMemory, ms_per_op
 
+# the process groups a POST's CPU is reported by: (kind in the launcher's state, label)
+GROUPS = (("facade", "facade"), ("member", "members"), ("logging", "logging"), ("messages", "messages"),
+          ("config-server", "config-server"))
+
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile (0-100), interpolating linearly between the closest ranks; None if empty."""
@@ -175,6 +179,39 @@ class IdleCpu:
     ms_per_s: dict[str, float]
 
 
+@dataclass(frozen=True)
+class FloorPart:
+    """One part of a POST measured alone: CPU per operation, and who spent it."""
+
+    part: str  # a key of floor.PARTS
+    ops: int
+    seconds: float
+    ms_per_op: dict[str, float | None]  # by payer: "server", "caller", "client", "member-1", ...
+    batch: int | None = None  # queue items per consumer transaction
+    error: str = ""
+    cpu_ms_per_op: float | None = field(init=False)  # every payer's share summed
+
+    def __post_init__(self):
+        values = [v for v in self.ms_per_op.values() if v is not None]
+        object.__setattr__(self, "cpu_ms_per_op", round(sum(values), 4) if values and self.ops > 0 else None)
+
+
+@dataclass(frozen=True)
+class FloorSum:
+    ms: float | None  # None when a part it needs was not measured
+    terms: list[tuple[str, int, float | None]]  # (part label, times, ms per op)
+    batch: int | None  # the consumer batch size taken
+    batch_note: str
+
+
+@dataclass(frozen=True)
+class Floor:
+    callers: int
+    seconds_per_part: float
+    wall_s: float
+    parts: list[FloorPart]
+
+
 @dataclass
 class BenchResults:
     """Everything one run measured; phases fill it in, and it is saved once (dataclasses.asdict)."""
@@ -192,6 +229,8 @@ class BenchResults:
     startup: Startup | None = None
     stored_at_start: int | None = None
     idle_cpu: IdleCpu | None = None
+    floor: Floor | None = None
+    floor_sum: FloorSum | None = None
     queue_latency: QueueLatency | None = None
     get_cost: list[GetCost] = field(default_factory=list)
     facade_paging: FacadePaging | None = None

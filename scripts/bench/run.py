@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import requests
 
+from scripts.bench.floor import CALLERS, FloorRun, floor_sum
 from scripts.bench.load import REQUEST_TIMEOUT, SLOW_REQUEST_TIMEOUT, post_load, queue_latency, timed_gets
 from scripts.bench.procfs import CpuSnapshot, ProcFS
 from scripts.bench.results import (
@@ -42,6 +43,9 @@ class Plan:
     idle_s: float
     fill_clients: int
     fill_budget_s: float
+    floor: bool = False
+    floor_seconds: float = 3.0
+    floor_batches: tuple[int, ...] = (1, 10, 50)
 
 
 class Bench:
@@ -61,9 +65,13 @@ class Bench:
         self.stored = self.side.stored()
         self.results.stored_at_start = self.stored
         self.idle_cpu()
+        if self.plan.floor:
+            self.floor()
         self.queue_latency()
         self.get_cost()
         self.results.post = [self.post_level(self.side, clients, self.stored) for clients in self.plan.levels]
+        if self.results.floor:
+            self.results.floor_sum = floor_sum(self.results.floor)
         self.memory()
 
     def idle_cpu(self) -> None:
@@ -76,6 +84,12 @@ class Bench:
             window_s=round(wall, 3),
             ms_per_s={n: round((after.trees[n] - before.trees[n]) * 1000 / self.procfs.clock_ticks / wall, 2)
                       for n in after.trees})
+
+    def floor(self) -> None:
+        self.out(f"\nfloor: each part of a POST alone, at {CALLERS} concurrent callers:")
+        self.results.floor = FloorRun(self.side, callers=CALLERS, seconds=self.plan.floor_seconds,
+                                      batches=self.plan.floor_batches, out=self.out, procfs=self.procfs).run()
+        self.out(f"  done in {self.results.floor.wall_s:.0f}s")
 
     def queue_latency(self) -> None:
         names = self.side.names("messages")

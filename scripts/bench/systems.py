@@ -39,6 +39,7 @@ class Side:
     label: str
     run_dir: Path
     cluster_name: str
+    port_offset: int
     processes: dict[str, SeenProcess]
 
     @classmethod
@@ -46,7 +47,8 @@ class Side:
         state = json.loads((Path(run_dir) / "state.json").read_text())
         processes = {name: SeenProcess(name, p["kind"], int(p["port"]), p.get("pid"))
                      for name, p in state["processes"].items()}
-        return cls(label, Path(run_dir), state["topology"]["cluster_name"], processes)
+        topology = state["topology"]
+        return cls(label, Path(run_dir), topology["cluster_name"], int(topology.get("port_offset", 0)), processes)
 
     @property
     def roots(self) -> dict[str, int]:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from scripts.bench.command import save
+from scripts.bench.floor import floor_sum, who_pays
+from scripts.bench.floor_worker import run_callers
 from scripts.bench.procfs import (
     CpuSnapshot,
     ProcessMemory,
@@ -22,6 +24,8 @@ from scripts.bench.results import (
     BenchResults,
     CpuUse,
     FacadePaging,
+    Floor,
+    FloorPart,
     GetCost,
     Gets,
     IdleCpu,
@@ -259,3 +263,74 @@ def test_results_are_saved_as_json_with_every_figure(results, tmp_path):
     assert saved["get_cost"][1]["full"]["latency"]["p50_ms"] == 180.0
     assert saved["memory"]["facade-1"]["children_peak_kb"] == {"101": 81_920}
     assert len(saved["targets"]) == 9
+
+
+# --- the floor -----------------------------------------------------------------------------------
+
+
+def floor_of(*parts: FloorPart) -> Floor:
+    return Floor(callers=32, seconds_per_part=3.0, wall_s=30.0, parts=list(parts))
+
+
+def full_floor(*consumer_batches: int) -> Floor:
+    return floor_of(FloorPart("flask_request", 3000, 3.0, {"server": 0.5}),
+                    FloorPart("call_client", 1500, 3.0, {"caller": 0.6}),
+                    FloorPart("put_if_absent", 9000, 3.0, {"client": 0.1, "member-1": 0.1, "member-2": 0.05,
+                                                            "member-3": 0.05}),
+                    FloorPart("offer", 20000, 3.0, {"client": 0.07, "member-1": 0.03}),
+                    *(FloorPart("consumer_tx", 2000, 2.0, {"client": 1.0 / b, "member-1": 2.0 / b}, batch=b)
+                      for b in consumer_batches))
+
+
+def test_a_floor_part_sums_what_each_payer_spent_per_operation():
+    part = FloorPart("put_if_absent", 9000, 3.0, {"client": 0.1, "member-1": 0.1, "member-2": 0.05})
+    assert part.cpu_ms_per_op == 0.25
+    assert FloorPart("offer", 0, 3.0, {"client": None}, error="refused").cpu_ms_per_op is None
+
+
+def test_the_floor_sum_counts_two_flask_requests_and_the_consumer_at_the_batch_the_posts_saw():
+    floor = full_floor(1, 10, 50)
+    total = floor_sum(floor, batch_seen=40.0)  # closest measured: 50
+    assert total.batch == 50
+    assert total.ms == pytest.approx(2 * 0.5 + 0.6 + 0.3 + 0.1 + 3.0 / 50)
+    assert [n for _, n, _ in total.terms] == [2, 1, 1, 1, 1]
+
+
+def test_without_the_batch_the_posts_saw_the_floor_sum_takes_ten():
+    total = floor_sum(full_floor(1, 10, 50))
+    assert total.batch == 10 and "unknown" in total.batch_note
+    assert floor_sum(full_floor(1, 50)).batch == 1  # 1 and 50: 1 is closer to 10
+
+
+def test_the_floor_sum_is_not_given_when_a_part_is_missing():
+    floor = full_floor(10)
+    floor.parts[1] = FloorPart("call_client", 0, 0.0, {}, error="the echo server did not start")
+    assert floor_sum(floor).ms is None
+
+
+def test_who_pays_names_each_payer_and_the_members_together():
+    part = FloorPart("put_if_absent", 9000, 3.0, {"client": 0.1, "member-1": 0.1, "member-2": 0.05})
+    assert who_pays(part) == "client 0.100 + members 0.150 (0.100 + 0.050)"
+
+
+def test_the_floor_table_prints_every_part_and_the_sum(results):
+    results.floor = full_floor(1, 10)
+    results.floor_sum = floor_sum(results.floor)
+    table = next(s for s in report_tables(results) if s.startswith("Floor"))
+    assert "batch 10" in table and "floor SUM for one POST = 2 x 0.500" in table
+    post_table = next(s for s in report_tables(results) if s.startswith("POST /facade")).splitlines()
+    row32 = next(line for line in post_table if line.startswith("32 "))
+    assert f" {2.0 / results.floor_sum.ms:.2f} " in row32  # the total as a multiple of the floor sum
+
+
+def test_floor_callers_count_operations_and_the_cpu_of_their_process():
+    calls = []
+
+    def op(caller: int, i: int) -> int:
+        calls.append(caller)
+        return 0 if i >= 9 else 1  # ten calls each, the last one finding nothing left
+
+    result = run_callers(4, 5.0, op, part="test")
+    assert result.ops == 4 * 9 and len(calls) == 40
+    assert set(result.cpu_ms) == {"client"} and result.cpu_ms["client"] >= 0
+    assert result.seconds < 5.0  # done when every caller found nothing left, not at the deadline
