@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--floor-seconds", type=float, default=3.0, help="seconds per part of the floor (default 3)")
     parser.add_argument("--floor-batches", type=_int_list, default=None,
                         help="consumer batch sizes the floor measures a transaction at (default 1,10,50)")
+    parser.add_argument("--slow-clients", type=int, default=None,
+                        help="connections that send a POST's headers a byte a second, never finishing, during one "
+                             "more 32-client level (default 64; 0 = off; off with --quick)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where JSON and PNG go (default bench-results/)")
     parser.add_argument("--port-offset", type=int, default=3_000,
                         help="port offset of the system the bench starts (default 3000: every port stays below "
@@ -79,6 +82,7 @@ def plan_from_args(args) -> Plan:
         floor=args.floor,
         floor_seconds=args.floor_seconds,
         floor_batches=tuple(args.floor_batches or (1, 10, 50)),
+        slow_clients=args.slow_clients if args.slow_clients is not None else (0 if quick else 64),
     )
 
 

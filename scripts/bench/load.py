@@ -1,8 +1,10 @@
-"""The load the bench puts on a system: keep-alive POST clients, sequential GETs, the queue-latency probe."""
+"""The load the bench puts on a system: keep-alive POST clients, sequential GETs, the queue-latency probe
+and slow clients that hold connections open."""
 
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 from collections import Counter
@@ -228,3 +230,76 @@ def queue_latency(facade_url: str, messages_urls: Sequence[str], *, samples: int
                         lower_bound=Latency.of(lower_bounds), poll_rtt=Latency.of(poll_rtts),
                         latencies_ms=[round(s * 1000, 3) for s in latencies], missing=missing,
                         failures=dict(failed), seen_at=dict(receivers))
+
+
+def slow_request_head(host: str, port: int, path: str) -> bytes:
+    """A POST's request line and headers without the blank line that ends them: sent whole, it still
+    leaves the server waiting for the rest."""
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: 8\r\nX-Bench-Slow: {'s' * 200}\r\n").encode()
+
+
+class SlowClients:
+    """Connections that each send a POST's headers a byte a second and never finish them; one thread
+    drips a byte into every open connection each second. Close them all with `close()`."""
+
+    def __init__(self, url: str, count: int, *, interval: float = 1.0):
+        parts = urlsplit(url)
+        self._address = (parts.hostname, parts.port)
+        self._head = slow_request_head(parts.hostname, parts.port, parts.path)
+        self._count = count
+        self._interval = interval
+        self._sockets: list[socket.socket] = []
+        self._sent: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drip, name="bench-slow-clients", daemon=True)
+        self.opened = 0
+
+    def open(self) -> SlowClients:
+        for _ in range(self._count):
+            try:
+                sock = socket.create_connection(self._address, timeout=REQUEST_TIMEOUT)
+            except OSError:
+                continue
+            sock.setblocking(False)
+            self._sockets.append(sock)
+            self._sent.append(0)
+        self.opened = len(self._sockets)
+        self._thread.start()
+        return self
+
+    def _drip(self) -> None:
+        while not self._stop.is_set():
+            for i, sock in enumerate(self._sockets):
+                if sock.fileno() < 0 or self._sent[i] >= len(self._head):
+                    continue
+                try:
+                    self._sent[i] += sock.send(self._head[self._sent[i]:self._sent[i] + 1])
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    sock.close()  # the server let it go
+            self._stop.wait(self._interval)
+
+    def still_open(self) -> int:
+        """Connections the server has not closed (a closed one reads as end of file)."""
+        count = 0
+        for sock in self._sockets:
+            if sock.fileno() < 0:
+                continue
+            try:
+                if sock.recv(1, socket.MSG_PEEK) == b"":
+                    continue
+            except BlockingIOError:
+                pass  # nothing to read: still open
+            except OSError:
+                continue
+            count += 1
+        return count
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for sock in self._sockets:
+            sock.close()

@@ -23,6 +23,8 @@ def report_tables(results: BenchResults) -> list[str]:
     if results.post:
         sections.append(post_table(results))
         sections.append(cpu_table(results))
+    if results.slow_clients:
+        sections.append(slow_clients_table(results))
     if results.queue_latency:
         sections.append(queue_table(results))
     if results.get_cost:
@@ -96,6 +98,19 @@ def floor_table(results: BenchResults) -> str:
                                                           f"{fmt(ms, 3)} ({label})" for label, n, ms in total.terms)
                  + f" = {fmt(total.ms, 3)} ms\n({total.batch_note})")
     return text
+
+
+def slow_clients_table(results: BenchResults) -> str:
+    slow = results.slow_clients
+    level = slow.level
+    return (f"POST /facade while {slow.slow_clients} slow clients hold connections open (each sends a POST's "
+            "headers a byte a second, never finishing)\n"
+            + render(["CLIENTS", "SLOW OPENED", "SLOW STILL OPEN", "ACKED", "FAILED", "MSG/S", "WITHOUT THEM MSG/S",
+                      "% OF WITHOUT", "P50 ms", "P99 ms"],
+                     [(level.clients, slow.opened, slow.still_open_at_end, level.acknowledged, level.failed,
+                       fmt(level.throughput), fmt(slow.plain_throughput), fmt(slow.percent_of_plain),
+                       fmt(level.latency.p50_ms), fmt(level.latency.p99_ms))])
+            + (f"\nfailures: {level.failures}" if level.failures else ""))
 
 
 def cpu_table(results: BenchResults) -> str:

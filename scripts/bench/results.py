@@ -212,6 +212,22 @@ class Floor:
     parts: list[FloorPart]
 
 
+@dataclass(frozen=True)
+class SlowClientLevel:
+    """A POST level run while slow clients hold connections to the facade open."""
+
+    slow_clients: int
+    opened: int  # connections the facade accepted
+    still_open_at_end: int  # not closed by the facade by the end of the level
+    level: PostLevel
+    plain_throughput: float | None  # the same client count without slow clients
+    percent_of_plain: float | None = field(init=False)
+
+    def __post_init__(self):
+        percent = round(self.level.throughput * 100 / self.plain_throughput, 1) if self.plain_throughput else None
+        object.__setattr__(self, "percent_of_plain", percent)
+
+
 @dataclass
 class BenchResults:
     """Everything one run measured; phases fill it in, and it is saved once (dataclasses.asdict)."""
@@ -235,6 +251,7 @@ class BenchResults:
     get_cost: list[GetCost] = field(default_factory=list)
     facade_paging: FacadePaging | None = None
     post: list[PostLevel] = field(default_factory=list)
+    slow_clients: SlowClientLevel | None = None
     memory: dict[str, ProcessMemory] = field(default_factory=dict)
     bench_peak_rss_kb: int = 0
     targets: list[dict] = field(default_factory=list)

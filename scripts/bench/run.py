@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import requests
 
 from scripts.bench.floor import CALLERS, FloorRun, floor_sum
-from scripts.bench.load import REQUEST_TIMEOUT, SLOW_REQUEST_TIMEOUT, post_load, queue_latency, timed_gets
+from scripts.bench.load import (
+    REQUEST_TIMEOUT,
+    SLOW_REQUEST_TIMEOUT,
+    SlowClients,
+    post_load,
+    queue_latency,
+    timed_gets,
+)
 from scripts.bench.procfs import CpuSnapshot, ProcFS
 from scripts.bench.results import (
     BenchResults,
@@ -24,12 +31,15 @@ from scripts.bench.results import (
     IdleCpu,
     Latency,
     PostLevel,
+    SlowClientLevel,
 )
 from scripts.bench.systems import Side, received_total, wait_drained
 from scripts.bench.targets import fmt
 
 Out = Callable[[str], None]
 DRAIN_TIMEOUT = 30.0
+SLOW_LEVEL_CLIENTS = 32
+SLOW_HEAD_START = 2.0  # seconds the slow clients drip before the level starts
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class Plan:
     floor: bool = False
     floor_seconds: float = 3.0
     floor_batches: tuple[int, ...] = (1, 10, 50)
+    slow_clients: int = 0
 
 
 class Bench:
@@ -70,6 +81,8 @@ class Bench:
         self.queue_latency()
         self.get_cost()
         self.results.post = [self.post_level(self.side, clients, self.stored) for clients in self.plan.levels]
+        if self.plan.slow_clients:
+            self.slow_clients()
         if self.results.floor:
             self.results.floor_sum = floor_sum(self.results.floor)
         self.memory()
@@ -198,6 +211,27 @@ class Bench:
         self.out(f"  {level.throughput:.0f} msg/s, p99 {fmt(level.latency.p99_ms)} ms, {level.failed} failed, "
                  f"{fmt(cpu.total_ms_per_msg, 2)} ms CPU/msg")
         return level
+
+    def slow_clients(self) -> None:
+        """The 32-client level again (the largest level if 32 is not one), while slow clients each send a
+        POST's headers a byte a second and never finish them."""
+        clients = SLOW_LEVEL_CLIENTS if SLOW_LEVEL_CLIENTS in self.plan.levels else max(self.plan.levels)
+        plain = self.results.level(clients)
+        self.out(f"\n{self.plan.slow_clients} slow clients (a byte a second of a POST's headers, never finished) "
+                 f"hold connections to the facade open; then {clients} clients POST as before...")
+        slow = SlowClients(self.side.facade + "/facade", self.plan.slow_clients).open()
+        try:
+            time.sleep(SLOW_HEAD_START)  # every slow connection has begun its request
+            level = self.post_level(self.side, clients, self.stored)
+            still_open = slow.still_open()
+        finally:
+            slow.close()
+        result = SlowClientLevel(slow_clients=self.plan.slow_clients, opened=slow.opened,
+                                 still_open_at_end=still_open, level=level,
+                                 plain_throughput=plain.throughput if plain else None)
+        self.results.slow_clients = result
+        self.out(f"  {fmt(result.percent_of_plain)}% of the throughput without them; {still_open} of "
+                 f"{slow.opened} slow connections still open")
 
     def memory(self) -> None:
         self.results.memory = self.procfs.peak_memory(self.side.roots, self.side.kinds)

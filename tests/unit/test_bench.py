@@ -1,6 +1,8 @@
 """The bench's pure parts: percentiles, CPU accounting from a fake /proc, peak memory, targets, tables."""
 
 import json
+import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from scripts.bench.command import save
 from scripts.bench.floor import floor_sum, who_pays
 from scripts.bench.floor_worker import run_callers
+from scripts.bench.load import SlowClients, slow_request_head
 from scripts.bench.procfs import (
     CpuSnapshot,
     ProcessMemory,
@@ -32,6 +35,7 @@ from scripts.bench.results import (
     Latency,
     PostLevel,
     QueueLatency,
+    SlowClientLevel,
     Startup,
     percentile,
 )
@@ -334,3 +338,40 @@ def test_floor_callers_count_operations_and_the_cpu_of_their_process():
     assert result.ops == 4 * 9 and len(calls) == 40
     assert set(result.cpu_ms) == {"client"} and result.cpu_ms["client"] >= 0
     assert result.seconds < 5.0  # done when every caller found nothing left, not at the deadline
+
+
+# --- slow clients --------------------------------------------------------------------------------
+
+
+def test_a_slow_request_head_never_ends_its_headers():
+    head = slow_request_head("127.0.0.1", 8080, "/facade")
+    assert head.startswith(b"POST /facade HTTP/1.1\r\n") and b"\r\n\r\n" not in head
+    assert len(head) > 200  # a byte a second: minutes before even the head is through
+
+
+def test_slow_clients_drip_a_byte_at_a_time_and_notice_a_closed_connection():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/facade"
+        slow = SlowClients(url, 3, interval=0.05).open()
+        accepted = []
+        try:
+            accepted.extend(server.accept()[0] for _ in range(3))
+            time.sleep(0.3)
+            received = [conn.recv(1000) for conn in accepted]
+            assert all(0 < len(data) < 20 for data in received) and received[0].startswith(b"PO")
+            assert slow.opened == 3 and slow.still_open() == 3
+            accepted[0].close()
+            time.sleep(0.1)
+            assert slow.still_open() == 2
+        finally:
+            slow.close()
+            for conn in accepted:
+                conn.close()
+
+
+def test_the_slow_client_level_is_judged_against_the_same_level_without_them(results):
+    results.slow_clients = SlowClientLevel(slow_clients=64, opened=64, still_open_at_end=64,
+                                           level=level(32, 170.0, 300.0, {}, 7.0), plain_throughput=200.0)
+    assert results.slow_clients.percent_of_plain == 85.0
+    table = next(s for s in report_tables(results) if s.startswith("POST /facade while 64 slow clients"))
+    assert " 85.0 " in table.splitlines()[-1]
