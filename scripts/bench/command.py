@@ -17,12 +17,13 @@ from scripts.bench.machine import loadavg, machine_info
 from scripts.bench.report import report_tables
 from scripts.bench.results import BenchResults, Startup
 from scripts.bench.run import Bench, Plan
-from scripts.bench.systems import Side, start_own_system, stop_own_system
+from scripts.bench.systems import OtherCheckout, Side, start_own_system, stop_own_system
 from scripts.bench.targets import target_rows
 from scripts.launcher import ROOT, System, Topology
 
 DEFAULT_OUT = ROOT / "bench-results"
 DEFAULT_BENCH_RUN_DIR = ROOT / "var" / "bench-run"
+DEFAULT_AGAINST_RUN_DIR = ROOT / "var" / "bench-run-a"
 
 Out = Callable[[str], None]
 
@@ -59,6 +60,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slow-clients", type=int, default=None,
                         help="connections that send a POST's headers a byte a second, never finishing, during one "
                              "more 32-client level (default 64; 0 = off; off with --quick)")
+    parser.add_argument("--against", type=Path, default=None, metavar="PATH",
+                        help="A/B: also start the system of another checkout of the project at PATH (say a worktree "
+                             "of the previous main), with its own code, and alternate the POST levels between it "
+                             "(A) and this checkout's system (B)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the A/B POST levels (default 2)")
+    parser.add_argument("--against-port-offset", type=int, default=None,
+                        help="port offset of A's system (default: --port-offset + 100)")
+    parser.add_argument("--against-run-dir", type=Path, default=DEFAULT_AGAINST_RUN_DIR,
+                        help="run dir of A's system (default var/bench-run-a)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where JSON and PNG go (default bench-results/)")
     parser.add_argument("--port-offset", type=int, default=3_000,
                         help="port offset of the system the bench starts (default 3000: every port stays below "
@@ -83,6 +93,7 @@ def plan_from_args(args) -> Plan:
         floor_seconds=args.floor_seconds,
         floor_batches=tuple(args.floor_batches or (1, 10, 50)),
         slow_clients=args.slow_clients if args.slow_clients is not None else (0 if quick else 64),
+        rounds=max(1, args.rounds),
     )
 
 
@@ -99,6 +110,15 @@ def run_bench(args, out: Out = print) -> int:
             + ", ".join(results.machine["git_uncommitted"]))
     system = System(args.run_dir if args.attach else args.bench_run_dir)
     results.system = {"run_dir": str(system.run_dir), "stopped": None}
+    other = None
+    if args.against:
+        offset = args.against_port_offset if args.against_port_offset is not None else args.port_offset + 100
+        other = OtherCheckout(args.against, args.against_run_dir, port_offset=offset,
+                              cluster_name=f"bench-a-{uuid.uuid4().hex[:8]}")
+        problem = other.check()
+        if problem:
+            out(f"labctl bench --against: {problem}")
+            return 2
 
     def stop_on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -111,11 +131,14 @@ def run_bench(args, out: Out = print) -> int:
             topology = Topology(cluster_name=f"bench-{uuid.uuid4().hex[:8]}", port_offset=args.port_offset)
             results.startup = start_own_system(system, topology, out)
         results.system["run_id"] = system.state().run_id
-        Bench(Side.read("B", system.run_dir), plan, out, results).run()
+        Bench(Side.read("B", system.run_dir), plan, out, results, other=other).run()
         results.completed = True
     finally:
         results.load_after = loadavg()
         results.finished_at = datetime.now(UTC).isoformat()
+        if other and other.running():  # A is stopped by the bench; this is for a run cut short
+            out("\nstopping A...")
+            results.system["a"] = other.stop()
         if not args.attach:
             out("\nstopping the bench's system...")
             results.system.update(stop_own_system(system))

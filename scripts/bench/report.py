@@ -23,6 +23,8 @@ def report_tables(results: BenchResults) -> list[str]:
     if results.post:
         sections.append(post_table(results))
         sections.append(cpu_table(results))
+    if results.comparison:
+        sections.append(comparison_table(results))
     if results.slow_clients:
         sections.append(slow_clients_table(results))
     if results.queue_latency:
@@ -98,6 +100,41 @@ def floor_table(results: BenchResults) -> str:
                                                           f"{fmt(ms, 3)} ({label})" for label, n, ms in total.terms)
                  + f" = {fmt(total.ms, 3)} ms\n({total.batch_note})")
     return text
+
+
+def _ratio(b: float | None, a: float | None) -> str:
+    return fmt(b / a, 2) if a and b is not None else "-"
+
+
+def comparison_table(results: BenchResults) -> str:
+    comparison = results.comparison
+    a_merged, b_merged = comparison.merged("A"), comparison.merged("B")
+    by_round = {side: {} for side in "AB"}
+    for side, levels in (("A", comparison.a_levels), ("B", comparison.b_levels)):
+        for level in levels:
+            by_round[side].setdefault(level.clients, []).append(fmt(level.throughput, 0))
+    rows = []
+    for clients in sorted(set(a_merged) | set(b_merged)):
+        a, b = a_merged.get(clients), b_merged.get(clients)
+        for side, level in (("A", a), ("B", b)):
+            if level:
+                cells = group_cells(level, None)[:-1]
+                rows.append((clients, side, level.acknowledged, level.failed, fmt(level.throughput),
+                             ", ".join(by_round[side][clients]), fmt(level.latency.p50_ms), fmt(level.latency.p99_ms),
+                             *cells))
+        if a and b:
+            rows.append((clients, "B/A", "", "", _ratio(b.throughput, a.throughput), "",
+                         _ratio(b.latency.p50_ms, a.latency.p50_ms), _ratio(b.latency.p99_ms, a.latency.p99_ms),
+                         *(_ratio(b.cpu.group_ms(kind), a.cpu.group_ms(kind)) for kind, _ in GROUPS),
+                         _ratio(b.cpu.total_ms_per_msg, a.cpu.total_ms_per_msg)))
+    commit = results.machine.get("git_commit", "")[:7]
+    return (f"A/B: POST /facade, A = {comparison.against} ({comparison.a_commit[:7]}"
+            f"{', with uncommitted changes' if comparison.a_uncommitted else ''}), B = this checkout ({commit}); "
+            f"{comparison.rounds} rounds, level by level, A first in odd rounds\n"
+            + render(["CLIENTS", "SIDE", "ACKED", "FAILED", "MSG/S", "MSG/S BY ROUND", "P50 ms", "P99 ms",
+                      *GROUP_HEADERS[:-1]], rows)
+            + f"\nA had {comparison.a_stored_before} messages stored before its levels; CPU in ms per acknowledged "
+              "POST, every round together (the side not under load idles meanwhile, outside the other side's figures)")
 
 
 def slow_clients_table(results: BenchResults) -> str:

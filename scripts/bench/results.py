@@ -91,6 +91,13 @@ class CpuUse:
         return self.ms_per_msg_by_kind.get(kind)
 
 
+def _weighted(pairs: Sequence[tuple[float | None, float]]) -> float | None:
+    """The weighted mean of the values that were measured; None if none was."""
+    known = [(v, w) for v, w in pairs if v is not None and w > 0]
+    total = sum(w for _, w in known)
+    return round(sum(v * w for v, w in known) / total, 4) if total else None
+
+
 @dataclass(frozen=True)
 class PostLevel:
     """One run of `clients` keep-alive clients POSTing for a while."""
@@ -105,10 +112,47 @@ class PostLevel:
     queue_drained_after_s: float | None  # None: not within the wait, or the copies' /health was unreadable
     cpu: CpuUse
     latencies_ms: list[float] = field(default_factory=list)
+    round: int = 1  # of an A/B comparison; 0: every round's run of this level as one
 
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
+
+
+def merge_levels(levels: Sequence[PostLevel]) -> PostLevel:
+    """Rounds of the same level as one: counts summed, latencies pooled, CPU weighted by what each acknowledged."""
+    first = levels[0]
+    if len(levels) == 1:
+        return first
+    seconds = sum(lv.seconds for lv in levels)
+    acknowledged = sum(lv.acknowledged for lv in levels)
+    failures: dict[str, int] = defaultdict(int)
+    for lv in levels:
+        for reason, n in lv.failures.items():
+            failures[reason] += n
+    latencies = [ms for lv in levels for ms in lv.latencies_ms]
+    drains = [lv.queue_drained_after_s for lv in levels]
+    by_ack = [(lv.cpu, lv.acknowledged) for lv in levels]
+    by_window = [(lv.cpu, lv.cpu.window_s) for lv in levels]
+    names = list(dict.fromkeys(n for lv in levels for n in lv.cpu.ms_per_msg))
+    kinds = list(dict.fromkeys(k for lv in levels for k in lv.cpu.ms_per_msg_by_kind))
+    cpu = CpuUse(
+        window_s=round(sum(c.window_s for c, _ in by_window), 3),
+        ms_per_msg={n: _weighted([(c.ms_per_msg.get(n), w) for c, w in by_ack]) for n in names},
+        ms_per_msg_by_kind={k: _weighted([(c.ms_per_msg_by_kind.get(k), w) for c, w in by_ack]) or 0.0
+                            for k in kinds},
+        total_ms_per_msg=_weighted([(c.total_ms_per_msg, w) for c, w in by_ack]),
+        bench_ms_per_msg=_weighted([(c.bench_ms_per_msg, w) for c, w in by_ack]),
+        system_cores=_weighted([(c.system_cores, w) for c, w in by_window]),
+        bench_cores=_weighted([(c.bench_cores, w) for c, w in by_window]),
+        machine_busy_cores=_weighted([(c.machine_busy_cores, w) for c, w in by_window]),
+        others_cores=_weighted([(c.others_cores, w) for c, w in by_window]),
+    )
+    return PostLevel(clients=first.clients, seconds=round(seconds, 3), acknowledged=acknowledged,
+                     failures=dict(failures), throughput=round(acknowledged / seconds, 1) if seconds else 0.0,
+                     latency=Latency.of([ms / 1000 for ms in latencies]), stored_before=first.stored_before,
+                     queue_drained_after_s=None if None in drains else max(drains), cpu=cpu, latencies_ms=latencies,
+                     round=0)
 
 
 @dataclass(frozen=True)
@@ -228,6 +272,26 @@ class SlowClientLevel:
         object.__setattr__(self, "percent_of_plain", percent)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A/B: the POST levels alternated between another checkout's system (A) and this one's (B)."""
+
+    against: str
+    a_commit: str
+    a_uncommitted: list[str]
+    rounds: int
+    a_stored_before: int
+    a_levels: list[PostLevel]  # every round
+    b_levels: list[PostLevel]
+
+    def merged(self, side: str) -> dict[int, PostLevel]:
+        levels = self.a_levels if side == "A" else self.b_levels
+        by_clients: dict[int, list[PostLevel]] = defaultdict(list)
+        for level in levels:
+            by_clients[level.clients].append(level)
+        return {clients: merge_levels(runs) for clients, runs in by_clients.items()}
+
+
 @dataclass
 class BenchResults:
     """Everything one run measured; phases fill it in, and it is saved once (dataclasses.asdict)."""
@@ -251,6 +315,7 @@ class BenchResults:
     get_cost: list[GetCost] = field(default_factory=list)
     facade_paging: FacadePaging | None = None
     post: list[PostLevel] = field(default_factory=list)
+    comparison: Comparison | None = None
     slow_clients: SlowClientLevel | None = None
     memory: dict[str, ProcessMemory] = field(default_factory=dict)
     bench_peak_rss_kb: int = 0

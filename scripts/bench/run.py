@@ -24,6 +24,7 @@ from scripts.bench.load import (
 from scripts.bench.procfs import CpuSnapshot, ProcFS
 from scripts.bench.results import (
     BenchResults,
+    Comparison,
     CpuUse,
     FacadePaging,
     Fill,
@@ -33,12 +34,12 @@ from scripts.bench.results import (
     PostLevel,
     SlowClientLevel,
 )
-from scripts.bench.systems import Side, received_total, wait_drained
+from scripts.bench.systems import OtherCheckout, Side, received_total, wait_drained
 from scripts.bench.targets import fmt
 
 Out = Callable[[str], None]
 DRAIN_TIMEOUT = 30.0
-SLOW_LEVEL_CLIENTS = 32
+REFERENCE_CLIENTS = 32  # the level the targets judge; the slow clients and the A/B warm-up run at it too
 SLOW_HEAD_START = 2.0  # seconds the slow clients drip before the level starts
 
 
@@ -57,13 +58,16 @@ class Plan:
     floor_seconds: float = 3.0
     floor_batches: tuple[int, ...] = (1, 10, 50)
     slow_clients: int = 0
+    rounds: int = 2  # of the A/B POST levels, with another checkout to compare with
 
 
 class Bench:
     """One benchmark run against one system; fills `results` phase by phase."""
 
-    def __init__(self, side: Side, plan: Plan, out: Out, results: BenchResults, procfs: ProcFS | None = None):
+    def __init__(self, side: Side, plan: Plan, out: Out, results: BenchResults, procfs: ProcFS | None = None,
+                 other: OtherCheckout | None = None):
         self.side = side
+        self.other = other
         self.plan = plan
         self.out = out
         self.results = results
@@ -80,7 +84,10 @@ class Bench:
             self.floor()
         self.queue_latency()
         self.get_cost()
-        self.results.post = [self.post_level(self.side, clients, self.stored) for clients in self.plan.levels]
+        if self.other:
+            self.compared_post_levels()
+        else:
+            self.results.post = [self.post_level(self.side, clients, self.stored) for clients in self.plan.levels]
         if self.plan.slow_clients:
             self.slow_clients()
         if self.results.floor:
@@ -122,7 +129,8 @@ class Bench:
         """POST through the facade, concurrently, until `size` messages are stored (bounded in time)."""
         if size <= stored:
             return Fill(start=stored)
-        self.out(f"\nfilling to {size} stored: {size - stored} POSTs through the facade with "
+        which = f" {side.label}" if self.other else ""
+        self.out(f"\nfilling{which} to {size} stored: {size - stored} POSTs through the facade with "
                  f"{self.plan.fill_clients} clients (at most {self.plan.fill_budget_s:.0f}s in all)...")
         received_before = received_total(side)
         began = time.monotonic()
@@ -188,16 +196,17 @@ class Bench:
             return FacadePaging(False, f"GET /facade ignores limit: {fallback}")
         return FacadePaging(True, "GET /facade?limit=100 answers one page")
 
-    def post_level(self, side: Side, clients: int, stored: int) -> PostLevel:
+    def post_level(self, side: Side, clients: int, stored: int, *, round_number: int = 1) -> PostLevel:
         """`clients` keep-alive clients POST for the plan's duration; CPU from before the load until the
         queue has drained."""
-        self.out(f"\nPOST with {clients} keep-alive clients "
+        to = f" to {side.label} (round {round_number})" if self.other else ""
+        self.out(f"\nPOST{to} with {clients} keep-alive clients "
                  f"for {self.plan.duration_s:g}s ({stored} stored)...")
         received_before = received_total(side)
         before = CpuSnapshot.take(self.procfs, side.roots)
         run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
                         max_requests=max(1000, int(self.plan.duration_s * 5000)),
-                        tag=f"bench-post-{self.tag}-{clients}")
+                        tag=f"bench-post-{self.tag}-{side.label}{round_number}-{clients}")
         drained = wait_drained(side, None if received_before is None else received_before + run.acknowledged,
                                DRAIN_TIMEOUT)
         after = CpuSnapshot.take(self.procfs, side.roots)
@@ -205,17 +214,62 @@ class Bench:
         level = PostLevel(clients=clients, seconds=round(run.wall_s, 3), acknowledged=run.acknowledged,
                           failures=dict(run.failures), throughput=round(run.throughput, 1),
                           latency=Latency.of(run.latencies), stored_before=stored, queue_drained_after_s=drained,
-                          cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies])
+                          cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies], round=round_number)
         if side is self.side:
             self.stored += run.acknowledged
         self.out(f"  {level.throughput:.0f} msg/s, p99 {fmt(level.latency.p99_ms)} ms, {level.failed} failed, "
                  f"{fmt(cpu.total_ms_per_msg, 2)} ms CPU/msg")
         return level
 
+    def compared_post_levels(self) -> None:
+        """The POST levels alternated between A (the other checkout's system, started now and filled to as
+        many stored as this one's) and B (this one's), level by level, round after round; which side goes
+        first alternates between rounds. B's rounds, merged, are the results' POST levels."""
+        side_a = self.other.start(self.out)
+        try:
+            a_stored = side_a.stored()
+            a_stored += self.fill(side_a, a_stored, self.stored).posted
+            a_stored += self.warm_up(side_a)
+            self.stored += self.warm_up(self.side)
+            a_stored_before = a_stored
+            a_levels, b_levels = [], []
+            for round_number in range(1, self.plan.rounds + 1):
+                for clients in self.plan.levels:
+                    order = (side_a, self.side) if round_number % 2 else (self.side, side_a)
+                    for side in order:
+                        stored = a_stored if side is side_a else self.stored
+                        level = self.post_level(side, clients, stored, round_number=round_number)
+                        if side is side_a:
+                            a_stored += level.acknowledged
+                            a_levels.append(level)
+                        else:
+                            b_levels.append(level)
+            commit, uncommitted = self.other.commit()
+            comparison = Comparison(against=str(self.other.path), a_commit=commit, a_uncommitted=uncommitted or [],
+                                    rounds=self.plan.rounds, a_stored_before=a_stored_before, a_levels=a_levels,
+                                    b_levels=b_levels)
+            self.results.comparison = comparison
+            merged = comparison.merged("B")
+            self.results.post = [merged[clients] for clients in self.plan.levels]
+        finally:
+            self.out("\nstopping A...")
+            self.results.system["a"] = self.other.stop()
+
+    def warm_up(self, side: Side) -> int:
+        """One 32-client level that is not counted: a system started a moment ago (its members' JIT, its
+        connections) would otherwise pay for it in the first round. Answers how many it acknowledged."""
+        self.out(f"\nwarm-up of {side.label}: {REFERENCE_CLIENTS} clients for {self.plan.duration_s:g}s, uncounted...")
+        received_before = received_total(side)
+        run = post_load(side.facade + "/facade", REFERENCE_CLIENTS, seconds=self.plan.duration_s,
+                        max_requests=max(1000, int(self.plan.duration_s * 5000)), tag=f"bench-warm-{self.tag}")
+        if received_before is not None:
+            wait_drained(side, received_before + run.acknowledged, DRAIN_TIMEOUT)
+        return run.acknowledged
+
     def slow_clients(self) -> None:
         """The 32-client level again (the largest level if 32 is not one), while slow clients each send a
         POST's headers a byte a second and never finish them."""
-        clients = SLOW_LEVEL_CLIENTS if SLOW_LEVEL_CLIENTS in self.plan.levels else max(self.plan.levels)
+        clients = REFERENCE_CLIENTS if REFERENCE_CLIENTS in self.plan.levels else max(self.plan.levels)
         plain = self.results.level(clients)
         self.out(f"\n{self.plan.slow_clients} slow clients (a byte a second of a POST's headers, never finished) "
                  f"hold connections to the facade open; then {clients} clients POST as before...")

@@ -1,10 +1,13 @@
-"""The systems a bench measures: its own (through the launcher) or an attached one, each seen through the
-state.json its launcher writes."""
+"""The systems a bench measures: its own (through the launcher), an attached one, and another checkout's
+(through that checkout's own `scripts.cli`), each seen through the state.json its launcher writes."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,10 +16,13 @@ from pathlib import Path
 import requests
 
 from scripts.bench.load import REQUEST_TIMEOUT, SLOW_REQUEST_TIMEOUT
+from scripts.bench.machine import git_commit
 from scripts.bench.results import Startup
 from scripts.launcher import System, Topology
 
 Out = Callable[[str], None]
+OTHER_START_TIMEOUT = 240.0
+OTHER_STOP_TIMEOUT = 90.0
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class SeenProcess:
 @dataclass(frozen=True)
 class Side:
     """A running system as the bench sees it: read from its state.json, which the launcher of this
-    checkout writes (State.to_json)."""
+    checkout and of older ones write in the same shape (State.to_json)."""
 
     label: str
     run_dir: Path
@@ -152,3 +158,58 @@ def stop_own_system(system: System) -> dict:
     system.stop()
     still_running = [pid for pid in pids if _alive(pid)]
     return {"stopped": system.load() is None and not still_running, "ports": ports, "still_running": still_running}
+
+
+class OtherCheckout:
+    """Another checkout of the project (say a worktree of the previous main), run with its own code:
+    its `scripts.cli` from its own directory, so its modules come first on sys.path."""
+
+    def __init__(self, path: Path, run_dir: Path, *, port_offset: int, cluster_name: str):
+        self.path = Path(path).resolve()
+        self.run_dir = Path(run_dir).resolve()
+        self.port_offset = port_offset
+        self.cluster_name = cluster_name
+
+    def _cli(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # its own modules, none of ours
+        return subprocess.run([sys.executable, "-m", "scripts.cli", "--run-dir", str(self.run_dir), *args],
+                              cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def check(self) -> str:
+        """Why this path cannot be run, or "" when it looks like a checkout of the project."""
+        if not (self.path / "scripts" / "cli.py").exists() or not (self.path / "facade_service").is_dir():
+            return f"{self.path} is not a checkout of this project (no scripts/cli.py or facade_service/)"
+        return ""
+
+    def commit(self) -> tuple[str, list[str] | None]:
+        return git_commit(self.path)
+
+    def start(self, out: Out) -> Side:
+        out(f"starting A, the system of {self.path} (its own code), on port offset {self.port_offset} "
+            f"(cluster {self.cluster_name}, run dir {self.run_dir})...")
+        began = time.monotonic()
+        done = self._cli("start", "--port-offset", str(self.port_offset), "--cluster-name", self.cluster_name,
+                         timeout=OTHER_START_TIMEOUT)
+        if done.returncode != 0:
+            raise RuntimeError(f"A did not start (exit {done.returncode}): {(done.stderr or done.stdout)[-800:]}")
+        out(f"A healthy in {time.monotonic() - began:.1f}s")
+        return Side.read("A", self.run_dir)
+
+    def running(self) -> bool:
+        return (self.run_dir / "state.json").exists()
+
+    def stop(self) -> dict:
+        """Stops A through its own `labctl stop`; answers what the saved results say about it."""
+        pids = []
+        try:
+            pids = [p.pid for p in Side.read("A", self.run_dir).processes.values() if p.pid]
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            done = self._cli("stop", timeout=OTHER_STOP_TIMEOUT)
+            error = "" if done.returncode == 0 else (done.stderr or done.stdout)[-400:]
+        except subprocess.TimeoutExpired:
+            error = f"stop took over {OTHER_STOP_TIMEOUT:.0f}s"
+        still_running = [pid for pid in pids if _alive(pid)]
+        return {"stopped": not error and not still_running and not (self.run_dir / "state.json").exists(),
+                "still_running": still_running, "error": error}

@@ -25,6 +25,7 @@ from scripts.bench.procfs import (
 from scripts.bench.report import report_tables
 from scripts.bench.results import (
     BenchResults,
+    Comparison,
     CpuUse,
     FacadePaging,
     Floor,
@@ -37,9 +38,12 @@ from scripts.bench.results import (
     QueueLatency,
     SlowClientLevel,
     Startup,
+    merge_levels,
     percentile,
 )
+from scripts.bench.systems import OtherCheckout, Side
 from scripts.bench.targets import measured_figures, python_service_peaks_mb, target_rows
+from scripts.launcher import Process, State, Topology
 
 
 def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0) -> str:
@@ -375,3 +379,64 @@ def test_the_slow_client_level_is_judged_against_the_same_level_without_them(res
     assert results.slow_clients.percent_of_plain == 85.0
     table = next(s for s in report_tables(results) if s.startswith("POST /facade while 64 slow clients"))
     assert " 85.0 " in table.splitlines()[-1]
+
+
+# --- A/B -----------------------------------------------------------------------------------------
+
+
+def run_of(throughput: float, latencies_ms: list[float], facade_ms: float, member_ms: float, round_number: int,
+           seconds: float = 10.0) -> PostLevel:
+    acknowledged = int(throughput * seconds)
+    cpu = CpuUse(window_s=seconds, ms_per_msg={"facade-1": facade_ms, "member-1": member_ms},
+                 ms_per_msg_by_kind={"facade": facade_ms, "member": member_ms},
+                 total_ms_per_msg=facade_ms + member_ms, bench_ms_per_msg=0.4, system_cores=1.0, bench_cores=0.1,
+                 machine_busy_cores=1.2, others_cores=0.1)
+    return PostLevel(clients=32, seconds=seconds, acknowledged=acknowledged, failures={"HTTP 503": 1},
+                     throughput=throughput, latency=Latency.of([ms / 1000 for ms in latencies_ms]),
+                     stored_before=1000 * round_number, queue_drained_after_s=0.1 * round_number, cpu=cpu,
+                     latencies_ms=latencies_ms, round=round_number)
+
+
+def test_rounds_of_a_level_merge_into_one_weighted_by_what_each_acknowledged():
+    merged = merge_levels([run_of(100.0, [10.0, 20.0], 2.0, 3.0, 1), run_of(300.0, [30.0, 40.0], 1.0, 1.0, 2)])
+    assert (merged.acknowledged, merged.seconds, merged.throughput) == (4000, 20.0, 200.0)
+    assert merged.failures == {"HTTP 503": 2} and merged.latency.count == 4 and merged.latency.max_ms == 40.0
+    assert merged.cpu.ms_per_msg_by_kind["facade"] == pytest.approx((2.0 * 1000 + 1.0 * 3000) / 4000)
+    assert merged.cpu.total_ms_per_msg == pytest.approx((5.0 * 1000 + 2.0 * 3000) / 4000)
+    assert (merged.stored_before, merged.queue_drained_after_s, merged.round) == (1000, 0.2, 0)
+
+
+def comparison() -> Comparison:
+    return Comparison(against="/work/old-main", a_commit="5c8bac3" + "0" * 33, a_uncommitted=[], rounds=2,
+                      a_stored_before=5000,
+                      a_levels=[run_of(100.0, [50.0], 4.0, 4.0, 1), run_of(120.0, [60.0], 4.0, 4.0, 2)],
+                      b_levels=[run_of(330.0, [20.0], 1.0, 2.0, 1), run_of(330.0, [30.0], 1.0, 2.0, 2)])
+
+
+def test_the_comparison_table_puts_a_and_b_side_by_side_with_their_ratios(results):
+    results.comparison = comparison()
+    assert results.comparison.merged("A")[32].throughput == 110.0
+    table = next(s for s in report_tables(results) if s.startswith("A/B"))
+    rows = {line.split()[1]: line for line in table.splitlines() if line.startswith("32 ")}
+    assert "100, 120" in rows["A"] and "330, 330" in rows["B"]
+    assert rows["B/A"].split()[2] == "3.00"  # 330 / 110 msg/s
+    assert rows["B/A"].split()[-1] == "0.38"  # 3 / 8 ms of CPU per POST
+
+
+def test_the_bench_reads_the_state_file_an_older_launcher_writes(tmp_path):
+    topology = Topology(cluster_name="bench-a-1", port_offset=3100)
+    processes = {"member-1": Process("member-1", "member", 8801, ["java"], {}, "http://x", "log", pid=11),
+                 "logging-1": Process("logging-1", "logging", 11181, ["python"], {}, "http://x", "log", pid=12),
+                 "messages-1": Process("messages-1", "messages", 11182, ["python"], {}, "http://x", "log", pid=13),
+                 "facade-1": Process("facade-1", "facade", 11180, ["python"], {}, "http://x", "log", pid=14)}
+    (tmp_path / "state.json").write_text(json.dumps(State("run", topology, processes).to_json()))
+    side = Side.read("A", tmp_path)
+    assert (side.cluster_name, side.port_offset, side.facade) == ("bench-a-1", 3100, "http://127.0.0.1:11180")
+    assert side.member_addresses == ["127.0.0.1:8801"] and side.messages_urls == ["http://127.0.0.1:11182"]
+    assert side.roots == {"member-1": 11, "logging-1": 12, "messages-1": 13, "facade-1": 14}
+
+
+def test_a_path_that_is_not_a_checkout_is_refused_before_anything_starts(tmp_path):
+    other = OtherCheckout(tmp_path, tmp_path / "run", port_offset=3100, cluster_name="x")
+    assert "not a checkout" in other.check()
+    assert OtherCheckout(Path(__file__).parents[2], tmp_path, port_offset=3100, cluster_name="x").check() == ""
