@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scripts.bench.results import BenchResults
-from scripts.bench.targets import TARGET_BY_KEY
+from scripts.bench.targets import TARGET_BY_KEY, reference_figures
 
 TARGET_COLOUR = "#C44E52"
 
@@ -21,10 +21,17 @@ def save_chart(results: BenchResults, path: Path) -> None:
     clients = [str(lv.clients) for lv in levels]
     figure, (thr_ax, lat_ax, cpu_ax) = plt.subplots(1, 3, figsize=(16, 5.2), dpi=100)
 
+    references = reference_figures(results)
     thr = TARGET_BY_KEY["post_throughput_32"]
-    thr_ax.bar(clients, [lv.throughput for lv in levels], color="#4C72B0")
-    thr_ax.axhline(thr.limit, color=TARGET_COLOUR, linestyle="--",
-                   label=f"target at 32 clients: {thr.describe()}")
+    thr_ax.bar(clients, [lv.throughput for lv in levels], color="#4C72B0", label="B: this checkout"
+               if results.comparison else "this checkout")
+    if results.comparison:
+        a_levels = results.comparison.merged("A")
+        thr_ax.plot(clients, [a_levels[lv.clients].throughput if lv.clients in a_levels else float("nan")
+                              for lv in levels], "D", color="#DD8452", label="A: " + results.comparison.against)
+    if thr.limit_in(references) is not None:
+        thr_ax.axhline(thr.limit_in(references), color=TARGET_COLOUR, linestyle="--",
+                       label=f"target at 32 clients: {thr.describe(references)}")
     thr_ax.set(title="POST throughput (acknowledged)", xlabel="concurrent keep-alive clients", ylabel="msg/s")
     thr_ax.legend(loc="upper left", fontsize=8)
     for x, lv in zip(clients, levels, strict=True):
@@ -34,7 +41,8 @@ def save_chart(results: BenchResults, path: Path) -> None:
     for q in ("p50", "p95", "p99"):
         lat_ax.plot(clients, [getattr(lv.latency, f"{q}_ms") or 0 for lv in levels],
                     {"p50": "o-", "p95": "s-", "p99": "^-"}[q], label=q)
-    lat_ax.axhline(p99.limit, color=TARGET_COLOUR, linestyle="--", label=f"p99 target: {p99.describe()}")
+    lat_ax.axhline(p99.limit_in(references), color=TARGET_COLOUR, linestyle="--",
+                   label=f"p99 target: {p99.describe(references)}")
     lat_ax.set(title="POST latency", xlabel="concurrent keep-alive clients", ylabel="ms")
     lat_ax.set_ylim(bottom=0)
     lat_ax.legend(fontsize=8)
@@ -46,7 +54,9 @@ def save_chart(results: BenchResults, path: Path) -> None:
         cpu_ax.bar(clients, values, bottom=bottom, label=kind)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     cpu_ax.plot(clients, [lv.cpu.bench_ms_per_msg or 0 for lv in levels], "kx--", label="load generator")
-    cpu_ax.axhline(cpu.limit, color=TARGET_COLOUR, linestyle="--", label=f"target: {cpu.describe()}")
+    if cpu.limit_in(references) is not None:
+        cpu_ax.axhline(cpu.limit_in(references), color=TARGET_COLOUR, linestyle="--",
+                       label=f"target: {cpu.describe(references)}")
     cpu_ax.set(title="CPU per acknowledged POST", xlabel="concurrent keep-alive clients", ylabel="CPU ms / message")
     cpu_ax.legend(fontsize=8)
 

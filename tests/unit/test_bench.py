@@ -211,23 +211,40 @@ def results() -> BenchResults:
 def test_measured_figures_pick_the_32_client_level_and_the_sizes_the_issue_names(results):
     assert measured_figures(results) == {
         "post_throughput_32": 850.0, "post_p99_32": 120.0, "post_failures_32": 2, "cpu_per_post_32": 2.0,
-        "queue_p50": 12.0, "paged_p50_100k": 25.0, "full_get_p50_10k": 180.0, "startup": 12.5, "python_rss": 120.0,
+        "slow_clients_share": None, "queue_p50": 12.0, "paged_p50_100k": 25.0, "full_get_p50_10k": 180.0,
+        "startup": 12.5, "python_rss": 120.0,
     }
 
 
 def test_target_rows_say_met_or_not_for_each_target(results):
     met = {what: verdict for what, _, _, verdict in target_rows(results)}
     assert met == {
-        "POST acknowledged at 32 clients": "yes",
-        "POST p99 at 32 clients": "NO",
+        "POST acknowledged at 32 clients": "no verdict (without --against)",
+        "POST p99 at 32 clients": "yes",
         "POST failures at 32 clients": "NO",
-        "total CPU per acknowledged POST (32 clients)": "yes",
+        "total CPU per acknowledged POST (32 clients)": "no verdict (without --floor)",
+        "POST throughput at 32 clients with the slow clients, % of without": "not measured",
         "queue latency p50, 201 -> visible in a messages copy": "yes",
         "paged GET first page (100) p50, 100k stored": "NO",
         "full GET /facade p50, 10k stored": "yes",
         "launch -> all healthy": "yes",
         "peak RSS of each Python service (worst)": "NO",
     }
+
+
+def test_relative_targets_are_judged_against_the_floor_and_the_a_side_of_the_same_run(results):
+    results.floor = full_floor(10)
+    results.floor_sum = floor_sum(results.floor)  # 2.3 ms: CPU per POST may be up to 3.45
+    results.comparison = comparison()  # A: 110 msg/s at 32, so B needs 330
+    rows = {what: (target, verdict) for what, _, target, verdict in target_rows(results)}
+    assert rows["total CPU per acknowledged POST (32 clients)"] == ("<= 1.5 x the floor sum (3.45 ms)", "yes")
+    assert rows["POST acknowledged at 32 clients"] == (">= 3 x A's (330 msg/s)", "yes")
+    results.post[1] = level(32, 300.0, 120.0, {}, 4.0)
+    rows = {what: verdict for what, _, _, verdict in target_rows(results)}
+    assert rows["POST acknowledged at 32 clients"] == rows["total CPU per acknowledged POST (32 clients)"] == "NO"
+    post_table = next(s for s in report_tables(results) if s.startswith("POST /facade")).splitlines()
+    row32 = next(line for line in post_table if line.startswith("32 "))
+    assert row32.endswith(">= 3 x A's (330 msg/s), p99 <= 150 ms, failed <= 0  NO")
 
 
 def test_a_figure_that_was_not_measured_is_said_so_not_failed():
@@ -270,7 +287,7 @@ def test_results_are_saved_as_json_with_every_figure(results, tmp_path):
     saved = json.loads(path.read_text())
     assert saved["get_cost"][1]["full"]["latency"]["p50_ms"] == 180.0
     assert saved["memory"]["facade-1"]["children_peak_kb"] == {"101": 81_920}
-    assert len(saved["targets"]) == 9
+    assert len(saved["targets"]) == 10
 
 
 # --- the floor -----------------------------------------------------------------------------------
