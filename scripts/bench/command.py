@@ -46,20 +46,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=_int_list, default=None,
                         help="stored-message counts for the GET figures (default 1000,10000,100000)")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 2 s per level, sizes 1000,10000, fewer samples")
+                        help="a smoke run: 2 s per level, sizes 1000,10000, fewer samples, no slow clients")
     parser.add_argument("--e2e-samples", type=int, default=None, help="queue latency samples (default 100)")
     parser.add_argument("--fill-clients", type=int, default=32, help="clients that fill the store (default 32)")
     parser.add_argument("--fill-budget", type=float, default=1800.0,
-                        help="seconds the fills may take in all before the sizes are measured as reached")
+                        help="seconds the fills (A's too, with --against) may take in all before the sizes are "
+                             "measured as reached (default 1800)")
     parser.add_argument("--floor", action="store_true",
                         help="also measure the floor: each part of a POST alone at 32 concurrent callers, as CPU "
-                             "per operation (about 30 s more), and report the POST's CPU as a multiple of it")
+                             "per operation (about 30 s more; its two servers take the first free ports from "
+                             "8060 + the system's port offset), and report the POST's CPU as a multiple of it")
     parser.add_argument("--floor-seconds", type=float, default=3.0, help="seconds per part of the floor (default 3)")
     parser.add_argument("--floor-batches", type=_int_list, default=None,
                         help="consumer batch sizes the floor measures a transaction at (default 1,10,50)")
     parser.add_argument("--slow-clients", type=int, default=None,
                         help="connections that send a POST's headers a byte a second, never finishing, during one "
-                             "more 32-client level (default 64; 0 = off; off with --quick)")
+                             "more 32-client level (the largest level if 32 is not one; default 64; 0 = off; off "
+                             "with --quick)")
     parser.add_argument("--against", type=Path, default=None, metavar="PATH",
                         help="A/B: also start the system of another checkout of the project at PATH (say a worktree "
                              "of the previous main), with its own code, and alternate the POST levels between it "

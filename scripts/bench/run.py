@@ -196,17 +196,17 @@ class Bench:
             return FacadePaging(False, f"GET /facade ignores limit: {fallback}")
         return FacadePaging(True, "GET /facade?limit=100 answers one page")
 
-    def post_level(self, side: Side, clients: int, stored: int, *, round_number: int = 1) -> PostLevel:
+    def post_level(self, side: Side, clients: int, stored: int, *, round_number: int | None = None) -> PostLevel:
         """`clients` keep-alive clients POST for the plan's duration; CPU from before the load until the
-        queue has drained."""
-        to = f" to {side.label} (round {round_number})" if self.other else ""
+        queue has drained. `round_number`: of an A/B comparison."""
+        to = f" to {side.label} (round {round_number})" if round_number else ""
         self.out(f"\nPOST{to} with {clients} keep-alive clients "
                  f"for {self.plan.duration_s:g}s ({stored} stored)...")
         received_before = received_total(side)
         before = CpuSnapshot.take(self.procfs, side.roots)
         run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
                         max_requests=max(1000, int(self.plan.duration_s * 5000)),
-                        tag=f"bench-post-{self.tag}-{side.label}{round_number}-{clients}")
+                        tag=f"bench-post-{self.tag}-{side.label}{round_number or ''}-{clients}")
         drained = wait_drained(side, None if received_before is None else received_before + run.acknowledged,
                                DRAIN_TIMEOUT)
         after = CpuSnapshot.take(self.procfs, side.roots)
@@ -214,7 +214,7 @@ class Bench:
         level = PostLevel(clients=clients, seconds=round(run.wall_s, 3), acknowledged=run.acknowledged,
                           failures=dict(run.failures), throughput=round(run.throughput, 1),
                           latency=Latency.of(run.latencies), stored_before=stored, queue_drained_after_s=drained,
-                          cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies], round=round_number)
+                          cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies], round=round_number or 1)
         if side is self.side:
             self.stored += run.acknowledged
         self.out(f"  {level.throughput:.0f} msg/s, p99 {fmt(level.latency.p99_ms)} ms, {level.failed} failed, "
