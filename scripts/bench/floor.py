@@ -215,8 +215,8 @@ class FloorRun:
              "--seconds", str(self.seconds)],
             timeout=(self.seconds + 20) * (2 + len(self.batches)) + 30)
         parts = [_part(line) for line in lines]
-        if error:
-            parts.append(FloorPart("put_if_absent" if not parts else parts[-1].part, 0, 0.0, {}, error=error))
+        if error:  # the parts it did not get to are missing; the floor sum then says it is incomplete
+            parts.append(FloorPart("cluster", 0, 0.0, {}, error=error))
         return parts
 
     def _run_worker(self, args: Sequence[str], timeout: float) -> tuple[list[dict], str]:

@@ -18,7 +18,7 @@ import requests
 from scripts.bench.load import REQUEST_TIMEOUT, SLOW_REQUEST_TIMEOUT
 from scripts.bench.machine import git_commit
 from scripts.bench.results import Startup
-from scripts.launcher import System, Topology
+from scripts.launcher import LauncherError, System, Topology
 
 Out = Callable[[str], None]
 OTHER_START_TIMEOUT = 240.0
@@ -188,10 +188,13 @@ class OtherCheckout:
         out(f"starting A, the system of {self.path} (its own code), on port offset {self.port_offset} "
             f"(cluster {self.cluster_name}, run dir {self.run_dir})...")
         began = time.monotonic()
-        done = self._cli("start", "--port-offset", str(self.port_offset), "--cluster-name", self.cluster_name,
-                         timeout=OTHER_START_TIMEOUT)
+        try:
+            done = self._cli("start", "--port-offset", str(self.port_offset), "--cluster-name", self.cluster_name,
+                             timeout=OTHER_START_TIMEOUT)
+        except subprocess.TimeoutExpired as err:  # what it started is stopped by the caller's stop()
+            raise LauncherError(f"A did not start within {OTHER_START_TIMEOUT:.0f}s") from err
         if done.returncode != 0:
-            raise RuntimeError(f"A did not start (exit {done.returncode}): {(done.stderr or done.stdout)[-800:]}")
+            raise LauncherError(f"A did not start (exit {done.returncode}): {(done.stderr or done.stdout)[-800:]}")
         out(f"A healthy in {time.monotonic() - began:.1f}s")
         return Side.read("A", self.run_dir)
 
