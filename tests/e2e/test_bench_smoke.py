@@ -43,6 +43,7 @@ def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     command = [sys.executable, "-m", "scripts.cli", "bench", "--duration", "1", "--levels", "1,4",
                "--sizes", "200", "--e2e-samples", "10", "--fill-clients", "8", "--fill-budget", "60",
+               "--floor", "--floor-seconds", "1", "--floor-batches", "1,10", "--slow-clients", "4",
                "--port-offset", str(PORT_OFFSET), "--out", str(out), "--bench-run-dir", str(out / "run")]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -52,30 +53,58 @@ def bench_run(tmp_path_factory):
 
 def test_the_bench_saves_every_figure_of_the_issue(bench_run):
     results, _, out = bench_run
-    assert {"bench", "machine", "load_before", "load_after", "startup", "idle_cpu", "queue_latency", "get_cost",
+    assert {"command", "machine", "load_before", "load_after", "startup", "idle_cpu", "queue_latency", "get_cost",
             "post", "memory", "targets", "system"} <= set(results)
-    assert results["bench"]["completed"] is True
+    assert results["completed"] is True
     assert {"nproc", "cpu_model", "memory_mb", "python", "java"} <= set(results["machine"])
     assert [level["clients"] for level in results["post"]] == [1, 4]
     for level in results["post"]:
-        assert {"throughput", "latency", "failures", "cpu", "queue_drained_after_s"} <= set(level)
+        assert level["acknowledged"] > 0 and level["throughput"] > 0
+        assert level["latency"]["p99_ms"] > 0 and len(level["latencies_ms"]) == level["acknowledged"]
         assert level["queue_drained_after_s"] is not None  # a few light seconds of POSTs drain at once
-        assert {"ms_per_msg", "total_ms_per_msg", "bench_ms_per_msg"} <= set(level["cpu"])
+        by_group = level["cpu"]["ms_per_msg_by_kind"]
+        assert set(by_group) == {"facade", "member", "logging", "messages", "config-server"}
+        assert all(by_group[kind] > 0 for kind in ("facade", "member", "logging", "messages"))
+        assert level["cpu"]["total_ms_per_msg"] >= sum(by_group.values()) * 0.99
         assert {"facade-1", "logging-1", "messages-1", "member-1"} <= set(level["cpu"]["ms_per_msg"])
     assert results["startup"]["seconds"] > 0
     assert results["get_cost"][0]["size"] == 200 and "full" in results["get_cost"][0]
     assert {"p50_ms", "p99_ms"} <= set(results["queue_latency"]["latency"])
     assert {"facade-1", "member-1"} <= set(results["memory"])
-    assert len(results["targets"]) == 9
+    assert len(results["targets"]) == 10
     assert list(out.glob("bench-*.png"))
 
 
+def test_the_floor_measures_every_part_of_a_post_and_sums_them(bench_run):
+    results, _, _ = bench_run
+    parts = {(part["part"], part["batch"]): part for part in results["floor"]["parts"]}
+    assert set(parts) == {("flask_request", None), ("call_client", None), ("put_if_absent", None),
+                          ("offer", None), ("consumer_tx", 1), ("consumer_tx", 10)}
+    for part in parts.values():
+        assert part["error"] == "" and part["ops"] > 0 and part["cpu_ms_per_op"] > 0
+    assert parts[("flask_request", None)]["ms_per_op"]["server"] > 0
+    assert parts[("call_client", None)]["ms_per_op"]["caller"] > 0
+    for key in (("put_if_absent", None), ("offer", None), ("consumer_tx", 10)):
+        assert {"client", "member-1", "member-2", "member-3"} == set(parts[key]["ms_per_op"])
+    assert results["floor_sum"]["ms"] > 0 and results["floor_sum"]["batch"] == 10
+
+
+def test_the_slow_clients_level_runs_and_is_compared_with_the_plain_one(bench_run):
+    results, _, _ = bench_run
+    slow = results["slow_clients"]
+    assert slow["slow_clients"] == slow["opened"] == 4
+    assert slow["level"]["clients"] == 4 and slow["plain_throughput"] == results["post"][1]["throughput"]
+    assert slow["percent_of_plain"] is not None
+
+
 def test_the_bench_prints_tables_with_targets(bench_run):
-    _, stdout, _ = bench_run
-    for title in ("POST /facade", "CPU milliseconds per acknowledged POST", "End-to-end queue latency",
-                  "GET cost as data grows", "Peak RSS", "Targets"):
+    results, stdout, _ = bench_run
+    for title in ("Floor: each part of a POST alone", "floor SUM for one POST", "POST /facade",
+                  "CPU milliseconds per acknowledged POST", "slow clients hold connections open",
+                  "End-to-end queue latency", "GET cost as data grows", "Peak RSS", "Targets (issue 12"):
         assert title in stdout
-    assert "MET" in stdout
+    for target in results["targets"]:
+        assert f"{target['what']}  " in stdout
 
 
 def test_the_bench_stops_the_system_it_started(bench_run):
