@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -68,34 +66,20 @@ class MessagesClient:
 
 
 class HazelcastQueue:
-    """Offers {uuid, msg} to the queue. The offer is sent at once and waited for later, so it travels
-    while the message is being logged. An offer lost with its connection is tried again; should the
+    """Offers {uuid, msg} to the queue. An offer lost with its connection is tried again; should the
     first one have landed after all, the consumers drop the second by uuid."""
 
     def __init__(self, connection: ClusterConnection, queue_name: str, *, attempts: int = 3):
         self._connection = connection
         self._queue_name = queue_name
-        self._attempts = attempts
+        self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(0.1, max=1.0),
+                                  retry=retry_if_exception_type(HazelcastError), reraise=True)
 
-    def offer(self, uuid: str, msg: str) -> Callable[[], None]:
+    def offer(self, uuid: str, msg: str) -> None:
         item = queue_item.encode(uuid, msg)
-
-        def send():
-            return self._connection.proxy("queue", self._queue_name, blocking=False).offer(item)
-
-        sent = [send()]
-
-        def attempt() -> bool:  # the first attempt is the offer already under way
-            return (sent.pop() if sent else send()).result()
-
-        def wait() -> None:
-            retrying = Retrying(stop=stop_after_attempt(self._attempts), wait=wait_exponential(0.1, max=1.0),
-                                retry=retry_if_exception_type(HazelcastError), reraise=True)
-            try:
-                accepted = retrying(attempt)
-            except HazelcastError as err:
-                raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
-            if not accepted:
-                raise Unavailable(f"queue {self._queue_name} is full")
-
-        return wait
+        try:
+            accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
+        except HazelcastError as err:
+            raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
+        if not accepted:
+            raise Unavailable(f"queue {self._queue_name} is full")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid as uuid_module
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -78,9 +78,8 @@ class MessagesPort(Protocol):
 
 
 class QueuePort(Protocol):
-    def offer(self, uuid: str, msg: str) -> Callable[[], None]:
-        """Send {uuid, msg} to the queue; answers a function that waits until the queue has it (and
-        raises Unavailable if it never will)."""
+    def offer(self, uuid: str, msg: str) -> None:
+        """Put {uuid, msg} on the queue; raises Unavailable if the queue cannot take it."""
 
 
 @dataclass(frozen=True)
@@ -100,16 +99,14 @@ class Facade:
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="full-read")
 
     def post(self, msg: str, idempotency_key: str | None = None) -> Posted:
-        """Log and queue at the same time. Both must succeed before the caller hears success. A
-        consumer delivers a queued message only once the log holds it (with the same text), so a POST
-        whose logging fails never delivers its message. A retry with the same idempotency key reuses
-        the uuid, so logging and the consumers store it once."""
+        """Log, then queue: both must succeed before the caller hears success, and only what the log
+        holds is ever queued (a POST whose logging fails delivers nothing). A retry with the same
+        idempotency key reuses the uuid, so logging and the consumers store it once."""
         uuid = idempotency_key or str(uuid_module.uuid4())
-        queued = self._queue.offer(uuid, msg)
         stored = self._logging.log(uuid, msg)
         if stored["msg"] != msg:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
-        queued()
+        self._queue.offer(uuid, msg)
         return Posted(uuid=uuid, msg=msg, logged_by=stored["logged_by"], replayed=stored.get("status") == "duplicate")
 
     def read_page(self, limit: int, after: str | None) -> dict:

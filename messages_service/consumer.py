@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -24,30 +24,16 @@ class ReceivedMessage:
 
 
 @dataclass(frozen=True)
-class Taken:
-    """A message taken off the queue, not yet checked against the log."""
-
-    uuid: str
-    msg: str
-
-
-@dataclass(frozen=True)
 class Batch:
     recorded: list[ReceivedMessage]  # newly recorded as received by this copy
-    unlogged: list[Taken]  # taken, but the log does not hold them (yet)
+    taken: int  # items taken off the queue (a uuid received before is taken and dropped)
 
 
 class Inbox(Protocol):
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
-        """Take up to max_items from the queue and, atomically with taking them, record as received by
-        copy_name those the log holds with the same text.
-
-        Waits up to wait_seconds for the first item. A uuid recorded before is dropped, not recorded
-        twice, and so is an item whose uuid the log holds with another text. Answers what was newly
-        recorded and what the log does not hold."""
-
-    def record_if_logged(self, copy_name: str, taken: list[Taken]) -> Batch:
-        """Record those of these the log now holds, as receive_batch does; answers as receive_batch."""
+        """Take up to max_items from the queue and, atomically with taking them, record them as received
+        by copy_name. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
+        not recorded twice."""
 
     def received_as_json(self, copy_name: str) -> list[str]:
         """What copy_name received, in seq order, each message as its JSON text ({uuid, msg,
@@ -192,32 +178,23 @@ class QueueConsumer:
     soon the queue drains) and costs least: more loops share the items among more, emptier
     transactions. Every loop outlives any failure, with back-off.
 
-    The facade queues a message while it is being logged, so a consumer may take it before the log
-    holds it. A message is received only once the log holds it: one more loop looks again after
-    growing pauses and drops the message if it is still not logged `wait_for_log` seconds after it was
-    taken (its POST failed). Should its logging land later after all, redelivery finds it in the log."""
+    The facade queues a message only once the log holds it, so whatever is taken is received."""
 
     def __init__(self, inbox: Inbox, copy_name: str, *, batch: int = 50, poll_seconds: float = 1.0,
-                 max_backoff: float = 5.0, threads: int = 1, wait_for_log: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 max_backoff: float = 5.0, threads: int = 1):
         self._inbox = inbox
         self._copy = copy_name
         self._batch = batch
         self._poll_seconds = poll_seconds
         self._max_backoff = max_backoff
-        self._wait_for_log = wait_for_log
-        self._clock = clock
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(self.step,), name=f"queue-consumer-{i + 1}",
-                                          daemon=True) for i in range(threads)]
-        self._threads.append(threading.Thread(target=self._run, args=(self._watch_unlogged,),
-                                              name="awaiting-log", daemon=True))
+        self._threads = [threading.Thread(target=self._run, name=f"queue-consumer-{i + 1}", daemon=True)
+                         for i in range(threads)]
         self._lock = threading.Lock()
-        self._unlogged_changed = threading.Condition(self._lock)
-        self._unlogged: dict[str, _Unlogged] = {}
         self.last_error: str | None = None
         self.received_count = 0
-        self.dropped_unlogged = 0
+        self.taken_count = 0
+        self.transactions = 0  # that took at least one item
 
     def start(self) -> QueueConsumer:
         for thread in self._threads:
@@ -226,8 +203,6 @@ class QueueConsumer:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        with self._lock:
-            self._unlogged_changed.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
@@ -237,11 +212,6 @@ class QueueConsumer:
     def running(self) -> bool:
         return all(thread.is_alive() for thread in self._threads) and not self._stop.is_set()
 
-    @property
-    def awaiting_log(self) -> int:
-        """Messages taken that the log does not hold yet."""
-        return len(self._unlogged)
-
     def health(self) -> tuple[bool, dict]:
         if not self.running:
             ok, state = False, "not running"
@@ -249,73 +219,25 @@ class QueueConsumer:
             ok, state = False, f"failing: {self.last_error}"
         else:
             ok, state = True, "running"
-        return ok, {"state": state, "received": self.received_count, "awaiting_log": self.awaiting_log,
-                    "dropped_unlogged": self.dropped_unlogged}
+        return ok, {"state": state, "received": self.received_count, "taken": self.taken_count,
+                    "transactions": self.transactions}
 
     def step(self) -> int:
         """Take one batch off the queue; answers how many messages were received."""
         batch = self._inbox.receive_batch(self._copy, self._batch, self._poll_seconds)
-        self._await_log(batch.unlogged)
-        return self._note(batch.recorded)
-
-    def recheck_unlogged(self, *, all_of_them: bool = False) -> int:
-        """Look again whether the log holds the messages whose pause is over (or all of them); answers
-        how many were received."""
-        now = self._clock()
-        with self._lock:
-            due = [u for u in self._unlogged.values() if all_of_them or u.due <= now]
-            for unlogged in due:
-                del self._unlogged[unlogged.taken.uuid]
-        if not due:
-            return 0
-        try:
-            batch = self._inbox.record_if_logged(self._copy, [u.taken for u in due])
-        except BaseException:
-            with self._lock:  # look again later
-                self._unlogged.update((u.taken.uuid, u) for u in due)
-            raise
-        still = {taken.uuid for taken in batch.unlogged}
-        with self._lock:
-            for unlogged in due:
-                if unlogged.taken.uuid not in still:
-                    continue
-                if now - unlogged.since >= self._wait_for_log:
-                    self.dropped_unlogged += 1
-                    log.info("dropped uuid=%s: not logged %.0fs after it was taken (its POST failed)",
-                             unlogged.taken.uuid, now - unlogged.since)
-                else:
-                    self._unlogged[unlogged.taken.uuid] = unlogged.later(now)
-        return self._note(batch.recorded)
-
-    def _await_log(self, taken: list[Taken]) -> None:
-        if not taken:
-            return
-        now = self._clock()
-        with self._lock:
-            for item in taken:
-                self._unlogged.setdefault(item.uuid, _Unlogged(item, since=now, due=now + _Unlogged.FIRST_PAUSE))
-            self._unlogged_changed.notify_all()
-
-    def _watch_unlogged(self) -> None:
-        with self._lock:
-            if not self._stop.is_set():
-                waits = [u.due for u in self._unlogged.values()]
-                self._unlogged_changed.wait(max(0.0, min(waits) - self._clock()) if waits else self._poll_seconds)
-        if not self._stop.is_set():
-            self.recheck_unlogged()
-
-    def _note(self, received: list[ReceivedMessage]) -> int:
-        for message in received:
+        for message in batch.recorded:
             log.info("received uuid=%s msg=%r", message.uuid, message.msg)
         with self._lock:
-            self.received_count += len(received)
-        return len(received)
+            self.received_count += len(batch.recorded)
+            self.taken_count += batch.taken
+            self.transactions += 1 if batch.taken else 0
+        return len(batch.recorded)
 
-    def _run(self, step: Callable[[], object]) -> None:
+    def _run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
             try:
-                step()
+                self.step()
             except Exception as err:  # the loop must outlive any single failure
                 self.last_error = f"{type(err).__name__}: {err}"
                 log.warning("consumer step failed (%s); retrying in %.1fs", self.last_error, backoff)
@@ -327,18 +249,3 @@ class QueueConsumer:
             self.last_error = None
             backoff = 0.2
         log.info("consumer stopped")
-
-
-@dataclass(frozen=True)
-class _Unlogged:
-    FIRST_PAUSE: ClassVar[float] = 0.005  # logging a message takes a few milliseconds
-    MAX_PAUSE: ClassVar[float] = 0.5
-
-    taken: Taken
-    since: float  # when it was taken
-    due: float  # when to look again
-    pause: float = FIRST_PAUSE
-
-    def later(self, now: float) -> _Unlogged:
-        pause = min(self.pause * 2, self.MAX_PAUSE)
-        return _Unlogged(self.taken, self.since, now + pause, pause)

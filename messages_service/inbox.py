@@ -1,9 +1,7 @@
 """The Hazelcast adapter of the inbox: a transaction polls the queue and records into a map.
 
 A poll that is not committed goes back to the queue, so a consumer or member dying mid-way loses
-nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice. A message
-is recorded only if the logging map holds it: one taken before its logging finished is held by the
-consumer, and should the consumer die meanwhile, redelivery finds it in the log.
+nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice.
 One map (uuid -> entry naming the copy) holds what every copy received: it survives restarts.
 """
 
@@ -21,7 +19,7 @@ from hazelcast.predicate import between, equal
 from lab_common import queue_item
 from lab_common.cluster import ClusterConnection, move_mark
 from lab_common.errors import Unavailable
-from messages_service.consumer import Batch, ReceivedMessage, Taken
+from messages_service.consumer import Batch, ReceivedMessage
 
 # A transaction stranded by a dying member holds its consumer until it times out: keep that short
 # (a batch takes milliseconds).
@@ -47,15 +45,20 @@ class HazelcastInbox:
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            taken = []
+            received = transaction.get_map(self._received_map)
+            recorded, taken = [], 0
             item = queue.poll(wait_seconds)
             while item is not None:
+                taken += 1
                 entry = queue_item.decode(item)
-                taken.append(Taken(entry["uuid"], entry["msg"]))
-                if len(taken) >= max_items:
+                message = ReceivedMessage(entry["uuid"], entry["msg"], received_by=copy_name,
+                                          seq=time.time_ns() // 1000)
+                value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
+                if received.put_if_absent(message.uuid, value) is None:
+                    recorded.append(message)
+                if taken >= max_items:
                     break
                 item = queue.poll(0)
-            batch = self._record_logged(transaction.get_map(self._received_map), copy_name, taken)
             transaction.commit()
         except HazelcastError as err:
             _rollback_quietly(transaction)
@@ -63,33 +66,7 @@ class HazelcastInbox:
         except BaseException:
             _rollback_quietly(transaction)
             raise
-        return batch
-
-    def record_if_logged(self, copy_name: str, taken: list[Taken]) -> Batch:
-        try:
-            return self._record_logged(self._connection.proxy("map", self._received_map), copy_name, taken)
-        except HazelcastError as err:
-            raise Unavailable(f"cannot record what was received: {type(err).__name__}: {err}") from err
-
-    def _record_logged(self, received, copy_name: str, taken: list[Taken]) -> Batch:
-        """Records in `received` (a map, or a map in a transaction) those of `taken` the log holds."""
-        if not taken:
-            return Batch([], [])
-        logged = self._connection.proxy("map", self._logged_map).get_all({t.uuid for t in taken})
-        recorded, unlogged = [], []
-        for item in taken:
-            entry = logged.get(item.uuid)
-            if entry is None:
-                unlogged.append(item)
-                continue
-            if orjson.loads(entry.to_string())["msg"] != item.msg:
-                log.warning("dropped uuid=%s: the log holds another text under that uuid", item.uuid)
-                continue
-            message = ReceivedMessage(item.uuid, item.msg, received_by=copy_name, seq=time.time_ns() // 1000)
-            value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
-            if received.put_if_absent(message.uuid, value) is None:
-                recorded.append(message)
-        return Batch(recorded, unlogged)
+        return Batch(recorded, taken)
 
     def received_as_json(self, copy_name: str) -> list[str]:
         client = self._connection.client()

@@ -11,7 +11,7 @@ import orjson
 from facade_service.service import FullListing, Listing
 from lab_common.errors import Unavailable
 from logging_service.service import LoggedMessage, cut_page
-from messages_service.consumer import Batch, ReceivedMessage, Taken
+from messages_service.consumer import Batch, ReceivedMessage
 
 
 class FakeMessageStore:
@@ -72,23 +72,15 @@ class FakeInbox:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
-        taken = []
-        while self.queue and len(taken) < max_items:
+        recorded, taken = [], 0
+        while self.queue and taken < max_items:
             item = self.queue.popleft()
-            taken.append(Taken(item["uuid"], item["msg"]))
-        return self.record_if_logged(copy_name, taken)
-
-    def record_if_logged(self, copy_name: str, taken: list[Taken]) -> Batch:
-        logged = {e["uuid"]: e["msg"] for e in self.logged}
-        recorded, unlogged = [], []
-        for item in taken:
-            if item.uuid not in logged:
-                unlogged.append(item)
-            elif logged[item.uuid] == item.msg and item.uuid not in self.received:
+            taken += 1
+            if item["uuid"] not in self.received:
                 self._seq += 1
-                self.received[item.uuid] = ReceivedMessage(item.uuid, item.msg, copy_name, self._seq)
-                recorded.append(self.received[item.uuid])
-        return Batch(recorded, unlogged)
+                self.received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], copy_name, self._seq)
+                recorded.append(self.received[item["uuid"]])
+        return Batch(recorded, taken)
 
     def received_by(self, copy_name: str) -> list[ReceivedMessage]:
         return sorted((m for m in self.received.values() if m.received_by == copy_name), key=lambda m: m.seq)
@@ -149,24 +141,17 @@ class FakeQueue:
         self.items: list[dict] = []
         self.available = True
 
-    def offer(self, uuid: str, msg: str):
-        """The offer lands at once; a queue that is down says so when it is waited for."""
-        if self.available:
-            self.items.append({"uuid": uuid, "msg": msg})
-
-        def wait() -> None:
-            if not self.available:
-                raise Unavailable("fake queue is down")
-
-        return wait
+    def offer(self, uuid: str, msg: str) -> None:
+        if not self.available:
+            raise Unavailable("fake queue is down")
+        self.items.append({"uuid": uuid, "msg": msg})
 
 
 class FakeMessages:
-    """One messages copy that receives what is queued once the log holds it, as the real consumer does."""
+    """One messages copy that has received everything queued, each uuid once."""
 
-    def __init__(self, queue: FakeQueue, store: FakeMessageStore):
+    def __init__(self, queue: FakeQueue):
         self.queue = queue
-        self.store = store
         self.available = True
 
     def messages(self) -> FullListing:
@@ -174,9 +159,7 @@ class FakeMessages:
             raise Unavailable("no copy of messages-service answered")
         received = {}
         for item in self.queue.items:
-            logged = self.store.entries.get(item["uuid"])
-            if logged is not None and logged.msg == item["msg"]:
-                received.setdefault(item["uuid"], item)
+            received.setdefault(item["uuid"], item)
         return full_listing("messages-1", "http://fake-messages", list(received.values()))
 
 

@@ -13,7 +13,7 @@ from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
 @pytest.fixture
 def parts():
     queue, logging = FakeQueue(), FakeLogging()
-    return logging, FakeMessages(queue, logging.store), queue
+    return logging, FakeMessages(queue), queue
 
 
 @pytest.fixture
@@ -67,14 +67,15 @@ def test_logging_down_answers_503_and_the_message_is_never_delivered(client, par
     response = client.post("/facade", data={"msg": "m"})
     assert response.status_code == 503
     assert response.json["error"] == "unavailable"
-    assert len(queue.items) == 1  # offered while logging was tried: the consumers wait for the log
+    assert queue.items == []  # only what the log holds is ever queued
     assert list(messages.messages().messages()) == []
 
 
-def test_queue_down_answers_503(client, parts):
-    _, _, queue = parts
+def test_queue_down_answers_503_and_the_message_stays_logged_for_redelivery(client, parts):
+    logging, _, queue = parts
     queue.available = False
     assert client.post("/facade", data={"msg": "m"}).status_code == 503
+    assert [m.msg for m in logging.store.entries.values()] == ["m"]
 
 
 @pytest.mark.parametrize(

@@ -35,3 +35,25 @@ def test_a_wake_that_races_the_drain_leaves_no_raised_flag_over_an_empty_pipe(mo
         assert waker.awake and pending_bytes(waker) == 1  # the next wake really writes
     finally:
         waker.close()
+
+
+def test_the_reactor_sleeps_until_its_next_timer_within_bounds():
+    from collections import deque
+    from types import SimpleNamespace
+
+    from lab_common.hazelcast_fixes import BUSY_POLL, LONGEST_POLL, poll_timeout
+
+    def loop(timers=(), new=()):
+        return SimpleNamespace(_timers=list(timers), _new_timers=deque(new))
+
+    assert poll_timeout(loop(), now=100.0) == LONGEST_POLL
+    assert abs(poll_timeout(loop([(100.03, None)]), now=100.0) - 0.03) < 1e-9
+    assert poll_timeout(loop([(99.0, None)]), now=100.0) == 0.0  # overdue: look at once
+    assert poll_timeout(loop([(105.0, None)]), now=100.0) == LONGEST_POLL
+    assert poll_timeout(loop([(105.0, None)], new=[(100.5, None)]), now=100.0) == BUSY_POLL
+
+
+def test_the_patched_loop_is_the_one_the_client_runs():
+    from lab_common.hazelcast_fixes import _poll_until_next_timer
+
+    assert reactor._WakeableLoop.run_loop is _poll_until_next_timer

@@ -2,17 +2,17 @@ import dataclasses
 
 from lab_common import web
 from messages_service.app import create_app
-from messages_service.consumer import Taken
 from tests.unit.fakes import FakeInbox
 
 
 def test_get_answers_what_this_copy_received_in_order_and_nothing_else(settings, monkeypatch):
     monkeypatch.setattr(web, "LISTING_CHUNK", 2)
     inbox = FakeInbox()
-    for i in range(5):
+    for i in (0, 1, 3, 4):
         inbox.offer_logged(f"u{i}", f"m{i}")
-    inbox.record_if_logged("messages-1", [Taken(f"u{i}", f"m{i}") for i in (0, 1, 3, 4)])
-    inbox.record_if_logged("messages-2", [Taken("u2", "m2")])
+    inbox.receive_batch("messages-1", 10, 0)
+    inbox.offer_logged("u2", "m2")
+    inbox.receive_batch("messages-2", 10, 0)
     copy_settings = dataclasses.replace(settings, instance="messages-1")
     body = create_app(copy_settings, inbox=inbox).test_client().get("/messages").json
     assert body["copy"] == "messages-1" and body["count"] == 4

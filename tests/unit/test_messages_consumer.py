@@ -16,54 +16,16 @@ def test_consumer_records_what_it_takes_and_drops_a_repeated_uuid():
     assert [m.uuid for m in inbox.received_by("messages-1")] == ["a", "b"]
 
 
-def test_a_message_taken_before_its_logging_finished_is_received_once_the_log_holds_it():
-    inbox, clock = FakeInbox(), FakeClock(100.0)
-    inbox.queue.append({"uuid": "early", "msg": "m"})
-    consumer = QueueConsumer(inbox, "messages-1", clock=clock)
-    assert consumer.step() == 0
-    assert consumer.awaiting_log == 1 and not inbox.received
-    clock.now = 100.01
-    assert consumer.recheck_unlogged() == 0  # still not logged: it waits on
-    inbox.logged.append({"uuid": "early", "msg": "m", "seq": 1})
-    assert consumer.recheck_unlogged() == 0  # its next look is not due yet
-    clock.now = 101.0
-    assert consumer.recheck_unlogged() == 1
-    assert consumer.awaiting_log == 0 and "early" in inbox.received
-
-
-def test_a_message_whose_post_failed_is_never_received_and_is_dropped_after_the_wait():
-    inbox, clock = FakeInbox(), FakeClock(100.0)
-    inbox.queue.append({"uuid": "failed-post", "msg": "m"})
-    consumer = QueueConsumer(inbox, "messages-1", wait_for_log=10, clock=clock)
-    consumer.step()
-    for second in range(101, 120):
-        clock.now = float(second)
-        assert consumer.recheck_unlogged() == 0
-    assert consumer.awaiting_log == 0 and consumer.dropped_unlogged == 1
-    assert not inbox.received
-
-
-def test_a_queued_text_the_log_holds_differently_is_not_received():
+def test_the_consumer_counts_what_it_took_received_and_the_transactions_that_took_any():
     inbox = FakeInbox()
-    inbox.offer_logged("key-1", "first")
-    inbox.queue.append({"uuid": "key-1", "msg": "reused key, other text"})
-    consumer = QueueConsumer(inbox, "messages-1")
+    for uuid in ("a", "b", "a", "c"):
+        inbox.offer_logged(uuid, "m")
+    consumer = QueueConsumer(inbox, "messages-1", batch=3)
+    assert consumer.step() == 2  # a, b, and a again (dropped)
     assert consumer.step() == 1
-    assert [m.msg for m in inbox.received_by("messages-1")] == ["first"]
-    assert consumer.awaiting_log == 0
-
-
-def test_the_running_consumer_receives_a_message_logged_just_after_it_was_taken():
-    inbox = FakeInbox()
-    inbox.queue.append({"uuid": "a", "msg": "1"})
-    consumer = QueueConsumer(inbox, "messages-1", poll_seconds=0.01).start()
-    try:
-        eventually(lambda: consumer.awaiting_log == 1, timeout=5)
-        inbox.logged.append({"uuid": "a", "msg": "1", "seq": 1})
-        eventually(lambda: "a" in inbox.received, timeout=5)
-    finally:
-        consumer.stop()
-    assert consumer.awaiting_log == 0 and consumer.dropped_unlogged == 0
+    assert consumer.step() == 0  # nothing left: not a transaction that took anything
+    ok, detail = consumer.health()
+    assert detail["taken"] == 4 and detail["received"] == 3 and detail["transactions"] == 2
 
 
 def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhile():
