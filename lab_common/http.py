@@ -154,23 +154,18 @@ class ServiceClient:
         self._discovery = discovery
         self._http = http
         self._timeout = timeout
-        self._attempts = attempts
-        self._backoff = backoff
+        # its state lives in thread-locals: one Retrying serves every request thread
+        self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=backoff, max=1.0),
+                                  retry=retry_if_exception_type(CopyFailed), reraise=False)
 
     def call(self, method: str, path: str, **kwargs) -> Reply:
         """The first reply below 500; Unavailable when every attempt failed. With spool=True a 200
         answer is not decoded but kept as it came in `file` (in memory while small, then on disk):
         large answers are then read piece by piece."""
         copies = self._copies_in_random_order()
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=1.0),
-            retry=retry_if_exception_type(CopyFailed),
-            reraise=False,
-        )
         failures: list[str] = []
         try:
-            for attempt in retrying:
+            for attempt in self._retrying:
                 with attempt:
                     copy = copies[(attempt.retry_state.attempt_number - 1) % len(copies)]
                     try:

@@ -291,7 +291,7 @@ class System:
         return process.pid is not None and _is_ours(process.pid, run_id, process.name)
 
     def kill(self, name: str) -> float:
-        """SIGKILL the process and everything in its group (a gunicorn master and its worker)."""
+        """SIGKILL the process and everything in its group (a server's master and its worker)."""
         state = self.state()
         process = self.process(name)
         if not self.is_running(process, state.run_id):
@@ -329,7 +329,7 @@ class System:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 _wait_gone(p.pid, 5.0)
-            # a gunicorn worker may outlive its master by a moment; the group must be empty
+            # a server's worker may outlive its master by a moment; the group must be empty
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
 

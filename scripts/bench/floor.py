@@ -51,8 +51,8 @@ def floor_sum(floor: Floor, batch_seen: float | None = None) -> FloorSum:
     wanted = batch_seen if batch_seen is not None else DEFAULT_BATCH
     consumer = min(consumers, key=lambda p: (abs(p.batch - wanted), p.batch), default=None)
     note = (f"consumers took {batch_seen:.1f} messages per transaction in the POST levels" if batch_seen is not None
-            else "the consumers' batch size in the POST levels is unknown (their /health does not count "
-                 f"transactions): {DEFAULT_BATCH} is taken")
+            else "the consumers' batch size in the POST levels is unknown (their /health did not tell): "
+                 f"{DEFAULT_BATCH} is taken")
 
     def ms(part: str) -> float | None:
         found = by_part.get(part)
@@ -119,7 +119,7 @@ def worker(args: Sequence[str]) -> Iterator[tuple[subprocess.Popen, object]]:
             except subprocess.TimeoutExpired:
                 continue
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # a gunicorn worker may outlive its master by a moment
+            os.killpg(process.pid, signal.SIGKILL)  # a server's worker may outlive its master by a moment
         errors.close()
 
 

@@ -147,9 +147,9 @@ def serve_echo(port: int) -> None:
 
 
 def call_logging(url: str, callers: int, seconds: float) -> PartResult:
-    """The client side of the facade's call to logging: lab_common.http's ServiceClient on a pooled
-    urllib3 manager, sized and timed by the same settings as the facade's."""
-    from lab_common.http import ServiceClient, pooled_http
+    """The client side of the facade's call to logging: lab_common.http's ServiceClient on its
+    connection pool, sized and timed by the same settings as the facade's."""
+    from lab_common.http import HttpPool, ServiceClient
     from lab_common.settings import Settings
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ=os.environ, argv=[])
@@ -164,7 +164,7 @@ def call_logging(url: str, callers: int, seconds: float) -> PartResult:
         def status(self) -> dict:
             return {}
 
-    http = pooled_http(pool_size=settings.threads * 2)
+    http = HttpPool(size=settings.threads * 2)
     client = ServiceClient("logging-service", OneCopy(), http, timeout=settings.http_timeout,
                            attempts=settings.http_attempts)
 

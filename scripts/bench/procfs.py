@@ -26,7 +26,7 @@ def parse_stat(text: str) -> ProcStat:
 
 
 def descendants(root: int, stats: Mapping[int, ProcStat]) -> list[int]:
-    """The root pid and every process below it (a gunicorn master and its workers)."""
+    """The root pid and every process below it (a server's master and its workers)."""
     children: dict[int, list[int]] = defaultdict(list)
     for stat in stats.values():
         children[stat.ppid].append(stat.pid)

@@ -74,13 +74,16 @@ def post_table(results: BenchResults) -> str:
             met = "yes" if all(t.met(figure(level), references) == "yes" for t, _, figure in judged) else "NO"
         rows.append((level.clients, fmt(level.seconds), level.acknowledged, level.failed, fmt(level.throughput),
                      fmt(lat.p50_ms), fmt(lat.p95_ms), fmt(lat.p99_ms), fmt(lat.max_ms), _drain_cell(level),
-                     *group_cells(level, floor_ms), fmt(level.cpu.bench_cores, 2), fmt(level.cpu.others_cores, 2),
+                     fmt(level.consumer_batch), *group_cells(level, floor_ms), fmt(level.cpu.bench_cores, 2),
+                     fmt(level.cpu.others_cores, 2),
                      target_text if at32 else "", met))
     text = (f"POST /facade (keep-alive clients, {results.post[0].stored_before}+ messages stored)\n"
             + render(["CLIENTS", "SECONDS", "ACKED", "FAILED", "MSG/S", "P50 ms", "P95 ms", "P99 ms", "MAX ms",
-                      "QUEUE DRAINED s", *GROUP_HEADERS, "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"], rows)
+                      "QUEUE DRAINED s", "BATCH", *GROUP_HEADERS, "LOADGEN CORES", "OTHER CORES", "TARGET", "MET"],
+                     rows)
             + "\nQUEUE DRAINED: seconds after the load until the messages copies had received every "
               "acknowledged POST (> 30: not within 30 s, or the copies' /health could not be read)"
+            + "\nBATCH: messages per consumer transaction during the level (from the copies' /health)"
             + "\nFACADE ... TOTAL: CPU ms per acknowledged POST by process group; x FLOOR: the total over the floor "
               "sum" + (f" ({floor_ms:.3f} ms)" if floor_ms else " (not measured: --floor)"))
     failures = {lv.clients: lv.failures for lv in results.post if lv.failures}
@@ -241,7 +244,7 @@ def memory_table(results: BenchResults) -> str:
                          target.describe(), target.met(peaks[name])))
         else:
             rows.append((name, entry.kind, fmt(own), fmt(own), "", "", ""))
-    return ("Peak RSS (VmHWM, MB): a Python service's figure is its gunicorn master's plus its worker's\n"
+    return ("Peak RSS (VmHWM, MB): a Python service's figure is its server's master plus its worker\n"
             "(pages shared since the fork count twice: an upper bound)\n"
             + render(["PROCESS", "KIND", "PEAK MB", "MASTER MB", "WORKER MB", "TARGET", "MET"], rows)
             + f"\nload generator (bench) peak RSS: {results.bench_peak_rss_kb / 1024:.1f} MB")

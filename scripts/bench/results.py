@@ -113,6 +113,7 @@ class PostLevel:
     cpu: CpuUse
     latencies_ms: list[float] = field(default_factory=list)
     round: int = 1  # of an A/B comparison; 0: every round's run of this level as one
+    consumer_batch: float | None = None  # messages per consumer transaction during the level, if told
 
     @property
     def failed(self) -> int:
@@ -152,7 +153,7 @@ def merge_levels(levels: Sequence[PostLevel]) -> PostLevel:
                      failures=dict(failures), throughput=round(acknowledged / seconds, 1) if seconds else 0.0,
                      latency=Latency.of([ms / 1000 for ms in latencies]), stored_before=first.stored_before,
                      queue_drained_after_s=None if None in drains else max(drains), cpu=cpu, latencies_ms=latencies,
-                     round=0)
+                     round=0, consumer_batch=_weighted([(lv.consumer_batch, lv.acknowledged) for lv in levels]))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from scripts.bench.results import (
     PostLevel,
     SlowClientLevel,
 )
-from scripts.bench.systems import OtherCheckout, Side, received_total, wait_drained
+from scripts.bench.systems import OtherCheckout, Side, consumer_counts, received_total, wait_drained
 from scripts.bench.targets import fmt
 
 Out = Callable[[str], None]
@@ -91,7 +91,7 @@ class Bench:
         if self.plan.slow_clients:
             self.slow_clients()
         if self.results.floor:
-            self.results.floor_sum = floor_sum(self.results.floor)
+            self.results.floor_sum = floor_sum(self.results.floor, self._batch_seen())
         self.memory()
 
     def idle_cpu(self) -> None:
@@ -203,6 +203,7 @@ class Bench:
         self.out(f"\nPOST{to} with {clients} keep-alive clients "
                  f"for {self.plan.duration_s:g}s ({stored} stored)...")
         received_before = received_total(side)
+        counts_before = consumer_counts(side)
         before = CpuSnapshot.take(self.procfs, side.roots)
         run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
                         max_requests=max(1000, int(self.plan.duration_s * 5000)),
@@ -210,11 +211,16 @@ class Bench:
         drained = wait_drained(side, None if received_before is None else received_before + run.acknowledged,
                                DRAIN_TIMEOUT)
         after = CpuSnapshot.take(self.procfs, side.roots)
+        counts_after = consumer_counts(side)
         cpu = CpuUse.between(before, after, run.acknowledged, side.kinds, self.procfs.clock_ticks)
+        batch = None
+        if counts_before and counts_after and counts_after[1] > counts_before[1]:
+            batch = round((counts_after[0] - counts_before[0]) / (counts_after[1] - counts_before[1]), 1)
         level = PostLevel(clients=clients, seconds=round(run.wall_s, 3), acknowledged=run.acknowledged,
                           failures=dict(run.failures), throughput=round(run.throughput, 1),
                           latency=Latency.of(run.latencies), stored_before=stored, queue_drained_after_s=drained,
-                          cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies], round=round_number or 1)
+                          cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies], round=round_number or 1,
+                          consumer_batch=batch)
         if side is self.side:
             self.stored += run.acknowledged
         self.out(f"  {level.throughput:.0f} msg/s, p99 {fmt(level.latency.p99_ms)} ms, {level.failed} failed, "
@@ -286,6 +292,14 @@ class Bench:
         self.results.slow_clients = result
         self.out(f"  {fmt(result.percent_of_plain)}% of the throughput without them; {still_open} of "
                  f"{slow.opened} slow connections still open")
+
+    def _batch_seen(self) -> float | None:
+        """Messages per consumer transaction at 32 clients (or the largest level), as the copies counted."""
+        levels = [lv for lv in self.results.post if lv.consumer_batch is not None]
+        if not levels:
+            return None
+        level = next((lv for lv in levels if lv.clients == 32), max(levels, key=lambda lv: lv.clients))
+        return level.consumer_batch
 
     def memory(self) -> None:
         self.results.memory = self.procfs.peak_memory(self.side.roots, self.side.kinds)

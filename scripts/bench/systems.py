@@ -106,6 +106,20 @@ def received_total(side: Side) -> int | None:
     return total
 
 
+def consumer_counts(side: Side) -> tuple[int, int] | None:
+    """Items the messages copies have taken off the queue and the transactions that took any, in all,
+    from their /health (None when a copy does not say)."""
+    taken = transactions = 0
+    for url in side.messages_urls:
+        try:
+            detail = requests.get(url + "/health", timeout=REQUEST_TIMEOUT).json()["checks"]["consumer"]["detail"]
+            taken += int(detail["taken"])
+            transactions += int(detail["transactions"])
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return None
+    return taken, transactions
+
+
 def wait_drained(side: Side, expected: int | None, timeout: float) -> float | None:
     """Until the copies have received `expected` in all (bounded); answers the seconds that took, None
     when they did not within `timeout` or it cannot be read (then after a fixed pause)."""

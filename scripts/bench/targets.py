@@ -72,7 +72,7 @@ def reference_figures(results: BenchResults) -> dict[str, float | None]:
 
 
 def python_service_peaks_mb(memory: Mapping[str, ProcessMemory]) -> dict[str, float | None]:
-    """Each Python service's peak RSS in MB: its gunicorn master's and worker's peaks summed.
+    """Each Python service's peak RSS in MB: its server master's and worker's peaks summed.
 
     Pages the two share since the fork count twice, so this is an upper bound of what the service holds."""
     peaks = {}
