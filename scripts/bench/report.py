@@ -27,6 +27,8 @@ def report_tables(results: BenchResults) -> list[str]:
         sections.append(f"Start-up: {results.startup.skipped}")
     if results.floor:
         sections.append(floor_table(results))
+    if results.pieces:
+        sections.append(pieces_table(results))
     if results.post:
         sections.append(post_table(results))
         sections.append(cpu_table(results))
@@ -100,6 +102,20 @@ def group_cells(level: PostLevel, floor_ms: float | None) -> list[str]:
     total = level.cpu.total_ms_per_msg
     return ([fmt(level.cpu.group_ms(kind), 2) for kind, _ in GROUPS] + [fmt(total, 2)]
             + [fmt(total / floor_ms, 2) if total is not None and floor_ms else "-"])
+
+
+def pieces_table(results: BenchResults) -> str:
+    rows = []
+    for service in results.pieces:
+        rows.append((service.service, "all threads of the process", fmt(service.process_ms, 3)))
+        rows.append(("", "  other threads (the Hazelcast client's reactor...)",
+                     fmt(service.process_ms - service.handler_ms, 3)))
+        rows.append(("", "  the request's thread", fmt(service.handler_ms, 3)))
+        rows += [("", f"    {piece.name}", fmt(piece.ms_per_request, 3)) for piece in service.pieces]
+        rows.append(("", "    rest of the handler (Flask, parsing, the answer)", fmt(service.rest_ms, 3)))
+    return ("Where a request's CPU goes: each service's real app in-process, one request at a time through "
+            "Flask's test client\n(thread CPU time around each call to a port; no HTTP server: serving is the "
+            "floor's Flask figure)\n" + render(["SERVICE", "PIECE", "CPU ms/request"], rows))
 
 
 def floor_table(results: BenchResults) -> str:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from scripts.bench.pieces import ServicePieces
 from scripts.bench.procfs import CpuSnapshot, ProcessMemory, ms_per_op
 
 # the process groups a POST's CPU is reported by: (kind in the launcher's state, label)
@@ -312,6 +313,7 @@ class BenchResults:
     idle_cpu: IdleCpu | None = None
     floor: Floor | None = None
     floor_sum: FloorSum | None = None
+    pieces: list[ServicePieces] = field(default_factory=list)
     queue_latency: QueueLatency | None = None
     get_cost: list[GetCost] = field(default_factory=list)
     facade_paging: FacadePaging | None = None

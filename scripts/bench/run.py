@@ -21,6 +21,7 @@ from scripts.bench.load import (
     queue_latency,
     timed_gets,
 )
+from scripts.bench.pieces import run_pieces
 from scripts.bench.procfs import CpuSnapshot, ProcFS
 from scripts.bench.results import (
     BenchResults,
@@ -39,6 +40,7 @@ from scripts.bench.targets import fmt
 
 Out = Callable[[str], None]
 DRAIN_TIMEOUT = 30.0
+PIECES_REQUESTS = 2000  # per service, in-process
 REFERENCE_CLIENTS = 32  # the level the targets judge; the slow clients and the A/B warm-up run at it too
 SLOW_HEAD_START = 2.0  # seconds the slow clients drip before the level starts
 
@@ -110,6 +112,15 @@ class Bench:
         self.results.floor = FloorRun(self.side, callers=CALLERS, seconds=self.plan.floor_seconds,
                                       batches=self.plan.floor_batches, out=self.out, procfs=self.procfs).run()
         self.out(f"  done in {self.results.floor.wall_s:.0f}s")
+        if "config-server" not in self.side.processes:
+            self.out("  where a request's CPU goes: skipped (it needs the config server to find logging)")
+            return
+        self.out(f"  where a request's CPU goes: {PIECES_REQUESTS} POSTs in-process to the facade's app, "
+                 f"then to a logging copy's, one thread...")
+        self.results.pieces, error = run_pieces(self.side.url("config-server"), self.side.cluster_name,
+                                                self.side.member_addresses, PIECES_REQUESTS)
+        if error:
+            self.out(f"  where a request's CPU goes: {error}")
 
     def queue_latency(self) -> None:
         names = self.side.names("messages")

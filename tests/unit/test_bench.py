@@ -457,3 +457,23 @@ def test_a_path_that_is_not_a_checkout_is_refused_before_anything_starts(tmp_pat
     other = OtherCheckout(tmp_path, tmp_path / "run", port_offset=3100, cluster_name="x")
     assert "not a checkout" in other.check()
     assert OtherCheckout(Path(__file__).parents[2], tmp_path, port_offset=3100, cluster_name="x").check() == ""
+
+
+def test_thread_cpu_times_a_method_only_while_measuring_and_puts_it_back():
+    from scripts.bench.pieces import Piece, ServicePieces, ThreadCpu
+
+    class Port:
+        def call(self, n):
+            return sum(i * i for i in range(n))
+
+    original = Port.call
+    cpu = ThreadCpu()
+    with cpu.timing(Port, "call", "the call"):
+        assert Port().call(10) == 285
+        assert cpu.spent == {}
+        cpu.measuring = True
+        Port().call(200_000)
+    assert Port.call is original
+    assert cpu.spent["the call"] > 0
+    result = ServicePieces("s", 10, process_ms=2.0, handler_ms=1.5, pieces=[Piece("a", 0.5), Piece("b", 0.25)])
+    assert result.rest_ms == 0.75

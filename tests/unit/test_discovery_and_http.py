@@ -196,8 +196,8 @@ def test_a_keep_alive_connection_the_copy_closed_while_idle_is_replaced_once():
             connection, _ = listener.accept()
             with connection:
                 connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
                 answered.append(1)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
 
     threading.Thread(target=serve, daemon=True).start()
     pool = HttpPool()
