@@ -1,6 +1,14 @@
 """Counting the members' operations from Hazelcast's diagnostics log: parsing, the difference between
 two dumps, the log files, the table and the options."""
 
+import argparse
+import dataclasses
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from scripts.bench.command import add_arguments, member_ops_problem, plan_from_args, save
 from scripts.bench.member_ops import (
     DiagnosticsLogs,
     ProfilerDump,
@@ -10,6 +18,8 @@ from scripts.bench.member_ops import (
     operation_kind,
     parse_operation_counts,
 )
+from scripts.bench.report import member_ops_table, report_tables, short_names
+from scripts.bench.results import BenchResults, MemberOpCount, MemberOps
 
 PUT = "com.hazelcast.map.impl.operation.PutIfAbsentOperation"
 PUT_TASK = "com.hazelcast.client.impl.protocol.task.map.MapPutIfAbsentMessageTask"
@@ -154,3 +164,77 @@ def test_the_member_options_turn_the_operation_profiler_on_into_the_directory(tm
     assert f"-Dhazelcast.diagnostics.directory={tmp_path}" in options
     assert "-Dhazelcast.diagnostics.operation-profiler.period.seconds=2" in options
     assert "-Dhazelcast.diagnostics.metrics.period.seconds=0" in options
+
+
+# --- the table and the options -----------------------------------------------------------------------
+
+
+def member_ops(acknowledged: int = 1000) -> MemberOps:
+    counts = [(BACKUP, "backup", 8700), (PUT, "operation", 1000), (PUT_TASK, "client task", 1000),
+              ("com.hazelcast.collection.impl.queue.operations.OfferOperation", "operation", 1000),
+              ("com.hazelcast.multimap.impl.operations.PutOperation", "operation", 12),
+              ("com.hazelcast.map.impl.operation.PutOperation", "operation", 8), (HEARTBEAT, "operation", 3)]
+    return MemberOps(clients=32, acknowledged=acknowledged, load_s=10.0, window_s=11.4, period_s=1,
+                     queue_drained=True, by_member={"member-1": 11723},
+                     operations=[MemberOpCount(op, kind, n, round(n / acknowledged, 4) if acknowledged else None)
+                                 for op, kind, n in counts])
+
+
+def results_with(ops: MemberOps) -> BenchResults:
+    results = BenchResults(command=["labctl", "bench"], started_at="2026-12-01T10:00:00+00:00", mode="own system",
+                           plan={}, machine={"nproc": 2}, load_before=[0.5, 0.4, 0.3])
+    results.member_ops = ops
+    return results
+
+
+def test_the_table_shows_each_class_per_post_and_folds_the_rare_ones_into_one_row():
+    table = member_ops_table(results_with(member_ops()))
+    lines = table.splitlines()
+    assert lines[1].split() == ["OPERATION", "KIND", "PER", "POST", "COUNT"]
+    rows = [line.split() for line in lines[3:10]]
+    assert rows[0] == ["Backup", "backup", "8.70", "8,700"]
+    assert ["MapPutIfAbsentMessageTask", "client", "task", "1.00", "1,000"] in rows
+    assert ["operations.PutOperation", "operation", "0.01", "12"] in rows  # 0.012 per POST; two PutOperations
+    assert rows[5][-2:] == ["0.01", "11"] and " ".join(rows[5]).startswith("other (2 classes under 0.01 per POST)")
+    assert rows[6] == ["all", "member", "operations", "11.72", "11,723"]
+    assert "per POST by kind: backups 8.70, operations 2.02, client tasks 1.00" in table
+
+
+def test_short_names_keep_a_package_part_only_where_two_classes_share_a_name():
+    assert short_names([PUT, "a.b.PutIfAbsentOperation", BACKUP]) == {
+        PUT: "operation.PutIfAbsentOperation", "a.b.PutIfAbsentOperation": "b.PutIfAbsentOperation",
+        BACKUP: "Backup"}
+
+
+def test_a_level_that_acknowledged_nothing_says_so_instead_of_a_table():
+    ops = dataclasses.replace(member_ops(0), operations=[], error="member-1: no profiler dump after the level")
+    assert member_ops_table(results_with(ops)).endswith("not measured: member-1: no profiler dump after the level")
+
+
+def test_the_member_operations_are_saved_with_the_results(tmp_path):
+    (path,) = save(results_with(member_ops()), tmp_path, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    saved = json.loads(path.read_text())["member_ops"]
+    assert saved["per_post"] == 11.723 and saved["operations"][0] == {
+        "operation": BACKUP, "kind": "backup", "count": 8700, "per_post": 8.7}
+    assert any(s.startswith("Member operations per acknowledged POST at 32") for s in report_tables(
+        results_with(member_ops())))
+
+
+def bench_args(*argv: str):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run-dir")
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_member_ops_is_off_by_default_and_refused_with_a_system_the_bench_did_not_start():
+    assert plan_from_args(bench_args()).member_ops is False and member_ops_problem(bench_args()) == ""
+    assert plan_from_args(bench_args("--member-ops")).member_ops is True
+    assert member_ops_problem(bench_args("--member-ops")) == ""
+    assert "drop --attach" in member_ops_problem(bench_args("--member-ops", "--attach"))
+    assert "--against" in member_ops_problem(bench_args("--member-ops", "--against", "../old-main"))
+
+
+@pytest.mark.parametrize("levels, expected", [((1, 8, 32, 64), 32), ((1, 8), 8), ((64, 16), 64)])
+def test_the_member_operations_are_counted_at_32_clients_or_the_largest_level(levels, expected):
+    assert dataclasses.replace(plan_from_args(bench_args()), levels=levels).reference_clients == expected
