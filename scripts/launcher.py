@@ -46,6 +46,12 @@ class Topology:
     port_offset: int = 0
     server: str = "granian"
     discovery: str = "config-server"  # or "consul": its own dev agent, no config server
+    member_java_options: tuple[str, ...] = ()  # after hazelcast/jvm.options (a later -D wins): diagnostics, say
+
+    @classmethod
+    def from_json(cls, data: dict) -> Topology:
+        """As State.to_json wrote it (JSON has no tuples); a field an older launcher did not write takes its default."""
+        return cls(**{**data, "member_java_options": tuple(data.get("member_java_options", ()))})
 
     @property
     def consul_port(self) -> int:
@@ -106,7 +112,7 @@ class State:
 
     @classmethod
     def from_json(cls, data: dict) -> State:
-        return cls(run_id=data["run_id"], topology=Topology(**data["topology"]),
+        return cls(run_id=data["run_id"], topology=Topology.from_json(data["topology"]),
                    processes={n: Process(**p) for n, p in data["processes"].items()})
 
 
@@ -137,7 +143,7 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         port = topology.member_port(i)
         argv = ["java", *_jvm_options(), f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
                 f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.port={port}",
-                f"-Dlab.member.list={','.join(members)}",
+                f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
         add(f"member-{i}", "member", port, argv, {}, f"http://127.0.0.1:{port}/hazelcast/health")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scripts.bench.chart import save_chart
 from scripts.bench.machine import loadavg, machine_info
+from scripts.bench.member_ops import PROFILER_PERIOD_S, DiagnosticsLogs, clear_diagnostics, diagnostics_options
 from scripts.bench.report import report_tables
 from scripts.bench.results import BenchResults, Startup
 from scripts.bench.run import Bench, Plan
@@ -63,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connections that send a POST's headers a byte a second, never finishing, during one "
                              "more 32-client level (the largest level if 32 is not one; default 64; 0 = off; off "
                              "with --quick)")
+    parser.add_argument("--member-ops", action="store_true",
+                        help="also count the operations the members run per acknowledged POST, by operation class "
+                             "(client tasks, partition and other operations, backups), around the 32-client level "
+                             "(the largest level if 32 is not one), from Hazelcast's operation profiler: the bench's "
+                             "system starts with diagnostics on, dumped every second into <bench run dir>/diagnostics "
+                             "(emptied first), so its members' CPU figures include the profiler's cost. Needs the "
+                             "bench's own system: not with --attach or --against")
     parser.add_argument("--against", type=Path, default=None, metavar="PATH",
                         help="A/B: also start the system of another checkout of the project at PATH (say a worktree "
                              "of the previous main), with its own code, and alternate the POST levels between it "
@@ -97,10 +105,29 @@ def plan_from_args(args) -> Plan:
         floor_batches=tuple(args.floor_batches or (1, 10, 50)),
         slow_clients=args.slow_clients if args.slow_clients is not None else (0 if quick else 64),
         rounds=max(1, args.rounds),
+        member_ops=args.member_ops,
+        member_ops_period_s=PROFILER_PERIOD_S,
     )
 
 
+def member_ops_problem(args) -> str:
+    """Why --member-ops cannot run with these options, or ""."""
+    if not args.member_ops:
+        return ""
+    if args.attach:
+        return ("--member-ops needs the bench's own system, started with Hazelcast's diagnostics on; an attached "
+                "system's members run without them: drop --attach")
+    if args.against:
+        return ("--member-ops cannot be combined with --against: only this checkout's members would pay for the "
+                "operation profiler, and the A/B comparison would not be fair; run it without --against")
+    return ""
+
+
 def run_bench(args, out: Out = print) -> int:
+    problem = member_ops_problem(args)
+    if problem:
+        out(f"labctl bench: {problem}")
+        return 2
     plan = plan_from_args(args)
     started = datetime.now(UTC)
     results = BenchResults(command=[Path(sys.argv[0]).name, *sys.argv[1:]], started_at=started.isoformat(),
@@ -112,6 +139,7 @@ def run_bench(args, out: Out = print) -> int:
         out(f"measuring commit {results.machine['git_commit'][:7]} with uncommitted changes: "
             + ", ".join(results.machine["git_uncommitted"]))
     system = System(args.run_dir if args.attach else args.bench_run_dir)
+    diagnostics_dir = system.run_dir.resolve() / "diagnostics"
     results.system = {"run_dir": str(system.run_dir), "stopped": None}
     other = None
     if args.against:
@@ -131,10 +159,20 @@ def run_bench(args, out: Out = print) -> int:
         if args.attach:
             results.startup = Startup(seconds=None, skipped="attached to a running system: start-up not measured")
         else:
-            topology = Topology(cluster_name=f"bench-{uuid.uuid4().hex[:8]}", port_offset=args.port_offset)
+            java_options = ()
+            if plan.member_ops:
+                clear_diagnostics(diagnostics_dir)
+                java_options = diagnostics_options(diagnostics_dir, plan.member_ops_period_s)
+            topology = Topology(cluster_name=f"bench-{uuid.uuid4().hex[:8]}", port_offset=args.port_offset,
+                                member_java_options=java_options)
             results.startup = start_own_system(system, topology, out)
         results.system["run_id"] = system.state().run_id
-        Bench(Side.read("B", system.run_dir), plan, out, results, other=other).run()
+        side = Side.read("B", system.run_dir)
+        diagnostics = None
+        if plan.member_ops:
+            results.system["diagnostics_dir"] = str(diagnostics_dir)
+            diagnostics = DiagnosticsLogs(diagnostics_dir, {n: side.processes[n].port for n in side.names("member")})
+        Bench(side, plan, out, results, other=other, diagnostics=diagnostics).run()
         results.completed = True
     finally:
         results.load_after = loadavg()

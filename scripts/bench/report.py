@@ -36,6 +36,8 @@ def report_tables(results: BenchResults) -> list[str]:
         sections.append(comparison_table(results))
     if results.slow_clients:
         sections.append(slow_clients_table(results))
+    if results.member_ops:
+        sections.append(member_ops_table(results))
     if results.queue_latency:
         sections.append(queue_table(results))
     if results.get_cost:
@@ -181,6 +183,50 @@ def slow_clients_table(results: BenchResults) -> str:
                        fmt(level.latency.p50_ms), fmt(level.latency.p99_ms), target.describe(),
                        target.met(slow.percent_of_plain))])
             + (f"\nfailures: {level.failures}" if level.failures else ""))
+
+
+MEMBER_OPS_SHOWN = 0.01  # per POST: rows below it are folded into one
+
+
+def short_names(names: list[str]) -> dict[str, str]:
+    """Each class's own name, with its package's last part where two packages hold the same name."""
+    last = [name.rsplit(".", 1)[-1] for name in names]
+    return {name: ".".join(name.split(".")[-2:]) if last.count(short) > 1 else short
+            for name, short in zip(names, last, strict=True)}
+
+
+def member_ops_table(results: BenchResults) -> str:
+    ops = results.member_ops
+    title = (f"Member operations per acknowledged POST at {ops.clients} clients (Hazelcast's operation profiler, "
+             f"every member summed; {ops.acknowledged} POSTs in {fmt(ops.load_s)} s, profiler dumps "
+             f"{fmt(ops.window_s)} s apart)")
+    if ops.per_post is None:
+        return f"{title}\nnot measured: {ops.error or 'no POST was acknowledged'}"
+    shown = [op for op in ops.operations if op.per_post >= MEMBER_OPS_SHOWN]
+    folded = [op for op in ops.operations if op.per_post < MEMBER_OPS_SHOWN]
+    names = short_names([op.operation for op in ops.operations])
+
+    def row(name: str, kind: str, per_post: float, count: int) -> tuple[str, str, str, str]:
+        return name, kind, f"{per_post:.2f}", f"{count:,}"
+
+    rows = [row(names[op.operation], op.kind, op.per_post, op.count) for op in shown]
+    if folded:
+        count = sum(op.count for op in folded)
+        rows.append(row(f"other ({len(folded)} classes under {MEMBER_OPS_SHOWN} per POST)", "",
+                        count / ops.acknowledged, count))
+    rows.append(row("all member operations", "", ops.per_post, sum(op.count for op in ops.operations)))
+    kinds = ", ".join(f"{kind}s {n:.2f}" for kind, n in sorted(ops.per_post_by_kind.items(), key=lambda kv: -kv[1]))
+    notes = [f"per POST by kind: {kinds}",
+             "client task: a client's request as a member received it (the operations it causes have rows of "
+             "their own); backup: one backup copy applied",
+             "the window holds whatever else the members did meanwhile (heartbeats, idle consumer polls); with "
+             "the profiler on, the members' CPU figures of this run include its cost"]
+    if not ops.queue_drained:
+        notes.append("the queue was not seen to drain after the level (> 30 s, or the copies' /health unreadable): "
+                     "operations the consumers had still to run may be missing")
+    if ops.error:
+        notes.append(f"left out: {ops.error}")
+    return f"{title}\n" + render(["OPERATION", "KIND", "PER POST", "COUNT"], rows) + "".join(f"\n{n}" for n in notes)
 
 
 def cpu_table(results: BenchResults) -> str:

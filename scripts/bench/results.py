@@ -294,6 +294,40 @@ class Comparison:
         return {clients: merge_levels(runs) for clients, runs in by_clients.items()}
 
 
+@dataclass(frozen=True)
+class MemberOpCount:
+    operation: str  # the class, as Hazelcast's operation profiler names it
+    kind: str  # "client task", "operation" or "backup" (member_ops.operation_kind)
+    count: int  # run in the window, the members summed
+    per_post: float | None  # per acknowledged POST
+
+
+@dataclass(frozen=True)
+class MemberOps:
+    """The operations the members ran around one POST level, by class, from each member's operation
+    profiler dumps before the level and after its queue drained (scripts.bench.member_ops)."""
+
+    clients: int
+    acknowledged: int
+    load_s: float
+    window_s: float | None  # from the earliest dump before to the latest after: the load, the drain and a bit
+    period_s: int  # between two dumps of a member
+    queue_drained: bool  # False: what the consumers had still to do is missing
+    by_member: dict[str, int]  # operations each member ran in the window, every kind
+    operations: list[MemberOpCount]  # most first
+    error: str = ""  # a member left out, and why
+    per_post: float | None = field(init=False)  # every kind summed
+    per_post_by_kind: dict[str, float] = field(init=False)
+
+    def __post_init__(self):
+        by_kind: dict[str, int] = defaultdict(int)
+        for op in self.operations:
+            by_kind[op.kind] += op.count
+        ack = self.acknowledged
+        object.__setattr__(self, "per_post", round(sum(by_kind.values()) / ack, 4) if ack else None)
+        object.__setattr__(self, "per_post_by_kind", {k: round(n / ack, 4) for k, n in by_kind.items()} if ack else {})
+
+
 @dataclass
 class BenchResults:
     """Everything one run measured; phases fill it in, and it is saved once (dataclasses.asdict)."""
@@ -320,6 +354,7 @@ class BenchResults:
     post: list[PostLevel] = field(default_factory=list)
     comparison: Comparison | None = None
     slow_clients: SlowClientLevel | None = None
+    member_ops: MemberOps | None = None
     memory: dict[str, ProcessMemory] = field(default_factory=dict)
     bench_peak_rss_kb: int = 0
     targets: list[dict] = field(default_factory=list)

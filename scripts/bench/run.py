@@ -21,6 +21,7 @@ from scripts.bench.load import (
     queue_latency,
     timed_gets,
 )
+from scripts.bench.member_ops import PROFILER_PERIOD_S, DiagnosticsLogs, ProfilerDump, member_ops_between
 from scripts.bench.pieces import run_pieces
 from scripts.bench.procfs import CpuSnapshot, ProcFS
 from scripts.bench.results import (
@@ -32,6 +33,7 @@ from scripts.bench.results import (
     GetCost,
     IdleCpu,
     Latency,
+    MemberOps,
     PostLevel,
     SlowClientLevel,
 )
@@ -43,6 +45,7 @@ DRAIN_TIMEOUT = 30.0
 PIECES_REQUESTS = 2000  # per service, in-process
 REFERENCE_CLIENTS = 32  # the level the targets judge; the slow clients and the A/B warm-up run at it too
 SLOW_HEAD_START = 2.0  # seconds the slow clients drip before the level starts
+SETTLE_S = 0.3  # after the queue drained, before a profiler dump counts as covering the level
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,22 @@ class Plan:
     floor_batches: tuple[int, ...] = (1, 10, 50)
     slow_clients: int = 0
     rounds: int = 2  # of the A/B POST levels, with another checkout to compare with
+    member_ops: bool = False  # count the members' operations around the reference level
+    member_ops_period_s: int = PROFILER_PERIOD_S  # between two operation-profiler dumps of a member
+
+    @property
+    def reference_clients(self) -> int:
+        """The level the slow clients and the member operations run at: 32, or the largest."""
+        return REFERENCE_CLIENTS if REFERENCE_CLIENTS in self.levels else max(self.levels)
 
 
 class Bench:
     """One benchmark run against one system; fills `results` phase by phase."""
 
     def __init__(self, side: Side, plan: Plan, out: Out, results: BenchResults, procfs: ProcFS | None = None,
-                 other: OtherCheckout | None = None):
+                 other: OtherCheckout | None = None, diagnostics: DiagnosticsLogs | None = None):
         self.side = side
+        self.diagnostics = diagnostics  # the members' diagnostics logs, with --member-ops
         self.other = other
         self.plan = plan
         self.out = out
@@ -211,8 +222,11 @@ class Bench:
         """`clients` keep-alive clients POST for the plan's duration; CPU from before the load until the
         queue has drained. `round_number`: of an A/B comparison."""
         to = f" to {side.label} (round {round_number})" if round_number else ""
+        count_ops = (self.diagnostics is not None and side is self.side and clients == self.plan.reference_clients
+                     and self.results.member_ops is None)
         self.out(f"\nPOST{to} with {clients} keep-alive clients "
                  f"for {self.plan.duration_s:g}s ({stored} stored)...")
+        ops_before = self._profiler_dumps(time.time()) if count_ops else None
         received_before = received_total(side)
         counts_before = consumer_counts(side)
         before = CpuSnapshot.take(self.procfs, side.roots)
@@ -236,7 +250,25 @@ class Bench:
             self.stored += run.acknowledged
         self.out(f"  {level.throughput:.0f} msg/s, p99 {fmt(level.latency.p99_ms)} ms, {level.failed} failed, "
                  f"{fmt(cpu.total_ms_per_msg, 2)} ms CPU/msg")
+        if ops_before is not None:
+            self.results.member_ops = self.member_ops(ops_before, level)
         return level
+
+    def _profiler_dumps(self, since: float) -> dict[str, ProfilerDump | None]:
+        """Each member's operation-profiler dump written at `since` or later (waits up to a few periods)."""
+        return self.diagnostics.wait_for_dumps(since, timeout=3 * self.plan.member_ops_period_s + 5)
+
+    def member_ops(self, before: dict[str, ProfilerDump | None], level: PostLevel) -> MemberOps:
+        """The members' operations from the dumps before the level to the first ones written after its
+        queue drained (outside the level's CPU window)."""
+        self.out("  member operations: waiting for each member's next operation-profiler dump...")
+        after = self._profiler_dumps(time.time() + SETTLE_S)
+        ops = member_ops_between(before, after, clients=level.clients, acknowledged=level.acknowledged,
+                                 load_s=level.seconds, period_s=self.plan.member_ops_period_s,
+                                 queue_drained=level.queue_drained_after_s is not None)
+        self.out(f"  {fmt(ops.per_post, 2)} member operations per acknowledged POST, over "
+                 f"{fmt(ops.window_s)} s between the dumps" + (f" ({ops.error})" if ops.error else ""))
+        return ops
 
     def compared_post_levels(self) -> None:
         """The POST levels alternated between A (the other checkout's system, started now and filled to as
@@ -286,7 +318,7 @@ class Bench:
     def slow_clients(self) -> None:
         """The 32-client level again (the largest level if 32 is not one), while slow clients each send a
         POST's headers a byte a second and never finish them."""
-        clients = REFERENCE_CLIENTS if REFERENCE_CLIENTS in self.plan.levels else max(self.plan.levels)
+        clients = self.plan.reference_clients
         plain = self.results.level(clients)
         self.out(f"\n{self.plan.slow_clients} slow clients (a byte a second of a POST's headers, never finished) "
                  f"hold connections to the facade open; then {clients} clients POST as before...")
