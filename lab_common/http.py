@@ -47,19 +47,21 @@ class HttpResponse:
     status: int
     data: bytes  # the whole body; empty when it was asked for as a stream
     stream: http.client.HTTPResponse | None = None  # with stream=True: read it with pieces()
-    _release: Callable[[], None] | None = None
+    _release: Callable[[bool], None] | None = None  # True: read to the end, the connection may be reused
 
     def pieces(self, size: int) -> Iterator[bytes]:
         """The streamed body piece by piece; TransportError if it ends before its announced length."""
+        whole = False
         try:
             while piece := self.stream.read(size):
                 yield piece
             if self.stream.length:  # http.client answers b"" early when the copy closes mid-way
                 raise TransportError(f"answer cut off {self.stream.length} bytes short")
+            whole = True
         except (OSError, http.client.HTTPException) as err:
             raise TransportError(type(err).__name__) from err
         finally:
-            self._release()
+            self._release(whole)
 
 
 class HttpPool:
@@ -100,7 +102,7 @@ class HttpPool:
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
                 raise TransportError(type(err).__name__) from err
-            self._give_back(base, connection)
+            self._give_back(base, connection, True)
             return HttpResponse(response.status, data)
 
     def clear(self) -> None:
@@ -115,10 +117,9 @@ class HttpPool:
             idle = self._idle.get(base)
             return idle.pop() if idle else None
 
-    def _give_back(self, base: str, connection: http.client.HTTPConnection) -> None:
-        response = getattr(connection, "_HTTPConnection__response", None)
-        if connection.sock is None or (response is not None and not response.isclosed()):
-            connection.close()  # the copy closes it, or its answer was not read to the end
+    def _give_back(self, base: str, connection: http.client.HTTPConnection, read_whole: bool) -> None:
+        if connection.sock is None or not read_whole:
+            connection.close()  # the copy closes it (http.client has let go of it), or its answer was cut
             return
         with self._lock:
             idle = self._idle.setdefault(base, [])
