@@ -52,7 +52,7 @@ def _granian(settings: Settings, build: AppFactory) -> None:
         closers.append(close)
         return app
 
-    def worker(*args):
+    def worker(*args):  # granian's own WSGI worker (pinned in pyproject.toml), then the app's close
         try:
             Server._spawn_wsgi_worker(*args)
         finally:
@@ -64,7 +64,8 @@ def _granian(settings: Settings, build: AppFactory) -> None:
     log_config = {"version": 1, "disable_existing_loggers": False,
                   "loggers": {"_granian": {"level": "WARNING", "propagate": True, "handlers": []}}}
     server = Server(
-        f"{settings.service}:app", address=settings.host, port=settings.port, interface=Interfaces.WSGI,
+        settings.instance,  # granian's name for the target; load_app is what it loads
+        address=settings.host, port=settings.port, interface=Interfaces.WSGI,
         workers=1, blocking_threads=settings.threads, runtime_threads=1, http=HTTPModes.http1,
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         log_level=LogLevels.warning, log_dictconfig=log_config, workers_kill_timeout=GRACEFUL_SECONDS,
