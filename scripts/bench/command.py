@@ -175,6 +175,9 @@ def run_bench(args, out: Out = print) -> int:
         Bench(side, plan, out, results, other=other, diagnostics=diagnostics).run()
         results.completed = True
     finally:
+        # once it is stopping, it stops: another SIGTERM or a Ctrl-C must not leave a system running
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignored_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         results.load_after = loadavg()
         results.finished_at = datetime.now(UTC).isoformat()
         if other and other.running():  # A is stopped by the bench; this is for a run cut short
@@ -186,6 +189,7 @@ def run_bench(args, out: Out = print) -> int:
             out("stopped." if results.system["stopped"] else
                 f"NOT fully stopped: {results.system.get('still_running')}")
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, ignored_int)
         paths = save(results, args.out, started)
     out("")
     for section in report_tables(results):
