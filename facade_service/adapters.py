@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-from functools import partial
-
 from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -70,67 +66,20 @@ class MessagesClient:
 
 
 class HazelcastQueue:
-    """Offers {uuid, msg} to the queue. Offers that request threads make while an earlier one is on its
-    way leave together, as one add_all: one queue operation, and one round of backups, for all of them.
-    An offer lost with its connection is tried again; should the first one have landed after all, the
-    consumers drop the second by uuid."""
+    """Offers {uuid, msg} to the queue. An offer lost with its connection is tried again; should the
+    first one have landed after all, the consumers drop the second by uuid."""
 
-    def __init__(self, connection: ClusterConnection, queue_name: str, *, attempts: int = 3,
-                 wait_seconds: float = 30.0):
+    def __init__(self, connection: ClusterConnection, queue_name: str, *, attempts: int = 3):
         self._connection = connection
         self._queue_name = queue_name
-        self._wait_seconds = wait_seconds  # beyond the client's own invocation timeout: a safety net
         self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(0.1, max=1.0),
                                   retry=retry_if_exception_type(HazelcastError), reraise=True)
-        self._lock = threading.Lock()
-        self._waiting: list[tuple[str, Future]] = []
-        self._sending = False  # an add_all is on its way; offers made meanwhile wait for the next
 
     def offer(self, uuid: str, msg: str) -> None:
+        item = queue_item.encode(uuid, msg)
         try:
-            accepted = self._retrying(self._offer_with_others, uuid, msg)
+            accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
         except HazelcastError as err:
             raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
-        except TimeoutError as err:
-            raise Unavailable(f"the queue did not answer within {self._wait_seconds:.0f}s") from err
         if not accepted:
             raise Unavailable(f"queue {self._queue_name} is full")
-
-    def _offer_with_others(self, uuid: str, msg: str) -> bool:
-        done: Future = Future()
-        with self._lock:  # items join in the order of their offer times: redelivery reads the queue as FIFO
-            self._waiting.append((queue_item.encode(uuid, msg), done))
-            lead, self._sending = not self._sending, True
-        if lead:
-            self._send_waiting()
-        return done.result(self._wait_seconds)
-
-    def _send_waiting(self) -> None:
-        """Send everything waiting as one add_all; once it is answered, the next (from its callback)."""
-        while True:
-            with self._lock:
-                batch, self._waiting = self._waiting, []
-                if not batch:
-                    self._sending = False
-                    return
-            try:
-                sent = self._connection.proxy("queue", self._queue_name, blocking=False).add_all(
-                    [item for item, _ in batch])
-            except BaseException as err:  # no cluster (Unavailable) or the client refused it: all hear it
-                for _, done in batch:
-                    done.set_exception(err)
-                continue
-            sent.add_done_callback(partial(self._answered, batch))
-            return
-
-    def _answered(self, batch: list[tuple[str, Future]], sent) -> None:
-        """On the Hazelcast client's reactor thread (or at once, if the answer was there already)."""
-        try:
-            accepted = sent.result()
-        except BaseException as err:
-            for _, done in batch:
-                done.set_exception(err)
-        else:
-            for _, done in batch:
-                done.set_result(accepted)
-        self._send_waiting()
