@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--against-run-dir", type=Path, default=DEFAULT_AGAINST_RUN_DIR,
                         help="run dir of A's system (default var/bench-run-a)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where JSON and PNG go (default bench-results/)")
+    parser.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",
+                        help="the HTTP server of the system the bench starts (default granian; gunicorn to "
+                             "compare)")
     parser.add_argument("--port-offset", type=int, default=3_000,
                         help="port offset of the system the bench starts (default 3000: every port stays below "
                              "the kernel's ephemeral range, 32768 and up)")
@@ -164,6 +167,7 @@ def run_bench(args, out: Out = print) -> int:
                 clear_diagnostics(diagnostics_dir)
                 java_options = diagnostics_options(diagnostics_dir, plan.member_ops_period_s)
             topology = Topology(cluster_name=f"bench-{uuid.uuid4().hex[:8]}", port_offset=args.port_offset,
+                                server=args.server,
                                 member_java_options=java_options)
             results.startup = start_own_system(system, topology, out)
         results.system["run_id"] = system.state().run_id

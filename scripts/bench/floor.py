@@ -174,7 +174,7 @@ class FloorRun:
     def flask_request(self) -> FloorPart:
         self.out(f"  {PARTS['flask_request']}: {self.callers} keep-alive clients for {self.seconds:g}s...")
         port = free_port(self.port_base)
-        with worker(["flask", "--port", str(port)]) as (server, errors):
+        with worker(["flask", "--port", str(port), "--server", self.side.server]) as (server, errors):
             if not wait_ready(server, port, "/health"):
                 return FloorPart("flask_request", 0, 0.0, {}, error=f"the server did not answer: {_tail(errors)}")
             window: dict[str, object] = {}

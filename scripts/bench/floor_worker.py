@@ -97,13 +97,14 @@ def run_callers(callers: int, seconds: float, op: Callable[[int, int], int], *,
 # --- the HTTP parts ------------------------------------------------------------------------------
 
 
-def serve_flask(port: int) -> None:
+def serve_flask(port: int, server: str) -> None:
     """A tiny app on the project's own base app and server: form `msg=...` in, small JSON out."""
     from lab_common.logs import configure_logging
     from lab_common.serving import serve
     from lab_common.settings import Settings
 
-    settings = Settings.load(FLOOR_SERVICE, default_port=port, environ=os.environ, argv=["--port", str(port)])
+    settings = Settings.load(FLOOR_SERVICE, default_port=port, environ=os.environ,
+                             argv=["--port", str(port), "--server", server])
     configure_logging(settings.instance, "WARNING")
 
     def build():
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     for name in ("flask", "echo"):
         sub.add_parser(name).add_argument("--port", type=int, required=True)
+    sub.choices["flask"].add_argument("--server", default="granian", help="as the system's services")
     caller = sub.add_parser("caller")
     caller.add_argument("--url", required=True)
     cluster = sub.add_parser("cluster")
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.what == "flask":
-        serve_flask(args.port)
+        serve_flask(args.port, args.server)
     elif args.what == "echo":
         serve_echo(args.port)
     elif args.what == "caller":

@@ -47,6 +47,7 @@ class Side:
     cluster_name: str
     port_offset: int
     processes: dict[str, SeenProcess]
+    server: str = "granian"  # the HTTP server its services run on
 
     @classmethod
     def read(cls, label: str, run_dir: Path) -> Side:
@@ -54,7 +55,8 @@ class Side:
         processes = {name: SeenProcess(name, p["kind"], int(p["port"]), p.get("pid"))
                      for name, p in state["processes"].items()}
         topology = state["topology"]
-        return cls(label, Path(run_dir), topology["cluster_name"], int(topology.get("port_offset", 0)), processes)
+        return cls(label, Path(run_dir), topology["cluster_name"], int(topology.get("port_offset", 0)), processes,
+                   topology.get("server", "gunicorn"))
 
     @property
     def roots(self) -> dict[str, int]:
