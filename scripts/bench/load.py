@@ -241,7 +241,8 @@ def slow_request_head(host: str, port: int, path: str) -> bytes:
 
 class SlowClients:
     """Connections that each send a POST's headers a byte a second and never finish them; one thread
-    drips a byte into every open connection each second. Close them all with `close()`."""
+    drips a byte into every open connection each second, and opens a new one in place of any the
+    server closes, so `count` of them press on the server all along. Close them all with `close()`."""
 
     def __init__(self, url: str, count: int, *, interval: float = 1.0):
         parts = urlsplit(url)
@@ -254,48 +255,47 @@ class SlowClients:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drip, name="bench-slow-clients", daemon=True)
         self.opened = 0
+        self.reopened = 0  # opened in place of one the server closed (e.g. after its header timeout)
 
     def open(self) -> SlowClients:
         for _ in range(self._count):
-            try:
-                sock = socket.create_connection(self._address, timeout=REQUEST_TIMEOUT)
-            except OSError:
-                continue
-            sock.setblocking(False)
-            self._sockets.append(sock)
-            self._sent.append(0)
+            sock = self._connect()
+            if sock is not None:
+                self._sockets.append(sock)
+                self._sent.append(0)
         self.opened = len(self._sockets)
         self._thread.start()
         return self
 
+    def _connect(self) -> socket.socket | None:
+        try:
+            sock = socket.create_connection(self._address, timeout=REQUEST_TIMEOUT)
+        except OSError:
+            return None
+        sock.setblocking(False)
+        return sock
+
     def _drip(self) -> None:
         while not self._stop.is_set():
             for i, sock in enumerate(self._sockets):
-                if sock.fileno() < 0 or self._sent[i] >= len(self._head):
+                if sock.fileno() < 0 or not _is_open(sock):
+                    sock.close()  # the server let it go: another takes its place
+                    fresh = self._connect()
+                    if fresh is None:
+                        continue
+                    self._sockets[i], self._sent[i], sock = fresh, 0, fresh
+                    self.reopened += 1
+                if self._sent[i] >= len(self._head):
                     continue
                 try:
                     self._sent[i] += sock.send(self._head[self._sent[i]:self._sent[i] + 1])
-                except BlockingIOError:
+                except OSError:  # full, or the server let it go: seen on the next round
                     continue
-                except OSError:
-                    sock.close()  # the server let it go
             self._stop.wait(self._interval)
 
     def still_open(self) -> int:
         """Connections the server has not closed (a closed one reads as end of file)."""
-        count = 0
-        for sock in self._sockets:
-            if sock.fileno() < 0:
-                continue
-            try:
-                if sock.recv(1, socket.MSG_PEEK) == b"":
-                    continue
-            except BlockingIOError:
-                pass  # nothing to read: still open
-            except OSError:
-                continue
-            count += 1
-        return count
+        return sum(1 for sock in self._sockets if sock.fileno() >= 0 and _is_open(sock))
 
     def close(self) -> None:
         self._stop.set()
@@ -303,3 +303,14 @@ class SlowClients:
             self._thread.join(timeout=5)
         for sock in self._sockets:
             sock.close()
+
+
+def _is_open(sock: socket.socket) -> bool:
+    """Whether the server still waits for the rest of the request: nothing to read yet."""
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False  # end of file, or an answer (say a timeout's 408): the server is done with it

@@ -266,7 +266,8 @@ class SlowClientLevel:
     opened: int  # connections the facade accepted
     still_open_at_end: int  # not closed by the facade by the end of the level
     level: PostLevel
-    plain_throughput: float | None  # the same client count without slow clients
+    plain_throughput: float | None  # the same client count without slow clients, just before
+    reopened: int = 0  # slow connections opened again in place of ones the facade closed
     percent_of_plain: float | None = field(init=False)
 
     def __post_init__(self):

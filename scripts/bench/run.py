@@ -316,10 +316,12 @@ class Bench:
         return run.acknowledged
 
     def slow_clients(self) -> None:
-        """The 32-client level again (the largest level if 32 is not one), while slow clients each send a
-        POST's headers a byte a second and never finish them."""
+        """The 32-client level again (the largest level if 32 is not one) without slow clients and then
+        with them, back to back, so that both see the same system: slow clients each send a POST's
+        headers a byte a second and never finish them."""
         clients = self.plan.reference_clients
-        plain = self.results.level(clients)
+        self.out(f"\nthe {clients}-client level again, without slow clients, as the measure for the next...")
+        plain = self.post_level(self.side, clients, self.stored)
         self.out(f"\n{self.plan.slow_clients} slow clients (a byte a second of a POST's headers, never finished) "
                  f"hold connections to the facade open; then {clients} clients POST as before...")
         slow = SlowClients(self.side.facade + "/facade", self.plan.slow_clients).open()
@@ -330,11 +332,12 @@ class Bench:
         finally:
             slow.close()
         result = SlowClientLevel(slow_clients=self.plan.slow_clients, opened=slow.opened,
-                                 still_open_at_end=still_open, level=level,
-                                 plain_throughput=plain.throughput if plain else None)
+                                 still_open_at_end=still_open, level=level, plain_throughput=plain.throughput,
+                                 reopened=slow.reopened)
         self.results.slow_clients = result
         self.out(f"  {fmt(result.percent_of_plain)}% of the throughput without them; {still_open} of "
-                 f"{slow.opened} slow connections still open")
+                 f"{slow.opened} slow connections open at the end ({slow.reopened} opened again after the "
+                 f"facade closed them)")
 
     def _batch_seen(self) -> float | None:
         """Messages per consumer transaction at 32 clients (or the largest level), as the copies counted."""
