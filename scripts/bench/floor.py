@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -45,11 +46,10 @@ READY_TIMEOUT = 30.0
 def floor_sum(floor: Floor, batch_seen: float | None = None) -> FloorSum:
     """One POST = a Flask request in the facade and one in logging, the client side of the facade's call
     to logging, a put_if_absent, an offer, and one message's share of a consumer transaction at the
-    measured batch size closest to what the consumers saw (DEFAULT_BATCH when that is unknown)."""
+    batch size the consumers took in the POST levels (DEFAULT_BATCH when that is unknown)."""
     by_part = {p.part: p for p in floor.parts if p.batch is None}
-    consumers = [p for p in floor.parts if p.part == "consumer_tx" and p.cpu_ms_per_op is not None]
     wanted = batch_seen if batch_seen is not None else DEFAULT_BATCH
-    consumer = min(consumers, key=lambda p: (abs(p.batch - wanted), p.batch), default=None)
+    consumer_ms, batch_label = consumer_share(floor, wanted)
     note = (f"consumers took {batch_seen:.1f} messages per transaction in the POST levels" if batch_seen is not None
             else "the consumers' batch size in the POST levels is unknown (their /health did not tell): "
                  f"{DEFAULT_BATCH} is taken")
@@ -62,10 +62,26 @@ def floor_sum(floor: Floor, batch_seen: float | None = None) -> FloorSum:
              ("client side of the call to logging", 1, ms("call_client")),
              ("put_if_absent", 1, ms("put_if_absent")),
              ("offer", 1, ms("offer")),
-             (f"consumer transaction per message, batch {consumer.batch if consumer else '?'}", 1,
-              consumer.cpu_ms_per_op if consumer else None)]
+             (f"consumer transaction per message, batch {batch_label}", 1, consumer_ms)]
     total = None if any(v is None for _, _, v in terms) else round(sum(n * v for _, n, v in terms), 4)
-    return FloorSum(ms=total, terms=terms, batch=consumer.batch if consumer else None, batch_note=note)
+    return FloorSum(ms=total, terms=terms, batch=round(wanted, 1) if consumer_ms is not None else None,
+                    batch_note=note)
+
+
+def consumer_share(floor: Floor, batch: float) -> tuple[float | None, str]:
+    """A message's share of a consumer transaction at `batch` messages per transaction: measured there,
+    or interpolated between the two measured sizes around it, linearly in 1/batch (a transaction's own
+    cost is shared by its messages); the nearest measured size outside them. Answers it and a label."""
+    measured = sorted((p.batch, p.cpu_ms_per_op) for p in floor.parts
+                      if p.part == "consumer_tx" and p.cpu_ms_per_op is not None)
+    if not measured:
+        return None, "?"
+    for (low, low_ms), (high, high_ms) in itertools.pairwise(measured):
+        if low < batch < high:
+            weight = (1 / batch - 1 / high) / (1 / low - 1 / high)
+            return round(weight * low_ms + (1 - weight) * high_ms, 4), f"{batch:g} (between {low} and {high})"
+    nearest, nearest_ms = min(measured, key=lambda m: (abs(m[0] - batch), m[0]))
+    return nearest_ms, f"{nearest}" if nearest == batch else f"{nearest} (nearest measured to {batch:g})"
 
 
 def who_pays(part: FloorPart) -> str:

@@ -246,7 +246,7 @@ class FloorPart:
 class FloorSum:
     ms: float | None  # None when a part it needs was not measured
     terms: list[tuple[str, int, float | None]]  # (part label, times, ms per op)
-    batch: int | None  # the consumer batch size taken
+    batch: float | None  # the consumer batch size the consumer's share was taken at
     batch_note: str
 
 

@@ -315,17 +315,18 @@ def test_a_floor_part_sums_what_each_payer_spent_per_operation():
 
 
 def test_the_floor_sum_counts_two_flask_requests_and_the_consumer_at_the_batch_the_posts_saw():
-    floor = full_floor(1, 10, 50)
-    total = floor_sum(floor, batch_seen=40.0)  # closest measured: 50
-    assert total.batch == 50
-    assert total.ms == pytest.approx(2 * 0.5 + 0.6 + 0.3 + 0.1 + 3.0 / 50)
+    floor = full_floor(1, 10, 50)  # the fake's consumer share is exactly 3.0 / batch
+    total = floor_sum(floor, batch_seen=40.0)  # between 10 and 50: interpolated in 1/batch
+    assert total.batch == 40.0
+    assert total.ms == pytest.approx(2 * 0.5 + 0.6 + 0.3 + 0.1 + 3.0 / 40)
     assert [n for _, n, _ in total.terms] == [2, 1, 1, 1, 1]
+    assert floor_sum(floor, batch_seen=10.0).ms == pytest.approx(2.0 + 3.0 / 10)  # measured there
+    assert floor_sum(floor, batch_seen=80.0).ms == pytest.approx(2.0 + 3.0 / 50)  # past the largest: nearest
 
 
 def test_without_the_batch_the_posts_saw_the_floor_sum_takes_ten():
     total = floor_sum(full_floor(1, 10, 50))
     assert total.batch == 10 and "unknown" in total.batch_note
-    assert floor_sum(full_floor(1, 50)).batch == 1  # 1 and 50: 1 is closer to 10
 
 
 def test_the_floor_sum_is_not_given_when_a_part_is_missing():
