@@ -37,7 +37,14 @@ from scripts.bench.results import (
     PostLevel,
     SlowClientLevel,
 )
-from scripts.bench.systems import OtherCheckout, Side, consumer_counts, received_total, wait_drained
+from scripts.bench.systems import (
+    OtherCheckout,
+    Side,
+    consumer_batch,
+    consumer_counts,
+    received_total,
+    wait_drained,
+)
 from scripts.bench.targets import fmt
 
 Out = Callable[[str], None]
@@ -227,20 +234,16 @@ class Bench:
         self.out(f"\nPOST{to} with {clients} keep-alive clients "
                  f"for {self.plan.duration_s:g}s ({stored} stored)...")
         ops_before = self._profiler_dumps(time.time()) if count_ops else None
-        received_before = received_total(side)
         counts_before = consumer_counts(side)
         before = CpuSnapshot.take(self.procfs, side.roots)
         run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
                         max_requests=max(1000, int(self.plan.duration_s * 5000)),
                         tag=f"bench-post-{self.tag}-{side.label}{round_number or ''}-{clients}")
-        drained = wait_drained(side, None if received_before is None else received_before + run.acknowledged,
+        drained = wait_drained(side, None if counts_before is None else counts_before.received + run.acknowledged,
                                DRAIN_TIMEOUT)
         after = CpuSnapshot.take(self.procfs, side.roots)
-        counts_after = consumer_counts(side)
         cpu = CpuUse.between(before, after, run.acknowledged, side.kinds, self.procfs.clock_ticks)
-        batch = None
-        if counts_before and counts_after and counts_after[1] > counts_before[1]:
-            batch = round((counts_after[0] - counts_before[0]) / (counts_after[1] - counts_before[1]), 1)
+        batch = consumer_batch(counts_before, consumer_counts(side))
         level = PostLevel(clients=clients, seconds=round(run.wall_s, 3), acknowledged=run.acknowledged,
                           failures=dict(run.failures), throughput=round(run.throughput, 1),
                           latency=Latency.of(run.latencies), stored_before=stored, queue_drained_after_s=drained,

@@ -96,30 +96,44 @@ class Side:
         return requests.get(self.logging + "/logging", timeout=SLOW_REQUEST_TIMEOUT).json()["count"]
 
 
-def received_total(side: Side) -> int | None:
-    """How many messages the messages copies have received since they started, from their /health."""
-    total = 0
-    for url in side.messages_urls:
-        try:
-            health = requests.get(url + "/health", timeout=REQUEST_TIMEOUT).json()
-            total += int(health["checks"]["consumer"]["detail"]["received"])
-        except (requests.RequestException, ValueError, KeyError, TypeError):
-            return None
-    return total
+@dataclass(frozen=True)
+class ConsumerCounts:
+    """What the messages copies' consumers say in their /health, summed over the copies."""
+
+    received: int
+    taken: int | None  # items taken off the queue; None from copies that do not count them (older code)
+    transactions: int | None  # transactions that took at least one item; None likewise
 
 
-def consumer_counts(side: Side) -> tuple[int, int] | None:
-    """Items the messages copies have taken off the queue and the transactions that took any, in all,
-    from their /health (None when a copy does not say)."""
-    taken = transactions = 0
+def consumer_counts(side: Side) -> ConsumerCounts | None:
+    """The consumers' counts since the copies started, from one /health read each (None if one cannot be read)."""
+    received, taken, transactions = 0, 0, 0
     for url in side.messages_urls:
         try:
             detail = requests.get(url + "/health", timeout=REQUEST_TIMEOUT).json()["checks"]["consumer"]["detail"]
-            taken += int(detail["taken"])
-            transactions += int(detail["transactions"])
+            received += int(detail["received"])
+            if taken is not None and "taken" in detail and "transactions" in detail:
+                taken += int(detail["taken"])
+                transactions += int(detail["transactions"])
+            else:
+                taken = transactions = None
         except (requests.RequestException, ValueError, KeyError, TypeError):
             return None
-    return taken, transactions
+    return ConsumerCounts(received, taken, transactions)
+
+
+def consumer_batch(before: ConsumerCounts | None, after: ConsumerCounts | None) -> float | None:
+    """Messages per consumer transaction between two readings (None when the copies do not tell)."""
+    if not before or not after or before.transactions is None or after.transactions is None:
+        return None
+    transactions = after.transactions - before.transactions
+    return round((after.taken - before.taken) / transactions, 1) if transactions > 0 else None
+
+
+def received_total(side: Side) -> int | None:
+    """How many messages the messages copies have received since they started, from their /health."""
+    counts = consumer_counts(side)
+    return counts.received if counts else None
 
 
 def wait_drained(side: Side, expected: int | None, timeout: float) -> float | None:

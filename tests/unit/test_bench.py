@@ -480,3 +480,13 @@ def test_thread_cpu_times_a_method_only_while_measuring_and_puts_it_back():
     assert cpu.spent["the call"] > 0
     result = ServicePieces("s", 10, process_ms=2.0, handler_ms=1.5, pieces=[Piece("a", 0.5), Piece("b", 0.25)])
     assert result.rest_ms == 0.75
+
+
+def test_the_consumer_batch_is_what_was_taken_over_the_transactions_between_two_readings():
+    from scripts.bench.systems import ConsumerCounts, consumer_batch
+
+    before, after = ConsumerCounts(100, 120, 10), ConsumerCounts(400, 420, 25)
+    assert consumer_batch(before, after) == 20.0
+    assert consumer_batch(before, before) is None  # no transaction in between
+    assert consumer_batch(ConsumerCounts(1, None, None), ConsumerCounts(2, None, None)) is None  # older copies
+    assert consumer_batch(None, after) is None
