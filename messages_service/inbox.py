@@ -45,20 +45,24 @@ class HazelcastInbox:
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            received = transaction.get_map(self._received_map)
-            recorded, taken = [], 0
+            # Take the whole batch first, then record it: the map writes lock their keys until the commit,
+            # and a transaction stranded by a dying member keeps its locks, so the shorter the stretch
+            # in which it holds any, the fewer messages redelivery later finds locked.
+            entries = []
             item = queue.poll(wait_seconds)
             while item is not None:
-                taken += 1
-                entry = queue_item.decode(item)
+                entries.append(queue_item.decode(item))
+                if len(entries) >= max_items:
+                    break
+                item = queue.poll(0)
+            received = transaction.get_map(self._received_map)
+            recorded = []
+            for entry in entries:
                 message = ReceivedMessage(entry["uuid"], entry["msg"], received_by=copy_name,
                                           seq=time.time_ns() // 1000)
                 value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
                 if received.put_if_absent(message.uuid, value) is None:
                     recorded.append(message)
-                if taken >= max_items:
-                    break
-                item = queue.poll(0)
             transaction.commit()
         except HazelcastError as err:
             _rollback_quietly(transaction)
@@ -66,7 +70,7 @@ class HazelcastInbox:
         except BaseException:
             _rollback_quietly(transaction)
             raise
-        return Batch(recorded, taken)
+        return Batch(recorded, len(entries))
 
     def received_as_json(self, copy_name: str) -> list[str]:
         client = self._connection.client()
