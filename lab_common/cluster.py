@@ -85,6 +85,20 @@ class ClusterConnection:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    def start_over(self, why: str) -> None:
+        """Shut the live client down; the supervisor builds a new one. The members then roll back the
+        transactions the old client left open (a transaction whose coordinating member died is only
+        ever rolled back when its client goes), releasing their locks and the queue items they took."""
+        client = self._client
+        if client is None or self._closing.is_set():
+            return
+        log.warning("starting the Hazelcast client over: %s", why)
+        self._last_error = f"starting over: {why}"
+        try:
+            client.shutdown()
+        except Exception:  # a half-dead client: the supervisor builds a new one all the same
+            log.debug("client shutdown failed", exc_info=True)
+
     def close(self) -> None:
         self._closing.set()
         self._client_gone.set()

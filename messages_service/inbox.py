@@ -65,10 +65,13 @@ class HazelcastInbox:
                     recorded.append(message)
             transaction.commit()
         except HazelcastError as err:
-            _rollback_quietly(transaction)
+            if not _rolled_back(transaction):
+                # stranded (its coordinating member is gone): its locks would block every later
+                # transaction that records these uuids, for as long as this client lives
+                self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
             raise Unavailable(f"queue transaction failed: {type(err).__name__}: {err}") from err
         except BaseException:
-            _rollback_quietly(transaction)
+            _rolled_back(transaction)
             raise
         return Batch(recorded, len(entries))
 
@@ -130,11 +133,12 @@ class HazelcastInbox:
         return queue_item.decode(head).get("at", 0)  # an item without a time: assume nothing has left
 
 
-def _rollback_quietly(transaction) -> None:
+def _rolled_back(transaction) -> bool:
     try:
         transaction.rollback()
-    except Exception:  # the transaction may already be gone with its connection; the member rolls it back
-        pass
+    except Exception:  # gone with its connection or its coordinating member
+        return False
+    return True
 
 
 def _in_seq_order(texts: list[str]) -> list[str]:
