@@ -1,11 +1,13 @@
 """The one `main` every service shares: settings, logging, build the app, serve, close.
 
-A service names its builder as "module:function": it is imported in the gunicorn worker, after the
-fork, so the master process stays small (gunicorn and the settings, no Flask, no Hazelcast client).
+A service names its builder as "module:function": it is imported in the server's worker, after the
+fork, so the master process stays small (the server and the settings, no Flask, no Hazelcast client).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib
 import logging
 import os
@@ -24,8 +26,12 @@ log = logging.getLogger(__name__)
 
 Builder = Callable[[Settings], "tuple[Flask, Callable[[], None]]"]
 
+MALLOC_ARENAS = 2  # glibc's default is 8 per core: request threads then keep freed memory in arenas of their own
+M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+
 
 def run_service(service: str, default_port: int, build: Builder | str, argv: Sequence[str] | None = None) -> int:
+    limit_malloc_arenas()
     try:
         settings = Settings.load(service, default_port=default_port, environ=os.environ, argv=argv)
         configure_logging(settings.instance, settings.log_level)
@@ -43,6 +49,14 @@ def run_service(service: str, default_port: int, build: Builder | str, argv: Seq
     return 0
 
 
+def limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas for this process (and a worker forked from it): after a large full
+    read, memory freed by one request thread is then reused by the others instead of staying held."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name and hasattr(libc := ctypes.CDLL(libc_name), "mallopt"):
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
 def _resolve(build: Builder | str) -> Builder:
     if callable(build):
         return build
@@ -52,6 +66,7 @@ def _resolve(build: Builder | str) -> Builder:
 
 def _registered(settings: Settings, build: Builder | str) -> tuple[Flask, Callable[[], None]]:
     """Build the app; in Consul mode also register this copy, and deregister it first on the way out."""
+    limit_malloc_arenas()  # again in the worker, in case the server spawned it rather than forked it
     app, close = _resolve(build)(settings)
     if settings.discovery != "consul":
         return app, close

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 from flask import Flask, Response, current_app, jsonify, request
@@ -12,7 +13,9 @@ from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType,
 from lab_common.settings import Settings
 
 HealthCheck = Callable[[], tuple[bool, object]]
-LISTING_CHUNK = 1000  # items per piece of a streamed listing
+LISTING_CHUNK = 1000  # items joined per write of a listing
+LISTING_PIECE_BYTES = 1 << 16  # a listing goes out in pieces this large
+SPOOL_IN_MEMORY = 1 << 20  # a listing larger than this is kept in a temporary file until sent
 
 
 class FastJSONProvider(JSONProvider):
@@ -120,15 +123,30 @@ def limit_param(default: int | None, maximum: int = 10_000) -> int | None:
     return int(text)
 
 
-def listing_response(fields: dict, items: Sequence[str]) -> Response:
-    """`{**fields, "count": n, "messages": [...]}` from items that are JSON texts already (as they are
-    stored), written out a thousand at a time: a full read of 100k messages then holds neither an
-    object per message nor the whole answer as one string."""
+def listing_response(fields: dict, pages: Iterable[Sequence[str]]) -> Response:
+    """`{**fields, "count": n, "messages": [...]}` from pages of items that are JSON texts already (as
+    they are stored). The pages are written to a file as they come (in memory while small), so a
+    failure while reading them is still a clean 503 and a full read of 100k messages holds neither an
+    object per message nor the whole answer; the file then goes out in pieces."""
+    file, count = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY), 0
+    try:
+        for page in pages:
+            for start in range(0, len(page), LISTING_CHUNK):
+                chunk = page[start:start + LISTING_CHUNK]
+                file.write((b"," if count else b"") + ",".join(chunk).encode())
+                count += len(chunk)
+    except BaseException:
+        file.close()
+        raise
+    file.seek(0)
 
     def pieces() -> Iterator[bytes]:
-        yield orjson.dumps({**fields, "count": len(items)})[:-1] + b',"messages":['
-        for start in range(0, len(items), LISTING_CHUNK):
-            yield (b"," if start else b"") + ",".join(items[start:start + LISTING_CHUNK]).encode()
-        yield b"]}"
+        try:
+            yield orjson.dumps({**fields, "count": count})[:-1] + b',"messages":['
+            while piece := file.read(LISTING_PIECE_BYTES):
+                yield piece
+            yield b"]}"
+        finally:
+            file.close()
 
     return Response(pieces(), mimetype="application/json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol, TypeVar
@@ -29,9 +29,9 @@ class MessageStore(Protocol):
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
         """Store the message unless its uuid is there; answer the one already stored, if any."""
 
-    def all_as_json(self) -> list[str]:
-        """Every message as its JSON text ({uuid, msg, logged_by, seq}), in seq order: the full read,
-        without an object per message."""
+    def all_as_json(self) -> Iterator[list[str]]:
+        """Every message as its JSON text ({uuid, msg, logged_by, seq}), in seq order and in pages: the
+        full read, without an object per message or every message at once."""
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         """About `limit` messages with seq > after_seq (from the first if None), in seq order; more than
@@ -64,7 +64,7 @@ class MessageLog:
         log.info("logged uuid=%s msg=%r", uuid, msg)
         return RecordResult(candidate, created=True)
 
-    def messages_as_json(self) -> list[str]:
+    def messages_as_json(self) -> Iterator[list[str]]:
         return self._store.all_as_json()
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import orjson
 from hazelcast.config import IndexType
@@ -71,15 +72,15 @@ class HazelcastMessageStore:
             if self._marked_down_to is None or seq < self._marked_down_to:
                 self._marked_down_to = seq
 
-    def all_as_json(self) -> list[str]:
-        """Read as pages of FULL_READ_PAGE (index range scans), so that no one answer from the cluster
-        holds everything; the texts are those add_if_absent stored."""
-        texts, after = [], None
+    def all_as_json(self) -> Iterator[list[str]]:
+        """Pages of FULL_READ_PAGE (index range scans), read one at a time: no one answer from the
+        cluster, and no list here, holds everything; the texts are those add_if_absent stored."""
+        after = None
         while True:
             page = self._scan(after, FULL_READ_PAGE)
-            texts.extend(text for _, text in page)
+            yield [text for _, text in page]
             if len(page) < FULL_READ_PAGE:
-                return texts
+                return
             after = page[-1][0]
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:

@@ -16,7 +16,7 @@ def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask
 
     @app.get("/messages")
     def get_messages():
-        return listing_response({"copy": settings.instance}, inbox.received_as_json(settings.instance))
+        return listing_response({"copy": settings.instance}, [inbox.received_as_json(settings.instance)])
 
     return app
 

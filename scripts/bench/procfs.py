@@ -6,7 +6,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -68,6 +68,19 @@ class ProcessMemory:
     peak_kb: int | None
     children_peak_kb: dict[str, int | None]  # pid -> VmHWM of each process below it
     kind: str = ""
+    private_kb: dict[str, int | None] = field(default_factory=dict)  # pid -> pages no other process maps, at the end
+
+    def service_peak_kb(self) -> int | None:
+        """The tree's peak without counting a page twice: the largest process's peak plus what the others
+        hold privately (a server master's pages that its worker shares since the fork are in the worker's
+        peak already). Without private figures, every peak summed: an upper bound."""
+        peaks = {str(self.pid): self.peak_kb, **self.children_peak_kb}
+        known = {pid: kb for pid, kb in peaks.items() if kb}
+        if not known:
+            return None
+        if any(self.private_kb.get(pid) is None for pid in known):
+            return sum(known.values())
+        return max(kb + sum(self.private_kb[other] for other in known if other != pid) for pid, kb in known.items())
 
 
 class ProcFS:
@@ -99,15 +112,27 @@ class ProcFS:
         except OSError:
             return None
 
+    def private_kb(self, pid: int) -> int | None:
+        """Private_Clean + Private_Dirty from smaps_rollup: the pages only this process maps."""
+        try:
+            text = (self.root / str(pid) / "smaps_rollup").read_text()
+        except OSError:
+            return None
+        clean, dirty = status_kb(text, "Private_Clean"), status_kb(text, "Private_Dirty")
+        return None if clean is None or dirty is None else clean + dirty
+
     def peak_memory(self, roots: Mapping[str, int], kinds: Mapping[str, str] | None = None
                     ) -> dict[str, ProcessMemory]:
-        """VmHWM of each root process and of each process below it, in kB."""
+        """VmHWM of each root process and of each process below it, and what each holds privately, in kB."""
         stats = self.stats()
-        return {name: ProcessMemory(pid=root, peak_kb=self.peak_rss_kb(root),
-                                    children_peak_kb={str(pid): self.peak_rss_kb(pid)
-                                                      for pid in descendants(root, stats) if pid != root},
-                                    kind=(kinds or {}).get(name, ""))
-                for name, root in roots.items()}
+        memory = {}
+        for name, root in roots.items():
+            below = [pid for pid in descendants(root, stats) if pid != root]
+            memory[name] = ProcessMemory(pid=root, peak_kb=self.peak_rss_kb(root),
+                                         children_peak_kb={str(pid): self.peak_rss_kb(pid) for pid in below},
+                                         kind=(kinds or {}).get(name, ""),
+                                         private_kb={str(pid): self.private_kb(pid) for pid in (root, *below)})
+        return memory
 
 
 @dataclass(frozen=True)

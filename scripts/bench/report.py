@@ -308,7 +308,7 @@ def memory_table(results: BenchResults) -> str:
                          target.describe(), target.met(peaks[name])))
         else:
             rows.append((name, entry.kind, fmt(own), fmt(own), "", "", ""))
-    return ("Peak RSS (VmHWM, MB): a Python service's figure is its server's master plus its worker\n"
-            "(pages shared since the fork count twice: an upper bound)\n"
+    return ("Peak RSS (VmHWM, MB): a Python service's figure is its worker's peak plus the pages its server's\n"
+            "master holds on its own (Private_Clean + Private_Dirty): each page counted once\n"
             + render(["PROCESS", "KIND", "PEAK MB", "MASTER MB", "WORKER MB", "TARGET", "MET"], rows)
             + f"\nload generator (bench) peak RSS: {results.bench_peak_rss_kb / 1024:.1f} MB")

@@ -72,15 +72,13 @@ def reference_figures(results: BenchResults) -> dict[str, float | None]:
 
 
 def python_service_peaks_mb(memory: Mapping[str, ProcessMemory]) -> dict[str, float | None]:
-    """Each Python service's peak RSS in MB: its server master's and worker's peaks summed.
-
-    Pages the two share since the fork count twice, so this is an upper bound of what the service holds."""
+    """Each Python service's peak in MB: its server worker's peak RSS plus what its master holds on its
+    own (see ProcessMemory.service_peak_kb)."""
     peaks = {}
     for name, entry in memory.items():
-        if entry.kind not in PYTHON_KINDS:
-            continue
-        kb = (entry.peak_kb or 0) + sum(kb or 0 for kb in entry.children_peak_kb.values())
-        peaks[name] = round(kb / 1024, 1) if kb else None
+        if entry.kind in PYTHON_KINDS:
+            kb = entry.service_peak_kb()
+            peaks[name] = round(kb / 1024, 1) if kb else None
     return peaks
 
 

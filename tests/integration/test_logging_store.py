@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 def everything(message_log: MessageLog) -> list[LoggedMessage]:
     """The full read (what GET /logging answers), decoded."""
-    return [LoggedMessage(**orjson.loads(text)) for text in message_log.messages_as_json()]
+    return [LoggedMessage(**orjson.loads(text)) for page in message_log.messages_as_json() for text in page]
 
 
 @pytest.fixture

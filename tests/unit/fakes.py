@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections import deque
+from collections.abc import Iterator
 
 import orjson
 
@@ -34,8 +35,9 @@ class FakeMessageStore:
         self._check()
         return sorted(self.entries.values(), key=lambda m: m.seq)
 
-    def all_as_json(self) -> list[str]:
-        return [orjson.dumps(m.to_json()).decode() for m in self.all_messages()]
+    def all_as_json(self) -> Iterator[list[str]]:
+        texts = [orjson.dumps(m.to_json()).decode() for m in self.all_messages()]
+        yield from (texts[start:start + 2] for start in range(0, len(texts), 2))  # in small pages
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
         return cut_page([m for m in self.all_messages() if after_seq is None or m.seq > after_seq], limit)

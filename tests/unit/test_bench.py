@@ -54,14 +54,19 @@ def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int, cutime: in
 
 
 def fake_proc(root: Path, processes: dict[int, tuple[str, int, int, int]], hwm_kb: dict[int, int] | None = None,
-              machine: str = "cpu  100 0 50 800 50 0 0 0 0 0\n") -> ProcFS:
-    """A /proc tree in tmp_path: pid -> (comm, ppid, utime, stime)."""
+              machine: str = "cpu  100 0 50 800 50 0 0 0 0 0\n", private_kb: dict[int, tuple[int, int]] | None = None
+              ) -> ProcFS:
+    """A /proc tree in tmp_path: pid -> (comm, ppid, utime, stime); private_kb: pid -> (clean, dirty)."""
     for pid, (comm, ppid, utime, stime) in processes.items():
         (root / str(pid)).mkdir()
         (root / str(pid) / "stat").write_text(stat_line(pid, comm, ppid, utime, stime))
         kb = (hwm_kb or {}).get(pid)
         (root / str(pid) / "status").write_text(
             f"Name:\t{comm}\nVmPeak:\t  999999 kB\n" + (f"VmHWM:\t  {kb} kB\n" if kb else "") + "Threads:\t4\n")
+        if pid in (private_kb or {}):
+            clean, dirty = private_kb[pid]
+            (root / str(pid) / "smaps_rollup").write_text(
+                f"Rss:  90000 kB\nPss:  50000 kB\nPrivate_Clean:  {clean} kB\nPrivate_Dirty:  {dirty} kB\n")
     (root / "stat").write_text(machine)
     (root / "self").mkdir()  # not a pid: ignored
     return ProcFS(root)
@@ -138,19 +143,27 @@ def test_machine_cpu_counts_idle_and_iowait_as_not_busy():
     assert parse_machine_cpu("cpu  100 10 50 800 40 5 5 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n") == (170, 1010)
 
 
-def test_peak_memory_reads_vmhwm_of_the_process_and_its_children(tmp_path):
+def test_peak_memory_reads_vmhwm_and_private_pages_of_the_process_and_its_children(tmp_path):
     procfs = fake_proc(tmp_path, {100: ("python", 1, 0, 0), 101: ("python", 100, 0, 0), 200: ("java", 1, 0, 0)},
-                       hwm_kb={100: 40_960, 101: 51_200, 200: 300_000})
+                       hwm_kb={100: 40_960, 101: 51_200, 200: 300_000},
+                       private_kb={100: (24, 10_216), 101: (0, 30_000)})
     peaks = procfs.peak_memory({"facade-1": 100, "member-1": 200}, {"facade-1": "facade", "member-1": "member"})
     assert peaks == {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200},
-                                               kind="facade"),
-                     "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member")}
+                                               kind="facade", private_kb={"100": 10_240, "101": 30_000}),
+                     "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member",
+                                               private_kb={"200": None})}
     assert status_kb("Name:\tx\nVmRSS:\t  12 kB\n", "VmHWM") is None
 
 
-def test_a_python_service_peak_is_master_plus_worker_and_members_are_left_out():
-    memory = {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200}, kind="facade"),
+def test_a_python_service_peak_counts_the_masters_shared_pages_once_and_members_are_left_out():
+    memory = {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200}, kind="facade",
+                                        private_kb={"100": 10_240, "101": 20_480}),  # 30 MB shared
               "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member")}
+    assert python_service_peaks_mb(memory) == {"facade-1": 60.0}  # the worker's 50 + the master's own 10
+
+
+def test_without_private_figures_a_service_peak_is_every_peak_summed():
+    memory = {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200}, kind="facade")}
     assert python_service_peaks_mb(memory) == {"facade-1": 90.0}
 
 

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from lab_common import web
+from lab_common.errors import Unavailable
 from logging_service.app import create_app
 from tests.unit.fakes import FakeMessageStore
 
@@ -51,6 +52,21 @@ def test_a_full_read_written_in_pieces_is_the_whole_listing(client, monkeypatch)
     assert list(body) == ["copy", "count", "messages"]
     assert [(m["uuid"], m["msg"], m["logged_by"]) for m in body["messages"]] == \
         [(f"u{i}", f"msg {i} ✓", "logging-2") for i in range(5)]
+
+
+def test_a_full_read_that_fails_after_its_first_page_is_a_503_not_a_cut_listing(client, store, monkeypatch):
+    for i in range(5):
+        client.post("/logging", json={"uuid": f"u{i}", "msg": f"msg{i}"})
+    pages = store.all_as_json
+
+    def failing_after_one_page():
+        yield next(pages())
+        raise Unavailable("member gone mid-read")
+
+    monkeypatch.setattr(store, "all_as_json", failing_after_one_page)
+    response = client.get("/logging")
+    assert response.status_code == 503
+    assert "member gone mid-read" in response.json["message"]
 
 
 def test_paged_read_follows_the_cursor(client):
