@@ -6,8 +6,8 @@ from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from facade_service.service import FullListing, Listing
-from lab_common import queue_item
 from lab_common.cluster import ClusterConnection
+from lab_common.contracts import encode_queue_item
 from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
 
@@ -76,7 +76,7 @@ class HazelcastQueue:
                                   retry=retry_if_exception_type(HazelcastError), reraise=True)
 
     def offer(self, uuid: str, msg: str) -> None:
-        item = queue_item.encode(uuid, msg)
+        item = encode_queue_item(uuid, msg)
         try:
             accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
         except HazelcastError as err:

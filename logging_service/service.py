@@ -9,20 +9,11 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol, TypeVar
 
+from lab_common.contracts import LoggedMessage
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class LoggedMessage:
-    uuid: str
-    msg: str
-    logged_by: str
-    seq: int
-
-    def to_json(self) -> dict:
-        return {"uuid": self.uuid, "msg": self.msg, "logged_by": self.logged_by, "seq": self.seq}
 
 
 class MessageStore(Protocol):

@@ -9,18 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from lab_common.contracts import LoggedMessage, ReceivedMessage
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    uuid: str
-    msg: str
-    received_by: str
-    seq: int
-
-    def to_json(self) -> dict:
-        return {"uuid": self.uuid, "msg": self.msg, "received_by": self.received_by, "seq": self.seq}
 
 
 @dataclass(frozen=True)
@@ -39,8 +30,8 @@ class Inbox(Protocol):
         """What copy_name received, in seq order, each message as its JSON text ({uuid, msg,
         received_by, seq}): the full read, without an object per message."""
 
-    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
-        """The entries ({uuid, msg, seq}) the logging map holds with seq in [from_seq, to_seq]."""
+    def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
+        """The entries the logging map holds with seq in [from_seq, to_seq]."""
 
     def received_among(self, uuids: list[str]) -> set[str]:
         """Which of these uuids some copy has received."""
@@ -134,7 +125,7 @@ class Redelivery:
         due = [e for e in self._offered.values() if e.due <= now and e.offered_at < cleared_to]
         until = min(now_us - self._grace_us, cleared_to - self._grace_us, self._checked_to + self._span_us)
         fresh = self._inbox.logged_between(self._checked_to + 1, until) if until > self._checked_to else []
-        candidates = {e["uuid"]: e["msg"] for e in fresh} | {e.uuid: e.msg for e in due}
+        candidates = {e.uuid: e.msg for e in fresh} | {e.uuid: e.msg for e in due}
         received = self._inbox.received_among(list(candidates)) if candidates else set()
         for uuid in received:
             self._offered.pop(uuid, None)

@@ -190,8 +190,8 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
     from hazelcast.config import IndexType
     from hazelcast.core import HazelcastJsonValue
 
-    from lab_common import queue_item
     from lab_common.cluster import ClusterConnection
+    from lab_common.contracts import encode_queue_item
     from lab_common.settings import Settings
     from messages_service.inbox import HazelcastInbox
 
@@ -227,7 +227,7 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
         queue = proxy("queue", f"bench-floor-{tag}-offer")
 
         def offer(caller: int, i: int) -> int:
-            queue.offer(queue_item.encode(f"{caller}-{i}", f"floor-{caller}-{i}"))
+            queue.offer(encode_queue_item(f"{caller}-{i}", f"floor-{caller}-{i}"))
             return 1
 
         emit(run_callers(callers, seconds, offer, member_pids=member_pids, part="offer",
@@ -240,7 +240,7 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
             for start in range(0, items, CHUNK):
                 chunk = keys[start:start + CHUNK]
                 proxy("map", names[2]).put_all({k: logged_entry(k, f"floor-{k}") for k in chunk})
-                proxy("queue", names[0]).add_all([queue_item.encode(k, f"floor-{k}") for k in chunk])
+                proxy("queue", names[0]).add_all([encode_queue_item(k, f"floor-{k}") for k in chunk])
             proxy("map", names[1])
             inbox = HazelcastInbox(connection, *names)
 

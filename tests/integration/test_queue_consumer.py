@@ -2,14 +2,13 @@ import json
 import threading
 import time
 
-import orjson
 import pytest
 
 import hazelcast
-from lab_common import queue_item
+from lab_common.contracts import ReceivedMessage, encode_queue_item
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
-from messages_service.consumer import QueueConsumer, ReceivedMessage, Redelivery
+from messages_service.consumer import QueueConsumer, Redelivery
 from messages_service.inbox import HazelcastInbox
 from tests.helpers import eventually
 
@@ -27,12 +26,12 @@ def offer(connection, names, items, *, logged=True):
     if logged:
         log_messages(connection, names, items)
     for uuid, msg in items:
-        assert queue.offer(queue_item.encode(uuid, msg))
+        assert queue.offer(encode_queue_item(uuid, msg))
 
 
 def received_by(inbox, copy_name):
     """What GET /messages of that copy answers, decoded."""
-    return [ReceivedMessage(**orjson.loads(text)) for text in inbox.received_as_json(copy_name)]
+    return [ReceivedMessage.from_text(text) for text in inbox.received_as_json(copy_name)]
 
 
 def log_messages(connection, names, items):
@@ -163,8 +162,8 @@ def test_the_queue_is_cleared_to_its_head_items_offer_time_or_to_now_when_empty(
     before = time.time_ns() // 1000
     assert before <= inbox.queue_cleared_to() <= time.time_ns() // 1000
     queue = connection.client().get_queue(names["queue_name"]).blocking()
-    queue.offer(queue_item.encode("a", "1", at=1_000))
-    queue.offer(queue_item.encode("b", "2", at=2_000))
+    queue.offer(encode_queue_item("a", "1", at=1_000))
+    queue.offer(encode_queue_item("b", "2", at=2_000))
     assert inbox.queue_cleared_to() == 1_000
     inbox.receive_batch("messages-1", 1, 1.0)
     assert inbox.queue_cleared_to() == 2_000

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import orjson
 
 from facade_service.service import FullListing, Listing
+from lab_common.contracts import LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
-from logging_service.service import LoggedMessage, cut_page
-from messages_service.consumer import Batch, ReceivedMessage
+from logging_service.service import cut_page
+from messages_service.consumer import Batch
 
 
 class FakeMessageStore:
@@ -36,7 +37,7 @@ class FakeMessageStore:
         return sorted(self.entries.values(), key=lambda m: m.seq)
 
     def all_as_json(self) -> Iterator[list[str]]:
-        texts = [orjson.dumps(m.to_json()).decode() for m in self.all_messages()]
+        texts = [m.to_text() for m in self.all_messages()]
         yield from (texts[start:start + 2] for start in range(0, len(texts), 2))  # in small pages
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
@@ -60,14 +61,14 @@ class FakeInbox:
         self.queue: deque[dict] = deque()
         self.received: dict[str, ReceivedMessage] = {}
         self.fail_next = 0
-        self.logged: list[dict] = []  # what the logging map holds, for redelivery: {uuid, msg, seq}
+        self.logged: list[LoggedMessage] = []  # what the logging map holds, for redelivery
         self.mark: int | None = None  # the shared redelivery scan mark
         self.clock = time.time  # what "now" is for offers made again
         self._seq = 0
 
     def offer_logged(self, uuid: str, msg: str, seq: int = 0) -> None:
         """What a successful POST leaves: the message in the log and on the queue."""
-        self.logged.append({"uuid": uuid, "msg": msg, "seq": seq})
+        self.logged.append(LoggedMessage(uuid, msg, "logging-1", seq))
         self.queue.append({"uuid": uuid, "msg": msg})
 
     def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
@@ -88,10 +89,10 @@ class FakeInbox:
         return sorted((m for m in self.received.values() if m.received_by == copy_name), key=lambda m: m.seq)
 
     def received_as_json(self, copy_name: str) -> list[str]:
-        return [orjson.dumps(m.to_json()).decode() for m in self.received_by(copy_name)]
+        return [m.to_text() for m in self.received_by(copy_name)]
 
-    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
-        return [e for e in self.logged if from_seq <= e["seq"] <= to_seq]
+    def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
+        return [e for e in self.logged if from_seq <= e.seq <= to_seq]
 
     def received_among(self, uuids: list[str]) -> set[str]:
         return {u for u in uuids if u in self.received}

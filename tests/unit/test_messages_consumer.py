@@ -1,7 +1,8 @@
 import pytest
 
+from lab_common.contracts import LoggedMessage, ReceivedMessage
 from messages_service.app import create_app
-from messages_service.consumer import QueueConsumer, ReceivedMessage, Redelivery
+from messages_service.consumer import QueueConsumer, Redelivery
 from tests.helpers import eventually
 from tests.unit.fakes import FakeClock, FakeInbox
 
@@ -70,7 +71,7 @@ def clocked_inbox(*logged: tuple[str, str, float], now: float = 1000.0) -> tuple
     clock = FakeClock(now)
     inbox = FakeInbox()
     inbox.clock = clock
-    inbox.logged = [{"uuid": uuid, "msg": msg, "seq": us(at)} for uuid, msg, at in logged]
+    inbox.logged = [LoggedMessage(uuid, msg, "logging-1", us(at)) for uuid, msg, at in logged]
     return inbox, clock
 
 
@@ -130,7 +131,7 @@ def test_a_copy_started_again_scans_on_from_where_the_copies_left_off():
     Redelivery(inbox, grace=5, horizon=60, clock=clock).step()
     assert inbox.mark == us(995)
     # both copies down for five minutes while a message was logged and the queue lost it
-    inbox.logged = [{"uuid": "while-down", "msg": "m", "seq": us(1100)}]
+    inbox.logged = [LoggedMessage("while-down", "m", "logging-1", us(1100))]
     clock.now = 1300.0
     restarted = Redelivery(inbox, grace=5, horizon=60, span=600, clock=clock)
     assert restarted.step() == 1
