@@ -22,19 +22,19 @@ def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Li
     if reply.status == 400:
         raise BadRequest(reply.body.get("message", "bad request"))
     if reply.status != 200:
-        raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
-    return Listing(copy=reply.body.get("copy", reply.copy), url=reply.copy, messages=reply.body["messages"],
-                   next=reply.body.get("next"))
+        raise Unavailable(f"{reply.base_url}{path} answered {reply.status}: {reply.body.get('message')}")
+    return Listing(instance=reply.body.get("copy", reply.base_url), base_url=reply.base_url,
+                   messages=reply.body["messages"], next=reply.body.get("next"))
 
 
 def _full_listing(client: ServiceClient, path: str) -> FullListing:
     reply = client.call("GET", path, timeout=LISTING_TIMEOUT, spool=True)
     if reply.status != 200:
-        raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
-    listing = FullListing(url=reply.copy, file=reply.file)
+        raise Unavailable(f"{reply.base_url}{path} answered {reply.status}: {reply.body.get('message')}")
+    listing = FullListing(base_url=reply.base_url, file=reply.file)
     if not listing.file.read(PEEK).lstrip().startswith(b"{"):
         listing.close()
-        raise Unavailable(f"{reply.copy}{path} answered something other than a JSON object")
+        raise Unavailable(f"{reply.base_url}{path} answered something other than a JSON object")
     return listing
 
 

@@ -36,9 +36,9 @@ class RecordResult:
 
 
 class MessageLog:
-    def __init__(self, store: MessageStore, copy_name: str, clock: Callable[[], int] = time.time_ns):
+    def __init__(self, store: MessageStore, instance: str, clock: Callable[[], int] = time.time_ns):
         self._store = store
-        self._copy = copy_name
+        self._instance = instance
         self._clock = clock
 
     def _next_seq(self) -> int:
@@ -47,7 +47,7 @@ class MessageLog:
         return self._clock() // 1000
 
     def record(self, uuid: str, msg: str) -> RecordResult:
-        candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._copy, seq=self._next_seq())
+        candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._instance, seq=self._next_seq())
         existing = self._store.add_if_absent(candidate)
         if existing is not None:
             log.info("duplicate uuid=%s msg=%r (first logged by %s)", uuid, msg, existing.logged_by)

@@ -21,13 +21,13 @@ class Batch:
 
 
 class Inbox(Protocol):
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         """Take up to max_items from the queue and, atomically with taking them, record them as received
-        by copy_name. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
+        by instance. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
         not recorded twice."""
 
-    def received_as_json(self, copy_name: str) -> list[str]:
-        """What copy_name received, in seq order, each message as its JSON text ({uuid, msg,
+    def received_as_json(self, instance: str) -> list[str]:
+        """What instance received, in seq order, each message as its JSON text ({uuid, msg,
         received_by, seq}): the full read, without an object per message."""
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
@@ -171,10 +171,10 @@ class QueueConsumer:
 
     The facade queues a message only once the log holds it, so whatever is taken is received."""
 
-    def __init__(self, inbox: Inbox, copy_name: str, *, batch: int = 50, poll_seconds: float = 1.0,
+    def __init__(self, inbox: Inbox, instance: str, *, batch: int = 50, poll_seconds: float = 1.0,
                  max_backoff: float = 5.0, threads: int = 1):
         self._inbox = inbox
-        self._copy = copy_name
+        self._instance = instance
         self._batch = batch
         self._poll_seconds = poll_seconds
         self._max_backoff = max_backoff
@@ -215,7 +215,7 @@ class QueueConsumer:
 
     def step(self) -> int:
         """Take one batch off the queue; answers how many messages were received."""
-        batch = self._inbox.receive_batch(self._copy, self._batch, self._poll_seconds)
+        batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
         for message in batch.recorded:
             log.info("received uuid=%s msg=%r", message.uuid, message.msg)
         with self._lock:

@@ -46,7 +46,7 @@ class HazelcastInbox:
         self._meta_map = meta_map(received_map)
         self._indexed_client = None
 
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         client = self._connection.client()
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         try:
@@ -65,7 +65,7 @@ class HazelcastInbox:
             received = transaction.get_map(self._received_map)
             recorded = []
             for entry in entries:
-                message = ReceivedMessage(entry.uuid, entry.msg, received_by=copy_name, seq=time.time_ns() // 1000)
+                message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
                 value = HazelcastJsonValue(message.to_text())
                 if received.put_if_absent(message.uuid, value) is None:
                     recorded.append(message)
@@ -81,16 +81,16 @@ class HazelcastInbox:
             raise
         return Batch(recorded, len(entries))
 
-    def received_as_json(self, copy_name: str) -> list[str]:
+    def received_as_json(self, instance: str) -> list[str]:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map)
         try:
             if self._indexed_client is not client:
                 add_index(received, self._received_map, RECEIVED_BY_INDEX)
                 self._indexed_client = client
-            texts = [v.to_string() for v in received.values(equal(RECEIVED_BY_INDEX.attribute, copy_name))]
+            texts = [v.to_string() for v in received.values(equal(RECEIVED_BY_INDEX.attribute, instance))]
         except HazelcastError as err:
-            raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
+            raise Unavailable(f"cannot read what {instance} received: {type(err).__name__}") from err
         return _in_seq_order(texts)  # the cluster's answer is gone by now
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:

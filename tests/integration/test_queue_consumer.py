@@ -29,9 +29,9 @@ def offer(connection, names, items, *, logged=True):
         assert queue.offer(encode_queue_item(uuid, msg))
 
 
-def received_by(inbox, copy_name):
+def received_by(inbox, instance):
     """What GET /messages of that copy answers, decoded."""
-    return [ReceivedMessage.from_text(text) for text in inbox.received_as_json(copy_name)]
+    return [ReceivedMessage.from_text(text) for text in inbox.received_as_json(instance)]
 
 
 def log_messages(connection, names, items):

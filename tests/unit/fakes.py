@@ -71,7 +71,7 @@ class FakeInbox:
         self.logged.append(LoggedMessage(uuid, msg, "logging-1", seq))
         self.queue.append({"uuid": uuid, "msg": msg})
 
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
@@ -81,15 +81,15 @@ class FakeInbox:
             taken += 1
             if item["uuid"] not in self.received:
                 self._seq += 1
-                self.received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], copy_name, self._seq)
+                self.received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], instance, self._seq)
                 recorded.append(self.received[item["uuid"]])
         return Batch(recorded, taken)
 
-    def received_by(self, copy_name: str) -> list[ReceivedMessage]:
-        return sorted((m for m in self.received.values() if m.received_by == copy_name), key=lambda m: m.seq)
+    def received_by(self, instance: str) -> list[ReceivedMessage]:
+        return sorted((m for m in self.received.values() if m.received_by == instance), key=lambda m: m.seq)
 
-    def received_as_json(self, copy_name: str) -> list[str]:
-        return [m.to_text() for m in self.received_by(copy_name)]
+    def received_as_json(self, instance: str) -> list[str]:
+        return [m.to_text() for m in self.received_by(instance)]
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
         return [e for e in self.logged if from_seq <= e.seq <= to_seq]
@@ -111,9 +111,10 @@ class FakeInbox:
         self.mark = max(seq, self.mark or 0)
 
 
-def full_listing(copy: str, url: str, messages: list[dict]) -> FullListing:
+def full_listing(instance: str, base_url: str, messages: list[dict]) -> FullListing:
     """A listing as a service answers it."""
-    return FullListing(url, io.BytesIO(orjson.dumps({"copy": copy, "count": len(messages), "messages": messages})))
+    body = {"copy": instance, "count": len(messages), "messages": messages}
+    return FullListing(base_url, io.BytesIO(orjson.dumps(body)))
 
 
 class FakeLogging:
