@@ -26,7 +26,7 @@ KV_PREFIX = "lab/"
 KV_SETTINGS: dict[str, str] = {
     "hazelcast/cluster-name": "hz_cluster_name",
     "hazelcast/members": "hz_members",
-    "names/messages-map": "messages_map",
+    "names/logging-map": "logging_map",
     "names/messages-queue": "messages_queue",
     "names/received-map": "received_map",
 }

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab_common import contracts
+
 
 class SettingsError(ValueError):
     """One or more settings are missing or invalid; the message names every one."""
@@ -100,12 +102,14 @@ class Settings:
         5.0, "HZ_INVOCATION_TIMEOUT", "--hz-invocation-timeout", _positive_float,
         "seconds one Hazelcast operation may take",
     )
-    messages_map: str = _setting("messages", "LAB_MESSAGES_MAP", "--messages-map", str, "logging's map")
+    logging_map: str = _setting(
+        contracts.LOGGING_MAP, "LAB_LOGGING_MAP", "--logging-map", str, "the logging service's map of logged messages"
+    )
     messages_queue: str = _setting(
-        "messages-queue", "LAB_MESSAGES_QUEUE", "--messages-queue", str, "the queue facade -> messages"
+        contracts.MESSAGES_QUEUE, "LAB_MESSAGES_QUEUE", "--messages-queue", str, "the queue facade -> messages"
     )
     received_map: str = _setting(
-        "received", "LAB_RECEIVED_MAP", "--received-map", str, "what each messages copy received"
+        contracts.RECEIVED_MAP, "LAB_RECEIVED_MAP", "--received-map", str, "what each messages copy received"
     )
     consumer_batch: int = _setting(
         50, "LAB_CONSUMER_BATCH", "--consumer-batch", _positive_int, "queue items per consumer transaction"

@@ -52,6 +52,6 @@ def build(settings: Settings):
     from logging_service.store import HazelcastMessageStore
 
     connection = ClusterConnection(settings).start()
-    store = HazelcastMessageStore(connection, settings.messages_map)
+    store = HazelcastMessageStore(connection, settings.logging_map)
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}
     return create_app(settings, store=store, health_checks=checks), connection.close

@@ -26,7 +26,7 @@ def build(settings: Settings):
     from messages_service.inbox import HazelcastInbox
 
     connection = ClusterConnection(settings).start()
-    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map, settings.messages_map)
+    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map, settings.logging_map)
     consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
                              threads=settings.consumer_threads).start()
     redelivery = Redelivery(inbox).start()

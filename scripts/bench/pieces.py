@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # noqa: SIM115
     own_map = f"bench-pieces-{uuid.uuid4().hex[:8]}"
     facade = Settings.load("facade-service", default_port=1, environ=common, argv=[], instance="facade-pieces")
-    logging_copy = Settings.load("logging-service", default_port=1, environ={**common, "LAB_MESSAGES_MAP": own_map},
+    logging_copy = Settings.load("logging-service", default_port=1, environ={**common, "LAB_LOGGING_MAP": own_map},
                                  argv=[], instance="logging-pieces")
     try:
         results = [asdict(measure_facade(facade, args.requests)), asdict(measure_logging(logging_copy, args.requests))]

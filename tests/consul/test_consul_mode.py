@@ -85,7 +85,7 @@ def test_kv_settings_reach_the_services(system):
                                        cluster_members=values[KV_PREFIX + "hazelcast/members"].split(","),
                                        cluster_connect_timeout=10, invocation_timeout=5)
     try:
-        stored = client.get_map(values[KV_PREFIX + "names/messages-map"]).blocking().get(posted["uuid"])
+        stored = client.get_map(values[KV_PREFIX + "names/logging-map"]).blocking().get(posted["uuid"])
         assert json.loads(stored.to_string())["msg"] == "via kv"
     finally:
         client.shutdown()
