@@ -7,7 +7,9 @@ from flask import Flask
 from lab_common.cluster import ClusterConnection
 from lab_common.settings import Settings
 from lab_common.web import add_health, create_base_app, listing_response
-from messages_service.consumer import Inbox, QueueConsumer, Redelivery
+from messages_service.consumer import QueueConsumer
+from messages_service.redelivery import Redelivery
+from messages_service.service import Inbox
 
 
 def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask:

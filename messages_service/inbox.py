@@ -27,7 +27,7 @@ from lab_common.contracts import (
     meta_map,
 )
 from lab_common.errors import Unavailable
-from messages_service.consumer import Batch
+from messages_service.service import Batch
 
 # A transaction stranded by a dying member holds its consumer until it times out: keep that short
 # (a batch takes milliseconds).

@@ -8,8 +8,9 @@ import hazelcast
 from lab_common.contracts import ReceivedMessage, encode_queue_item
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
-from messages_service.consumer import QueueConsumer, Redelivery
+from messages_service.consumer import QueueConsumer
 from messages_service.inbox import HazelcastInbox
+from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from facade_service.service import FullListing, Listing
 from lab_common.contracts import LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
 from logging_service.service import cut_page
-from messages_service.consumer import Batch
+from messages_service.service import Batch
 
 
 class FakeMessageStore:

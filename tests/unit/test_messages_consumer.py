@@ -2,7 +2,8 @@ import pytest
 
 from lab_common.contracts import LoggedMessage, ReceivedMessage
 from messages_service.app import create_app
-from messages_service.consumer import QueueConsumer, Redelivery
+from messages_service.consumer import QueueConsumer
+from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
 from tests.unit.fakes import FakeClock, FakeInbox
 
