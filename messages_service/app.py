@@ -24,14 +24,15 @@ def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask
 
 
 def build(settings: Settings):
-    """The real wiring: cluster connection, Hazelcast inbox and the consumer thread."""
-    from messages_service.inbox import HazelcastInbox
+    """The real wiring: cluster connection, the Hazelcast adapters, the consumer and redelivery threads."""
+    from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
 
     connection = ClusterConnection(settings).start()
-    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map, settings.logging_map)
+    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
     consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
                              threads=settings.consumer_threads).start()
-    redelivery = Redelivery(inbox).start()
+    redelivery = Redelivery(HazelcastRedelivery(connection, settings.messages_queue, settings.received_map,
+                                                settings.logging_map)).start()
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "consumer": consumer.health,

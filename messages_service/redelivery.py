@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from messages_service.service import Inbox
+from messages_service.service import RedeliveryPort
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,9 @@ class Redelivery:
     copy started again goes on from there (at most `catch_up` seconds back), and a copy started on a
     fresh cluster begins `horizon` seconds back."""
 
-    def __init__(self, inbox: Inbox, *, grace: float = 10.0, horizon: float = 60.0, catch_up: float = 600.0,
+    def __init__(self, port: RedeliveryPort, *, grace: float = 10.0, horizon: float = 60.0, catch_up: float = 600.0,
                  span: float = 60.0, max_pause: float = 60.0, clock: Callable[[], float] = time.time):
-        self._inbox = inbox
+        self._port = port
         self._grace = grace
         self._grace_us = int(grace * 1e6)
         self._span_us = int(span * 1e6)  # at most this much of the log per step, so no step is large
@@ -85,17 +85,17 @@ class Redelivery:
         now_us = int(now * 1e6)
         if self._checked_to is None:
             self._checked_to = self._first_mark(now_us)
-        cleared_to = min(self._inbox.queue_cleared_to(), now_us)
+        cleared_to = min(self._port.queue_cleared_to(), now_us)
         due = [e for e in self._offered.values() if e.due <= now and e.offered_at < cleared_to]
         until = min(now_us - self._grace_us, cleared_to - self._grace_us, self._checked_to + self._span_us)
-        fresh = self._inbox.logged_between(self._checked_to + 1, until) if until > self._checked_to else []
+        fresh = self._port.logged_between(self._checked_to + 1, until) if until > self._checked_to else []
         candidates = {e.uuid: e.msg for e in fresh} | {e.uuid: e.msg for e in due}
-        received = self._inbox.received_among(list(candidates)) if candidates else set()
+        received = self._port.received_among(list(candidates)) if candidates else set()
         for uuid in received:
             self._offered.pop(uuid, None)
         missing = [(uuid, msg) for uuid, msg in candidates.items() if uuid not in received]
         if missing:
-            self._inbox.requeue(missing)
+            self._port.requeue(missing)
         for uuid, msg in missing:
             earlier = self._offered.get(uuid)
             attempts = earlier.attempts + 1 if earlier else 1
@@ -107,12 +107,12 @@ class Redelivery:
                         len(missing), again, " ".join(uuid for uuid, _ in missing[:10]))
         if until > self._checked_to:
             self._checked_to = until
-            self._inbox.save_scan_mark(until)
+            self._port.save_scan_mark(until)
         self.requeued += len(missing)
         return len(missing)
 
     def _first_mark(self, now_us: int) -> int:
-        saved = self._inbox.scan_mark()
+        saved = self._port.scan_mark()
         if saved is None:
             return now_us - self._horizon_us
         return max(saved, now_us - self._catch_up_us)

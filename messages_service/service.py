@@ -15,6 +15,8 @@ class Batch:
 
 
 class Inbox(Protocol):
+    """The consumer's port (and the HTTP face's read): the queue taken into the received map."""
+
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         """Take up to max_items from the queue and, atomically with taking them, record them as received
         by instance. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
@@ -23,6 +25,10 @@ class Inbox(Protocol):
     def received_as_json(self, instance: str) -> list[str]:
         """What instance received, in seq order, each message as its JSON text ({uuid, msg,
         received_by, seq}): the full read, without an object per message."""
+
+
+class RedeliveryPort(Protocol):
+    """Redelivery's port: the logging map, the received map and the queue, seen from outside."""
 
     def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
         """The entries the logging map holds with seq in [from_seq, to_seq]."""

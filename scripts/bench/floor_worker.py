@@ -193,7 +193,7 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
     from lab_common.cluster import ClusterConnection
     from lab_common.contracts import encode_queue_item
     from lab_common.settings import Settings
-    from messages_service.inbox import HazelcastInbox
+    from messages_service.adapters import HazelcastInbox
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ={}, argv=[], hz_cluster_name=cluster_name,
                              hz_members=tuple(members))
@@ -242,7 +242,7 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
                 proxy("map", names[2]).put_all({k: logged_entry(k, f"floor-{k}") for k in chunk})
                 proxy("queue", names[0]).add_all([encode_queue_item(k, f"floor-{k}") for k in chunk])
             proxy("map", names[1])
-            inbox = HazelcastInbox(connection, *names)
+            inbox = HazelcastInbox(connection, *names[:2])
 
             def consume(caller: int, i: int, inbox=inbox, batch=batch) -> int:
                 return len(inbox.receive_batch(FLOOR_SERVICE, batch, 0.05).recorded)

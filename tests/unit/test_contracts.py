@@ -18,7 +18,7 @@ from lab_common.contracts import (
 )
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
-from messages_service.inbox import HazelcastInbox
+from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
 
 
 class FakeMap:
@@ -92,9 +92,9 @@ def test_what_the_logging_store_writes_redelivery_reads_through_the_seq_index_th
     cluster = FakeConnection()
     MessageLog(HazelcastMessageStore(cluster, "log"), "logging-2", clock=lambda: 5_000_000_000).record("u1", "Привіт")
     assert cluster.objects[("map", "log")].indexes == {SEQ_INDEX.name("log"): (SEQ_INDEX.attribute,)}
-    inbox = HazelcastInbox(cluster, "queue", "received", "log")
-    assert inbox.logged_between(0, 10**7) == [LoggedMessage("u1", "Привіт", "logging-2", 5_000_000)]
-    assert inbox.logged_between(5_000_001, 10**7) == []
+    redelivery = HazelcastRedelivery(cluster, "queue", "received", "log")
+    assert redelivery.logged_between(0, 10**7) == [LoggedMessage("u1", "Привіт", "logging-2", 5_000_000)]
+    assert redelivery.logged_between(5_000_001, 10**7) == []
 
 
 def test_a_queue_item_the_facade_offers_is_what_the_messages_side_reads():
@@ -102,7 +102,7 @@ def test_a_queue_item_the_facade_offers_is_what_the_messages_side_reads():
     HazelcastQueue(cluster, "queue").offer("u1", "m")
     item = decode_queue_item(cluster.objects[("queue", "queue")].items[0])
     assert (item.uuid, item.msg) == ("u1", "m") and item.at > 0
-    assert HazelcastInbox(cluster, "queue", "received", "log").queue_cleared_to() == item.at
+    assert HazelcastRedelivery(cluster, "queue", "received", "log").queue_cleared_to() == item.at
 
 
 def test_a_queue_item_without_a_time_says_nothing_has_left_the_queue():
@@ -112,7 +112,7 @@ def test_a_queue_item_without_a_time_says_nothing_has_left_the_queue():
 
 def test_received_entries_are_read_back_per_copy_through_the_received_by_index():
     cluster = FakeConnection()
-    inbox = HazelcastInbox(cluster, "queue", "received", "log")
+    inbox = HazelcastInbox(cluster, "queue", "received")
     received = cluster.proxy("map", "received")
     mine, theirs = ReceivedMessage("u1", "m", "messages-1", 2), ReceivedMessage("u2", "n", "messages-2", 1)
     for entry in (mine, theirs):

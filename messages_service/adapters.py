@@ -1,4 +1,5 @@
-"""The Hazelcast adapter of the inbox: a transaction polls the queue and records into a map.
+"""The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue and records
+into a map) and what redelivery reads and writes.
 
 A poll that is not committed goes back to the queue, so a consumer or member dying mid-way loses
 nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice.
@@ -38,12 +39,12 @@ log = logging.getLogger(__name__)
 
 
 class HazelcastInbox:
-    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logged_map: str):
+    """The consumer's port: a transaction takes from the queue and records into the received map."""
+
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
         self._connection = connection
         self._queue_name = queue_name
         self._received_map = received_map
-        self._logged_map = logged_map
-        self._meta_map = meta_map(received_map)
         self._indexed_client = None
 
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
@@ -93,10 +94,22 @@ class HazelcastInbox:
             raise Unavailable(f"cannot read what {instance} received: {type(err).__name__}") from err
         return _in_seq_order(texts)  # the cluster's answer is gone by now
 
+
+class HazelcastRedelivery:
+    """What redelivery reads (the logging map, the received map, the queue's head) and writes (the queue,
+    its scan mark)."""
+
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logging_map: str):
+        self._connection = connection
+        self._queue_name = queue_name
+        self._received_map = received_map
+        self._logging_map = logging_map
+        self._meta_map = meta_map(received_map)
+
     def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
         """Read through the logging store's SEQ_INDEX."""
         try:
-            logged_map = self._connection.proxy("map", self._logged_map)
+            logged_map = self._connection.proxy("map", self._logging_map)
             logged = logged_map.values(between(SEQ_INDEX.attribute, from_seq, to_seq))
         except HazelcastError as err:
             raise Unavailable(f"cannot read the logging map: {type(err).__name__}") from err
