@@ -19,7 +19,7 @@ import hazelcast
 from lab_common import hazelcast_fixes
 from lab_common.contracts import Index
 from lab_common.errors import Unavailable
-from lab_common.settings import Settings
+from lab_common.settings import HazelcastSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
 
 
 class ClusterConnection:
-    def __init__(self, settings: Settings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
+    def __init__(self, settings: HazelcastSettings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
         self._settings = settings
         self._client_factory = client_factory
         self._client = None

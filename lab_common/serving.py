@@ -14,7 +14,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -27,7 +27,7 @@ HEADER_READ_TIMEOUT_MS = 10_000  # a client that has not sent its request head b
 GRACEFUL_SECONDS = 10  # requests under way on SIGTERM get this long to finish
 
 
-def serve(settings: Settings, build: AppFactory) -> None:
+def serve(settings: ServiceSettings, build: AppFactory) -> None:
     """Serve until SIGTERM or SIGINT, then release what the app holds (cluster, registrations)."""
     {"granian": _granian, "gunicorn": _gunicorn, "dev": _dev}[settings.server](settings, build)
 
@@ -39,7 +39,7 @@ class _QuietThreadAdvice(logging.Filter):
         return not record.getMessage().startswith("Configuration allows spawning")
 
 
-def _granian(settings: Settings, build: AppFactory) -> None:
+def _granian(settings: ServiceSettings, build: AppFactory) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -74,7 +74,7 @@ def _granian(settings: Settings, build: AppFactory) -> None:
     server.serve(spawn_target=worker, target_loader=load_app, wrap_loader=False)
 
 
-def _gunicorn(settings: Settings, build: AppFactory) -> None:
+def _gunicorn(settings: ServiceSettings, build: AppFactory) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Gunicorn(BaseApplication):
@@ -98,7 +98,7 @@ def _gunicorn(settings: Settings, build: AppFactory) -> None:
     Gunicorn().run()
 
 
-def _dev(settings: Settings, build: AppFactory) -> None:
+def _dev(settings: ServiceSettings, build: AppFactory) -> None:
     app, close = build()
 
     def stop(signum, frame):

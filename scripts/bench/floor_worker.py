@@ -99,9 +99,9 @@ def run_callers(callers: int, seconds: float, op: Callable[[int, int], int], *,
 
 def serve_flask(port: int, server: str) -> None:
     """A tiny app on the project's own base app and server: form `msg=...` in, small JSON out."""
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.logs import configure_logging
     from lab_common.serving import serve
-    from lab_common.settings import Settings
 
     settings = Settings.load(FLOOR_SERVICE, default_port=port, environ=os.environ,
                              argv=["--port", str(port), "--server", server])
@@ -150,8 +150,8 @@ def serve_echo(port: int) -> None:
 def call_logging(url: str, callers: int, seconds: float) -> PartResult:
     """The client side of the facade's call to logging: lab_common.http's ServiceClient on its
     connection pool, sized and timed by the same settings as the facade's."""
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.http import HttpPool, ServiceClient
-    from lab_common.settings import Settings
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ=os.environ, argv=[])
 
@@ -190,9 +190,9 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
     from hazelcast.config import IndexType
     from hazelcast.core import HazelcastJsonValue
 
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.cluster import ClusterConnection
     from lab_common.contracts import encode_queue_item
-    from lab_common.settings import Settings
     from messages_service.adapters import HazelcastInbox
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ={}, argv=[], hz_cluster_name=cluster_name,

@@ -10,7 +10,7 @@ import requests
 
 import hazelcast
 from lab_common.consul_support import KV_PREFIX, agent
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 from scripts.experiment import run_experiment
 from scripts.launcher import System, Topology
 from tests.helpers import eventually
@@ -32,7 +32,7 @@ def system(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def consul_client(system):
-    settings = Settings.load("test", default_port=1, environ={}, argv=[],
+    settings = ServiceSettings.load("test", default_port=1, environ={}, argv=[],
                              consul=f"127.0.0.1:{system.state().topology.consul_port}")
     return agent(settings)
 
