@@ -11,9 +11,7 @@ from lab_common.contracts import encode_queue_item
 from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
 
-# A full listing grows with the data (100k messages are ~35 MB): it may take longer than a write, but
-# not forever. Paged reads (limit, after) stay fast at any size.
-LISTING_TIMEOUT = (2.0, 30.0)
+LISTING_TIMEOUT = (2.0, 30.0)  # (connect, read): a full listing grows with the data (docs/internals.md)
 PEEK = 64  # bytes looked at to tell a listing from something else
 
 

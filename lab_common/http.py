@@ -1,9 +1,5 @@
-"""Calls to other services: pooled keep-alive connections, a timeout on every call, and tenacity
-retries that fail over to another copy on each attempt.
-
-The transport is the standard library's http.client with a small pool of keep-alive connections per
-copy: the calls are small JSON requests between our own services, and urllib3's machinery (URL
-parsing, pool keys, a liveness poll before each reuse) cost several times the request itself.
+"""Calls to other services: pooled keep-alive connections (http.client), a timeout on every call, and
+tenacity retries that fail over to another copy on each attempt. Why not urllib3: docs/internals.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Serving a Flask app: granian (default), gunicorn with gthread workers, or Flask's development server.
 
-granian parses HTTP in Rust, outside the Python request threads: a client that sends its request
-slowly, or holds an idle connection, costs a socket, not a thread. The app, and so its Hazelcast
-client and background threads, is built inside the worker process after the fork: nothing connects
-at import time and nothing is preloaded. The worker releases what the app holds (cluster,
-registrations) when it stops.
+The app is built inside the worker process after the fork and released when the worker stops (see
+docs/internals.md, "Serving").
 """
 
 from __future__ import annotations

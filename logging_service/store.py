@@ -1,8 +1,5 @@
-"""The Hazelcast adapter of the message log: an IMap of uuid -> JSON entry, with a sorted index on seq.
-
-Pages are read as index range scans over seq (a microsecond timestamp) in windows that widen while
-they come back sparse, so the first page costs a few small queries however many messages are stored;
-Hazelcast's paging predicate would sort every entry on every call.
+"""The Hazelcast adapter of the message log: an IMap of uuid -> JSON entry, with the contract's seq index.
+Pages are index range scans over seq in widening windows (docs/internals.md, "The logging store").
 """
 
 from __future__ import annotations
@@ -61,12 +58,7 @@ class HazelcastMessageStore:
 
     def _mark_first_seq(self, seq: int) -> None:
         """Lower the map's first-seq mark (where reads start) to `seq` if it is smaller, before the
-        message with that seq is written: no read ever starts after a stored message.
-
-        A copy does this for its first write and then only for a write whose seq is below every seq it
-        marked: writes racing on a copy's threads (one took its seq first, the other stored first) and
-        copies racing with each other all mark, so the mark is the smallest seq stored; later writes
-        have larger seqs and cost nothing."""
+        message with that seq is written: no read ever starts after a stored message."""
         move_mark(self._meta(), FIRST_SEQ_MARK, seq, forward=False)
         with self._mark_lock:
             if self._marked_down_to is None or seq < self._marked_down_to:

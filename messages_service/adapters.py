@@ -1,9 +1,5 @@
 """The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue and records
-into a map) and what redelivery reads and writes.
-
-A poll that is not committed goes back to the queue, so a consumer or member dying mid-way loses
-nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice.
-One map (uuid -> entry naming the copy) holds what every copy received: it survives restarts.
+into the received map; uncommitted polls go back to the queue) and what redelivery reads and writes.
 """
 
 from __future__ import annotations
@@ -30,9 +26,7 @@ from lab_common.contracts import (
 from lab_common.errors import Unavailable
 from messages_service.service import Batch
 
-# A transaction stranded by a dying member holds its consumer until it times out: keep that short
-# (a batch takes milliseconds).
-TRANSACTION_TIMEOUT = 8.0
+TRANSACTION_TIMEOUT = 8.0  # short: a transaction stranded by a dying member holds its consumer until then
 REQUEUE_CHUNK = 500  # items per add_all
 
 log = logging.getLogger(__name__)
@@ -53,9 +47,7 @@ class HazelcastInbox:
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            # Take the whole batch first, then record it: the map writes lock their keys until the commit,
-            # and a transaction stranded by a dying member keeps its locks, so the shorter the stretch
-            # in which it holds any, the fewer messages redelivery later finds locked.
+            # the whole batch first, then record it: hold the map's key locks as briefly as can be
             entries = []
             item = queue.poll(wait_seconds)
             while item is not None:

@@ -12,12 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class QueueConsumer:
-    """Takes messages off the queue in `threads` loops of their own, each running its own transactions.
-    One loop per copy keeps up with what the facade takes on a 2-core machine (the bench reports how
-    soon the queue drains) and costs least: more loops share the items among more, emptier
-    transactions. Every loop outlives any failure, with back-off.
-
-    The facade queues a message only once the log holds it, so whatever is taken is received."""
+    """Takes messages off the queue in `threads` loops of their own, each running its own transactions; every
+    loop outlives any failure, with back-off. Why one loop is the default: docs/internals.md."""
 
     def __init__(self, inbox: Inbox, instance: str, *, batch: int = 50, poll_seconds: float = 1.0,
                  max_backoff: float = 5.0, threads: int = 1):

@@ -14,23 +14,11 @@ log = logging.getLogger(__name__)
 
 
 class Redelivery:
-    """Puts back on the queue what was logged but never received, until some copy receives it.
-
-    The logging map is the record of what was accepted; the queue is only the fast way to the copies.
-    When a member dies, queue items that a consumer transaction coordinated by it had taken stay
-    reserved by that transaction (the client lives on, so Hazelcast never rolls it back) and reach no
-    copy; a queue can also come back empty from a takeover. So a message no copy has received is
-    offered again once it has surely left the queue: the queue is FIFO and every item says when it was
-    offered, so everything offered before the head item's time is out of it (all of it when the queue
-    is empty). A message logged at `seq` was first offered by the facade within `grace` seconds after
-    (a POST's own time limit); a backlog therefore delays redelivery instead of being offered twice.
-    What was offered again is remembered and offered once more, after a growing pause (up to
-    `max_pause`), for as long as no copy has it and that offer too has left the queue. Consumers drop a
-    uuid they have, so an extra offer is harmless.
-
-    The log is scanned once, in order of seq; how far it has been scanned is kept in the cluster, so a
-    copy started again goes on from there (at most `catch_up` seconds back), and a copy started on a
-    fresh cluster begins `horizon` seconds back."""
+    """Puts back on the queue what was logged but never received, once it has surely left the queue, until
+    some copy receives it (docs/internals.md, "Redelivery"). `grace`: how long after its seq a message may
+    still be offered by the facade; offers made again are repeated after pauses growing up to `max_pause`;
+    the log is scanned `span` seconds per step, from `horizon` seconds back on a fresh cluster and at most
+    `catch_up` seconds back after a restart."""
 
     def __init__(self, port: RedeliveryPort, *, grace: float = 10.0, horizon: float = 60.0, catch_up: float = 600.0,
                  span: float = 60.0, max_pause: float = 60.0, clock: Callable[[], float] = time.time):
@@ -49,8 +37,7 @@ class Redelivery:
         self._stop = threading.Event()
 
     def start(self, every: float = 5.0) -> Redelivery:
-        """Check every `every` seconds in a thread of its own: a consumer stuck in a transaction with a
-        dying member must not hold this up."""
+        """Check every `every` seconds, in a thread of its own."""
 
         def run():
             while not self._stop.wait(every):
