@@ -7,8 +7,9 @@ from pathlib import Path
 
 from flask import Flask, jsonify
 
+from config_server.settings import ConfigServerSettings
 from lab_common.errors import NotFound
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.json")
@@ -24,7 +25,7 @@ def load_registry(path: Path) -> dict[str, list[str]]:
     return data
 
 
-def create_app(settings: Settings, *, registry: dict[str, list[str]]) -> Flask:
+def create_app(settings: ServiceSettings, *, registry: dict[str, list[str]]) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, {"registry": lambda: (True, f"{len(registry)} services")})
 
@@ -41,6 +42,6 @@ def create_app(settings: Settings, *, registry: dict[str, list[str]]) -> Flask:
     return app
 
 
-def build(settings: Settings):
+def build(settings: ConfigServerSettings):
     path = Path(settings.registry_file) if settings.registry_file else DEFAULT_REGISTRY
     return create_app(settings, registry=load_registry(path)), lambda: None

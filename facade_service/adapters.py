@@ -6,14 +6,12 @@ from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from facade_service.service import FullListing, Listing
-from lab_common import queue_item
 from lab_common.cluster import ClusterConnection
+from lab_common.contracts import encode_queue_item
 from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
 
-# A full listing grows with the data (100k messages are ~35 MB): it may take longer than a write, but
-# not forever. Paged reads (limit, after) stay fast at any size.
-LISTING_TIMEOUT = (2.0, 30.0)
+LISTING_TIMEOUT = (2.0, 30.0)  # (connect, read): a full listing grows with the data (docs/internals.md)
 PEEK = 64  # bytes looked at to tell a listing from something else
 
 
@@ -22,19 +20,19 @@ def _listing(client: ServiceClient, path: str, params: dict | None = None) -> Li
     if reply.status == 400:
         raise BadRequest(reply.body.get("message", "bad request"))
     if reply.status != 200:
-        raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
-    return Listing(copy=reply.body.get("copy", reply.copy), url=reply.copy, messages=reply.body["messages"],
-                   next=reply.body.get("next"))
+        raise Unavailable(f"{reply.base_url}{path} answered {reply.status}: {reply.body.get('message')}")
+    return Listing(instance=reply.body.get("copy", reply.base_url), base_url=reply.base_url,
+                   messages=reply.body["messages"], next=reply.body.get("next"))
 
 
 def _full_listing(client: ServiceClient, path: str) -> FullListing:
     reply = client.call("GET", path, timeout=LISTING_TIMEOUT, spool=True)
     if reply.status != 200:
-        raise Unavailable(f"{reply.copy}{path} answered {reply.status}: {reply.body.get('message')}")
-    listing = FullListing(url=reply.copy, file=reply.file)
+        raise Unavailable(f"{reply.base_url}{path} answered {reply.status}: {reply.body.get('message')}")
+    listing = FullListing(base_url=reply.base_url, file=reply.file)
     if not listing.file.read(PEEK).lstrip().startswith(b"{"):
         listing.close()
-        raise Unavailable(f"{reply.copy}{path} answered something other than a JSON object")
+        raise Unavailable(f"{reply.base_url}{path} answered something other than a JSON object")
     return listing
 
 
@@ -76,7 +74,7 @@ class HazelcastQueue:
                                   retry=retry_if_exception_type(HazelcastError), reraise=True)
 
     def offer(self, uuid: str, msg: str) -> None:
-        item = queue_item.encode(uuid, msg)
+        item = encode_queue_item(uuid, msg)
         try:
             accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
         except HazelcastError as err:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 
 from facade_service.service import Facade
+from facade_service.settings import FacadeSettings
 from lab_common.errors import BadRequest
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app, limit_param, request_fields, text_field
 
 MAX_IDEMPOTENCY_KEY = 128
 
 
-def create_app(settings: Settings, *, facade: Facade, health_checks=None) -> Flask:
+def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, health_checks or {})
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings, *, facade: Facade, health_checks=None) -> Fla
     return app
 
 
-def build(settings: Settings):
+def build(settings: FacadeSettings):
     """The real wiring: discovery, pooled HTTP clients for logging and messages, the cluster queue."""
     from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
     from lab_common.cluster import ClusterConnection

@@ -27,7 +27,7 @@ class FullListing:
     (in a file once large) and read piece by piece: 100k messages are never in memory at once. One
     reading at a time: each starts from the top of the file."""
 
-    url: str
+    base_url: str
     file: BinaryIO
 
     def field(self, name: str):
@@ -41,9 +41,9 @@ class FullListing:
         return set(ijson.items(self._rewound(), "messages.item.uuid"))
 
     def with_url(self) -> Iterator[bytes]:
-        """The listing as it came with "url" added in front: `{"url": ..., "copy": ..., ...}`."""
+        """The listing as it came with its base URL added in front: `{"url": ..., "copy": ..., ...}`."""
         head = self._rewound().read(PIECE_BYTES)
-        yield b'{"url":' + orjson.dumps(self.url) + b","
+        yield b'{"url":' + orjson.dumps(self.base_url) + b","
         yield head[head.index(b"{") + 1:]
         while piece := self.file.read(PIECE_BYTES):
             yield piece
@@ -58,8 +58,8 @@ class FullListing:
 
 @dataclass(frozen=True)
 class Listing:
-    copy: str
-    url: str
+    instance: str  # the copy that answered, e.g. logging-2
+    base_url: str
     messages: list[dict]
     next: str | None = None  # the cursor of the following page, for paged reads
 
@@ -113,7 +113,7 @@ class Facade:
         """One page of the logged messages, for clients that must not pull everything at once."""
         logged = self._logging.page(limit, after)
         return {"count": len(logged.messages), "messages": logged.messages, "next": logged.next,
-                "logging": {"copy": logged.copy, "url": logged.url}}
+                "logging": {"copy": logged.instance, "url": logged.base_url}}
 
     def read(self) -> Iterator[bytes]:
         """Everything logged, each marked with the messages copy that received it (if the one asked
@@ -131,7 +131,7 @@ class Facade:
         try:
             received, messages_error = asked.result()
             received_uuids = received.uuids() if received else set()
-            received_copy = received.field("copy") if received else None
+            received_by = received.field("copy") if received else None
             count = logged.field("count")
         except BaseException:
             _close(logged, received)
@@ -141,7 +141,7 @@ class Facade:
             chunk, first = [], True
             for m in logged.messages():
                 chunk.append({"uuid": m["uuid"], "msg": m["msg"], "logged_by": m.get("logged_by"),
-                              "received_by": received_copy if m["uuid"] in received_uuids else None})
+                              "received_by": received_by if m["uuid"] in received_uuids else None})
                 if len(chunk) == MERGED_CHUNK:
                     yield (b"" if first else b",") + orjson.dumps(chunk)[1:-1]
                     chunk, first = [], False

@@ -12,17 +12,24 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hazelcast.config import IntType
+from hazelcast.config import IndexType, IntType
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
 from lab_common import hazelcast_fixes
+from lab_common.contracts import Index
 from lab_common.errors import Unavailable
-from lab_common.settings import Settings
+from lab_common.settings import HazelcastSettings
 
 log = logging.getLogger(__name__)
 
 hazelcast_fixes.apply()
+
+
+def add_index(map_proxy, map_name: str, index: Index) -> None:
+    """Create the contract's index on a map (blocking proxy); adding it again is harmless."""
+    index_type = IndexType.SORTED if index.sorted else IndexType.HASH
+    map_proxy.add_index(attributes=[index.attribute], index_type=index_type, name=index.name(map_name))
 
 
 def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
@@ -35,7 +42,7 @@ def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
 
 
 class ClusterConnection:
-    def __init__(self, settings: Settings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
+    def __init__(self, settings: HazelcastSettings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
         self._settings = settings
         self._client_factory = client_factory
         self._client = None

@@ -11,35 +11,38 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import consul
 import requests
 
 from lab_common.discovery import CachedDiscovery
 from lab_common.errors import Unavailable
-from lab_common.settings import Settings, SettingsError
+from lab_common.settings import CallerSettings, ServiceSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
 KV_PREFIX = "lab/"
-# Consul KV key -> the Settings field it sets, and how the value is written there.
+# Consul KV key -> the settings field it sets (in each service whose settings have that field).
 KV_SETTINGS: dict[str, str] = {
     "hazelcast/cluster-name": "hz_cluster_name",
     "hazelcast/members": "hz_members",
-    "names/messages-map": "messages_map",
+    "names/logging-map": "logging_map",
     "names/messages-queue": "messages_queue",
     "names/received-map": "received_map",
 }
 CONSUL_ERRORS = (consul.ConsulException, requests.RequestException)
+S = TypeVar("S", bound=ServiceSettings)
 
 
-def agent(settings: Settings, timeout: float = 2.0) -> consul.Consul:
+def agent(settings: ServiceSettings, timeout: float = 2.0) -> consul.Consul:
     host, _, port = settings.consul.rpartition(":")
     return consul.Consul(host=host, port=int(port), connections_timeout=timeout)
 
 
-def kv_defaults(settings: Settings) -> dict[str, str]:
-    """What `seed_kv` writes: the values the settings hold (the repo's defaults unless overridden)."""
+def kv_defaults(settings: ServiceSettings) -> dict[str, str]:
+    """What `seed_kv` writes: the values the settings hold (the repo's defaults unless overridden); they
+    must have every KV field, as messages-service's settings do."""
     values = {}
     for key, name in KV_SETTINGS.items():
         value = getattr(settings, name)
@@ -52,9 +55,10 @@ def seed_kv(client: consul.Consul, values: dict[str, str]) -> None:
         client.kv.put(KV_PREFIX + key, value)
 
 
-def settings_from_kv(settings: Settings, client: consul.Consul, *, wait: float = 60.0,
-                     sleep: Callable[[float], None] = time.sleep) -> Settings:
-    """The settings with the cluster and object names read from KV, waiting (bounded) for the keys."""
+def settings_from_kv(settings: S, client: consul.Consul, *, wait: float = 60.0,
+                     sleep: Callable[[float], None] = time.sleep) -> S:
+    """The settings with the cluster and object names read from KV, waiting (bounded) for every key; a
+    service takes the values of the fields its settings have."""
     deadline = time.monotonic() + wait
     announced = False
     while True:
@@ -73,9 +77,9 @@ def settings_from_kv(settings: Settings, client: consul.Consul, *, wait: float =
             log.warning("%s", problem)
             announced = True
         sleep(1.0)
-    fields = dataclasses.fields(Settings)
-    parsers = {f.name: f.metadata["parse"] for f in fields if "parse" in f.metadata}
-    changes = {name: parsers[name](found[key]["Value"].decode()) for key, name in KV_SETTINGS.items()}
+    parsers = {f.name: f.metadata["parse"] for f in dataclasses.fields(settings) if "parse" in f.metadata}
+    changes = {name: parsers[name](found[key]["Value"].decode()) for key, name in KV_SETTINGS.items()
+               if name in parsers}
     log.info("settings from Consul KV: %s", changes)
     return dataclasses.replace(settings, **changes)
 
@@ -86,7 +90,7 @@ class Registration:
     A keeper thread registers it again whenever the agent has forgotten it (an agent restarted in dev
     mode keeps nothing), so a copy never has to be restarted to become discoverable again."""
 
-    def __init__(self, settings: Settings, client: consul.Consul, *, recheck_seconds: float = 3.0):
+    def __init__(self, settings: ServiceSettings, client: consul.Consul, *, recheck_seconds: float = 3.0):
         self._settings = settings
         self._client = client
         self._recheck_seconds = recheck_seconds
@@ -128,7 +132,7 @@ class Registration:
             log.warning("could not deregister %s: %s", self.service_id, type(err).__name__)
 
 
-def consul_discovery(settings: Settings, client: consul.Consul) -> CachedDiscovery:
+def consul_discovery(settings: CallerSettings, client: consul.Consul) -> CachedDiscovery:
     """Base URLs of the passing instances only, cached for about a check interval."""
 
     def lookup(service: str) -> list[str]:

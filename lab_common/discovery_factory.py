@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from lab_common.discovery import CachedDiscovery, Discovery, config_server_lookup
 from lab_common.http import HttpPool
-from lab_common.settings import Settings
+from lab_common.settings import CallerSettings
 
 
-def make_discovery(settings: Settings, http: HttpPool) -> Discovery:
+def make_discovery(settings: CallerSettings, http: HttpPool) -> Discovery:
     if settings.discovery == "consul":
         from lab_common.consul_support import agent, consul_discovery
 

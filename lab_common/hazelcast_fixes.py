@@ -1,23 +1,6 @@
-"""Two fixes for hazelcast-python-client 5.7.0's reactor, applied when lab_common.cluster is imported.
-
-1. The waker race.
-
-The reactor thread sleeps in poll() for up to 10 ms; a thread that queues a request wakes it by writing
-a byte to a pipe, but only when the waker's `awake` flag is down, and the reactor's `handle_read` lowers
-the flag *before* draining the pipe. A thread that wakes it between those two steps raises the flag and
-writes a byte that the drain then swallows: the flag stays up with the pipe empty, nobody writes again,
-and from then on every request waits for poll()'s 10 ms timeout. Concurrent requests hit this within a
-few hundred calls: a map get went from 0.3 ms to 11 ms for the rest of the process's life, and a consumer
-transaction (two round trips per message) from ~20 ms to ~1 s per 50 messages.
-
-The fix drains first and lowers the flag after: a wake that comes in before the flag is lowered finds
-it up and writes nothing, but its request is already queued, so the reactor's next poll() sees the
-connection writable; one that comes after finds it down and writes. Invariant: flag up => a byte pending.
-
-2. The idle spin. The reactor polls with a 10 ms timeout whether or not anything is due, 100 loops a
-second in every idle process. With the waker sound, a queued request interrupts the poll anyway, so
-the loop can sleep until its next timer is due (the client re-arms one every 0.1 s): the patched loop
-does that, and falls back to 10 ms while timers added by other threads wait to join the heap.
+"""Two fixes for hazelcast-python-client 5.7.0's reactor, applied when lab_common.cluster is imported:
+the waker race (a lost wake-up made every request wait 10 ms) and the idle spin (a 10 ms poll loop in every
+idle process). Why and how: docs/internals.md, "The Hazelcast client".
 """
 
 from __future__ import annotations
@@ -33,6 +16,7 @@ LONGEST_POLL = 0.1
 
 
 def _drain_then_lower(self) -> None:
+    """Drain the pipe, then lower the flag: invariant, flag up => a byte pending."""
     try:
         while len(os.read(self._read_fd, 4096)) == 4096:
             pass

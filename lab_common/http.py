@@ -1,9 +1,5 @@
-"""Calls to other services: pooled keep-alive connections, a timeout on every call, and tenacity
-retries that fail over to another copy on each attempt.
-
-The transport is the standard library's http.client with a small pool of keep-alive connections per
-copy: the calls are small JSON requests between our own services, and urllib3's machinery (URL
-parsing, pool keys, a liveness poll before each reuse) cost several times the request itself.
+"""Calls to other services: pooled keep-alive connections (http.client), a timeout on every call, and
+tenacity retries that fail over to another copy on each attempt. Why not urllib3: docs/internals.md.
 """
 
 from __future__ import annotations
@@ -73,17 +69,17 @@ class HttpPool:
         self._idle: dict[str, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
-    def request(self, method: str, base: str, path: str, *, timeout: Timeout, json=None,
+    def request(self, method: str, base_url: str, path: str, *, timeout: Timeout, json=None,
                 params: dict | None = None, stream: bool = False) -> HttpResponse:
-        """One request to `base` (a copy's base URL). The answer is read whole unless `stream`; its
+        """One request to the copy at `base_url`. The answer is read whole unless `stream`; its
         connection goes back to the pool once read."""
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         body = orjson.dumps(json) if json is not None else None
         target = f"{path}?{urlencode(params)}" if params else path
-        connection = self._take(base)
+        connection = self._take(base_url)
         reused = connection is not None
         while True:
-            connection = connection or _connection(base, connect)
+            connection = connection or _connection(base_url, connect)
             try:
                 if connection.sock is None:
                     connection.connect()
@@ -91,7 +87,7 @@ class HttpPool:
                 connection.request(method, target, body=body, headers=JSON_HEADERS if body is not None else {})
                 response = connection.getresponse()
                 if stream:
-                    return HttpResponse(response.status, b"", response, partial(self._give_back, base, connection))
+                    return HttpResponse(response.status, b"", response, partial(self._give_back, base_url, connection))
                 data = response.read()
             except _STALE:
                 connection.close()
@@ -102,7 +98,7 @@ class HttpPool:
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
                 raise TransportError(type(err).__name__) from err
-            self._give_back(base, connection, True)
+            self._give_back(base_url, connection, True)
             return HttpResponse(response.status, data)
 
     def clear(self) -> None:
@@ -112,25 +108,25 @@ class HttpPool:
             for connection in connections:
                 connection.close()
 
-    def _take(self, base: str) -> http.client.HTTPConnection | None:
+    def _take(self, base_url: str) -> http.client.HTTPConnection | None:
         with self._lock:
-            idle = self._idle.get(base)
+            idle = self._idle.get(base_url)
             return idle.pop() if idle else None
 
-    def _give_back(self, base: str, connection: http.client.HTTPConnection, read_whole: bool) -> None:
+    def _give_back(self, base_url: str, connection: http.client.HTTPConnection, read_whole: bool) -> None:
         if connection.sock is None or not read_whole:
             connection.close()  # the copy closes it (http.client has let go of it), or its answer was cut
             return
         with self._lock:
-            idle = self._idle.setdefault(base, [])
+            idle = self._idle.setdefault(base_url, [])
             if len(idle) < self._size:
                 idle.append(connection)
                 return
         connection.close()
 
 
-def _connection(base: str, connect_timeout: float) -> http.client.HTTPConnection:
-    parts = urlsplit(base)
+def _connection(base_url: str, connect_timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(base_url)
     return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=connect_timeout)
 
 
@@ -140,7 +136,7 @@ class CopyFailed(Exception):
 
 @dataclass(frozen=True)
 class Reply:
-    copy: str
+    base_url: str  # of the copy that answered
     status: int
     body: dict  # the JSON answer; {} for a 200 asked for with spool=True
     file: BinaryIO | None = None  # with spool=True, a 200 answer as it came, for the caller to read and close
@@ -168,9 +164,9 @@ class ServiceClient:
         try:
             for attempt in self._retrying:
                 with attempt:
-                    copy = copies[(attempt.retry_state.attempt_number - 1) % len(copies)]
+                    base_url = copies[(attempt.retry_state.attempt_number - 1) % len(copies)]
                     try:
-                        return self._call_copy(copy, method, path, **kwargs)
+                        return self._call_copy(base_url, method, path, **kwargs)
                     except CopyFailed as err:
                         failures.append(str(err))
                         self._discovery.invalidate(self.service)
@@ -182,10 +178,10 @@ class ServiceClient:
             pass
         raise Unavailable(f"no copy of {self.service} answered", attempts=failures)
 
-    def call_copy(self, copy: str, method: str, path: str, **kwargs) -> Reply:
+    def call_copy(self, base_url: str, method: str, path: str, **kwargs) -> Reply:
         """One call to one given copy, no retries; Unavailable if it does not answer."""
         try:
-            return self._call_copy(copy, method, path, **kwargs)
+            return self._call_copy(base_url, method, path, **kwargs)
         except CopyFailed as err:
             raise Unavailable(str(err)) from err
 
@@ -193,25 +189,25 @@ class ServiceClient:
         copies = self._discovery.addresses(self.service)
         return random.sample(copies, len(copies))
 
-    def _call_copy(self, copy: str, method: str, path: str, *, timeout: Timeout | None = None, spool: bool = False,
+    def _call_copy(self, base_url: str, method: str, path: str, *, timeout: Timeout | None = None, spool: bool = False,
                    **kwargs) -> Reply:
         try:
-            response = self._http.request(method, copy, path, timeout=timeout or self._timeout, stream=spool,
+            response = self._http.request(method, base_url, path, timeout=timeout or self._timeout, stream=spool,
                                           **kwargs)
             if spool and response.status == 200:
-                return Reply(copy=copy, status=200, body={}, file=_spooled(response))
+                return Reply(base_url=base_url, status=200, body={}, file=_spooled(response))
             data = b"".join(response.pieces(SPOOL_PIECE)) if spool else response.data
         except TransportError as err:
-            log.warning("%s %s%s failed: %s", method, copy, path, type(err).__name__)
-            raise CopyFailed(f"{copy}: {type(err).__name__}") from err
+            log.warning("%s %s%s failed: %s", method, base_url, path, type(err).__name__)
+            raise CopyFailed(f"{base_url}: {type(err).__name__}") from err
         if response.status >= 500:
-            log.warning("%s %s%s answered %s", method, copy, path, response.status)
-            raise CopyFailed(f"{copy}: HTTP {response.status}")
+            log.warning("%s %s%s answered %s", method, base_url, path, response.status)
+            raise CopyFailed(f"{base_url}: HTTP {response.status}")
         try:
             body = orjson.loads(data)
         except orjson.JSONDecodeError as err:
-            raise CopyFailed(f"{copy}: answer is not JSON") from err
-        return Reply(copy=copy, status=response.status, body=body)
+            raise CopyFailed(f"{base_url}: answer is not JSON") from err
+        return Reply(base_url=base_url, status=response.status, body=body)
 
 
 def _spooled(response: HttpResponse) -> BinaryIO:

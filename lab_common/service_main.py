@@ -17,23 +17,24 @@ from typing import TYPE_CHECKING
 
 from lab_common.logs import configure_logging
 from lab_common.serving import serve
-from lab_common.settings import Settings, SettingsError
+from lab_common.settings import ServiceSettings, SettingsError
 
 if TYPE_CHECKING:
     from flask import Flask
 
 log = logging.getLogger(__name__)
 
-Builder = Callable[[Settings], "tuple[Flask, Callable[[], None]]"]
+Builder = Callable[[ServiceSettings], "tuple[Flask, Callable[[], None]]"]
 
 MALLOC_ARENAS = 2  # glibc's default is 8 per core: request threads then keep freed memory in arenas of their own
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 
 
-def run_service(service: str, default_port: int, build: Builder | str, argv: Sequence[str] | None = None) -> int:
+def run_service(settings_class: type[ServiceSettings], service: str, default_port: int, build: Builder | str,
+                argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()
     try:
-        settings = Settings.load(service, default_port=default_port, environ=os.environ, argv=argv)
+        settings = settings_class.load(service, default_port=default_port, environ=os.environ, argv=argv)
         configure_logging(settings.instance, settings.log_level)
         if settings.discovery == "consul":
             from lab_common.consul_support import agent, settings_from_kv
@@ -64,7 +65,7 @@ def _resolve(build: Builder | str) -> Builder:
     return getattr(importlib.import_module(module), name)
 
 
-def _registered(settings: Settings, build: Builder | str) -> tuple[Flask, Callable[[], None]]:
+def _registered(settings: ServiceSettings, build: Builder | str) -> tuple[Flask, Callable[[], None]]:
     """Build the app; in Consul mode also register this copy, and deregister it first on the way out."""
     limit_malloc_arenas()  # again in the worker, in case the server spawned it rather than forked it
     app, close = _resolve(build)(settings)

@@ -1,10 +1,7 @@
 """Serving a Flask app: granian (default), gunicorn with gthread workers, or Flask's development server.
 
-granian parses HTTP in Rust, outside the Python request threads: a client that sends its request
-slowly, or holds an idle connection, costs a socket, not a thread. The app, and so its Hazelcast
-client and background threads, is built inside the worker process after the fork: nothing connects
-at import time and nothing is preloaded. The worker releases what the app holds (cluster,
-registrations) when it stops.
+The app is built inside the worker process after the fork and released when the worker stops (see
+docs/internals.md, "Serving").
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -27,7 +24,7 @@ HEADER_READ_TIMEOUT_MS = 10_000  # a client that has not sent its request head b
 GRACEFUL_SECONDS = 10  # requests under way on SIGTERM get this long to finish
 
 
-def serve(settings: Settings, build: AppFactory) -> None:
+def serve(settings: ServiceSettings, build: AppFactory) -> None:
     """Serve until SIGTERM or SIGINT, then release what the app holds (cluster, registrations)."""
     {"granian": _granian, "gunicorn": _gunicorn, "dev": _dev}[settings.server](settings, build)
 
@@ -39,7 +36,7 @@ class _QuietThreadAdvice(logging.Filter):
         return not record.getMessage().startswith("Configuration allows spawning")
 
 
-def _granian(settings: Settings, build: AppFactory) -> None:
+def _granian(settings: ServiceSettings, build: AppFactory) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -74,7 +71,7 @@ def _granian(settings: Settings, build: AppFactory) -> None:
     server.serve(spawn_target=worker, target_loader=load_app, wrap_loader=False)
 
 
-def _gunicorn(settings: Settings, build: AppFactory) -> None:
+def _gunicorn(settings: ServiceSettings, build: AppFactory) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Gunicorn(BaseApplication):
@@ -98,7 +95,7 @@ def _gunicorn(settings: Settings, build: AppFactory) -> None:
     Gunicorn().run()
 
 
-def _dev(settings: Settings, build: AppFactory) -> None:
+def _dev(settings: ServiceSettings, build: AppFactory) -> None:
     app, close = build()
 
     def stop(signum, frame):

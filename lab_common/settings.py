@@ -1,7 +1,10 @@
-"""Settings of a service copy: one frozen dataclass, read once in `main` from the environment and flags.
+"""Settings of a service copy: frozen dataclasses, read once in `main` from the environment and flags.
 
-Every field names its environment variable and command-line flag; flags win over the environment.
-Invalid values are all reported at once, before anything starts.
+`ServiceSettings` is what every service reads; `HazelcastSettings` and `CallerSettings` add what a service
+with a cluster client, or one that calls other services, reads; each service's own class (its
+`settings.py`) adds the rest, so its `--help` lists only what it reads. Every field names its environment
+variable and command-line flag; flags win over the environment. Invalid values are all reported at once,
+before anything starts.
 """
 
 from __future__ import annotations
@@ -10,21 +13,23 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+
+from lab_common import contracts
 
 
 class SettingsError(ValueError):
     """One or more settings are missing or invalid; the message names every one."""
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise ValueError("must be > 0")
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError("must be > 0")
@@ -67,74 +72,32 @@ def _bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
-def _setting(default: Any, env: str, flag: str, parse: Callable[[str], Any], help: str):
+def setting(default: Any, env: str, flag: str, parse: Callable[[str], Any], help: str):
     return field(default=default, metadata={"env": env, "flag": flag, "parse": parse, "help": help})
 
 
 @dataclass(frozen=True)
-class Settings:
+class ServiceSettings:
+    """What every service reads."""
+
     service: str = "service"
-    instance: str = _setting("", "LAB_INSTANCE", "--instance", str, "name of this copy, e.g. logging-2")
-    host: str = _setting("127.0.0.1", "LAB_HOST", "--host", str, "address to listen on")
-    port: int = _setting(0, "LAB_PORT", "--port", _port, "port to listen on")
-    server: str = _setting(
+    instance: str = setting("", "LAB_INSTANCE", "--instance", str, "name of this copy, e.g. logging-2")
+    host: str = setting("127.0.0.1", "LAB_HOST", "--host", str, "address to listen on")
+    port: int = setting(0, "LAB_PORT", "--port", _port, "port to listen on")
+    server: str = setting(
         "granian", "LAB_SERVER", "--server", _choice("granian", "gunicorn", "dev"),
         "granian (HTTP parsed in Rust, WSGI threads), gunicorn (gthread workers) or dev (Flask's server)",
     )
-    threads: int = _setting(8, "LAB_THREADS", "--threads", _positive_int, "request threads")
-    log_level: str = _setting("INFO", "LAB_LOG_LEVEL", "--log-level", str.upper, "log level")
-    max_body_bytes: int = _setting(
-        64 * 1024, "LAB_MAX_BODY_BYTES", "--max-body-bytes", _positive_int, "largest request body accepted"
+    threads: int = setting(8, "LAB_THREADS", "--threads", positive_int, "request threads")
+    log_level: str = setting("INFO", "LAB_LOG_LEVEL", "--log-level", str.upper, "log level")
+    max_body_bytes: int = setting(
+        64 * 1024, "LAB_MAX_BODY_BYTES", "--max-body-bytes", positive_int, "largest request body accepted"
     )
-
-    hz_cluster_name: str = _setting("lab", "HZ_CLUSTER_NAME", "--hz-cluster-name", str, "Hazelcast cluster name")
-    hz_members: tuple[str, ...] = _setting(
-        ("127.0.0.1:5701", "127.0.0.1:5702", "127.0.0.1:5703"), "HZ_MEMBERS", "--hz-members",
-        _address_list, "Hazelcast members host:port,...; the first is this copy's preferred member",
-    )
-    hz_connect_timeout: float = _setting(
-        5.0, "HZ_CONNECT_TIMEOUT", "--hz-connect-timeout", _positive_float,
-        "seconds to (re)connect to the cluster before the client gives up and starts over",
-    )
-    hz_invocation_timeout: float = _setting(
-        5.0, "HZ_INVOCATION_TIMEOUT", "--hz-invocation-timeout", _positive_float,
-        "seconds one Hazelcast operation may take",
-    )
-    messages_map: str = _setting("messages", "LAB_MESSAGES_MAP", "--messages-map", str, "logging's map")
-    messages_queue: str = _setting(
-        "messages-queue", "LAB_MESSAGES_QUEUE", "--messages-queue", str, "the queue facade -> messages"
-    )
-    received_map: str = _setting(
-        "received", "LAB_RECEIVED_MAP", "--received-map", str, "what each messages copy received"
-    )
-    consumer_batch: int = _setting(
-        50, "LAB_CONSUMER_BATCH", "--consumer-batch", _positive_int, "queue items per consumer transaction"
-    )
-    consumer_threads: int = _setting(
-        1, "LAB_CONSUMER_THREADS", "--consumer-threads", _positive_int,
-        "consumer threads, each with its own transactions (more take smaller batches and cost more CPU)"
-    )
-
-    discovery: str = _setting(
+    discovery: str = setting(
         "config-server", "LAB_DISCOVERY", "--discovery", _choice("config-server", "consul"),
         "where service addresses come from",
     )
-    config_server: str = _setting(
-        "http://127.0.0.1:8888", "LAB_CONFIG_SERVER", "--config-server", str, "config server base URL"
-    )
-    discovery_ttl: float = _setting(
-        5.0, "LAB_DISCOVERY_TTL", "--discovery-ttl", _positive_float, "seconds addresses stay cached"
-    )
-    consul: str = _setting("127.0.0.1:8500", "LAB_CONSUL", "--consul", str, "Consul agent host:port")
-    registry_file: str = _setting(
-        "", "LAB_REGISTRY_FILE", "--registry-file", str, "config server: JSON file of service addresses"
-    )
-    http_timeout: float = _setting(
-        2.0, "LAB_HTTP_TIMEOUT", "--http-timeout", _positive_float, "seconds per outgoing HTTP call"
-    )
-    http_attempts: int = _setting(
-        3, "LAB_HTTP_ATTEMPTS", "--http-attempts", _positive_int, "tries per outgoing call, across copies"
-    )
+    consul: str = setting("127.0.0.1:8500", "LAB_CONSUL", "--consul", str, "Consul agent host:port")
 
     @property
     def base_url(self) -> str:
@@ -149,12 +112,12 @@ class Settings:
         environ: Mapping[str, str],
         argv: Sequence[str] | None = None,
         **defaults: Any,
-    ) -> Settings:
+    ) -> Self:
         """Defaults, then the environment, then flags; raises SettingsError naming every bad value."""
         parser = argparse.ArgumentParser(
             prog=f"python -m {service.replace('-', '_')}", description=f"Run one copy of {service}."
         )
-        configurable = [f for f in dataclasses.fields(cls) if "env" in f.metadata]
+        configurable = configurable_fields(cls)
         for f in configurable:
             parser.add_argument(
                 f.metadata["flag"], dest=f.name, default=None,
@@ -181,3 +144,73 @@ class Settings:
         if not settings.instance:
             settings = dataclasses.replace(settings, instance=f"{service.removesuffix('-service')}-{settings.port}")
         return settings
+
+
+@dataclass(frozen=True)
+class HazelcastSettings(ServiceSettings):
+    """A service with a Hazelcast client."""
+
+    hz_cluster_name: str = setting("lab", "HZ_CLUSTER_NAME", "--hz-cluster-name", str, "Hazelcast cluster name")
+    hz_members: tuple[str, ...] = setting(
+        ("127.0.0.1:5701", "127.0.0.1:5702", "127.0.0.1:5703"), "HZ_MEMBERS", "--hz-members",
+        _address_list, "Hazelcast members host:port,...; the first is this copy's preferred member",
+    )
+    hz_connect_timeout: float = setting(
+        5.0, "HZ_CONNECT_TIMEOUT", "--hz-connect-timeout", positive_float,
+        "seconds to (re)connect to the cluster before the client gives up and starts over",
+    )
+    hz_invocation_timeout: float = setting(
+        5.0, "HZ_INVOCATION_TIMEOUT", "--hz-invocation-timeout", positive_float,
+        "seconds one Hazelcast operation may take",
+    )
+
+
+@dataclass(frozen=True)
+class CallerSettings(ServiceSettings):
+    """A service that calls other services: where it finds them and how it calls them."""
+
+    config_server: str = setting(
+        "http://127.0.0.1:8888", "LAB_CONFIG_SERVER", "--config-server", str, "config server base URL"
+    )
+    discovery_ttl: float = setting(
+        5.0, "LAB_DISCOVERY_TTL", "--discovery-ttl", positive_float, "seconds addresses stay cached"
+    )
+    http_timeout: float = setting(
+        2.0, "LAB_HTTP_TIMEOUT", "--http-timeout", positive_float, "seconds per outgoing HTTP call"
+    )
+    http_attempts: int = setting(
+        3, "LAB_HTTP_ATTEMPTS", "--http-attempts", positive_int, "tries per outgoing call, across copies"
+    )
+
+
+# Settings that more than one service reads, each defined once.
+def logging_map_setting():
+    return setting(contracts.LOGGING_MAP, "LAB_LOGGING_MAP", "--logging-map", str,
+                    "the logging service's map of logged messages")
+
+
+def messages_queue_setting():
+    return setting(contracts.MESSAGES_QUEUE, "LAB_MESSAGES_QUEUE", "--messages-queue", str,
+                    "the queue facade -> messages")
+
+
+def configurable_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields that name an environment variable and a flag, in --help order."""
+    return [f for f in dataclasses.fields(cls) if "env" in f.metadata]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        value = ",".join(value)
+    return f"`{value}`" if value != "" else "(none)"
+
+
+def settings_table(cls: type[ServiceSettings], service: str, default_port: int) -> str:
+    """A Markdown table of what a service reads: setting, env, flag, default, meaning."""
+    rows = ["| setting | env | flag | default | meaning |", "|---|---|---|---|---|"]
+    for f in configurable_fields(cls):
+        default = {"port": f"`{default_port}`", "instance": f"`{service.removesuffix('-service')}-<port>`"}.get(
+            f.name, _shown(f.default))
+        meaning = f.metadata["help"].replace("|", "\\|")
+        rows.append(f"| `{f.name}` | `{f.metadata['env']}` | `{f.metadata['flag']}` | {default} | {meaning} |")
+    return "\n".join(rows) + "\n"

@@ -10,7 +10,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import JSONProvider
 
 from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 
 HealthCheck = Callable[[], tuple[bool, object]]
 LISTING_CHUNK = 1000  # items joined per write of a listing
@@ -47,7 +47,7 @@ class WholeResponse(Response):
             pieces.close()
 
 
-def create_base_app(name: str, settings: Settings) -> Flask:
+def create_base_app(name: str, settings: ServiceSettings) -> Flask:
     app = Flask(name)
     app.response_class = WholeResponse
     app.json = FastJSONProvider(app)
@@ -59,7 +59,7 @@ def create_base_app(name: str, settings: Settings) -> Flask:
     return app
 
 
-def add_health(app: Flask, settings: Settings, checks: Mapping[str, HealthCheck]) -> None:
+def add_health(app: Flask, settings: ServiceSettings, checks: Mapping[str, HealthCheck]) -> None:
     """GET /health: 200 when every check passes, else 503 naming the failing ones."""
 
     @app.get("/health")

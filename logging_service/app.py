@@ -6,14 +6,15 @@ from flask import Flask, jsonify, request
 
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app, limit_param, listing_response, request_fields, text_field
 from logging_service.service import MessageLog, MessageStore
+from logging_service.settings import LoggingSettings
 
 MAX_UUID_LENGTH = 128
 
 
-def create_app(settings: Settings, *, store: MessageStore, health_checks=None) -> Flask:
+def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=None) -> Flask:
     app = create_base_app(__name__, settings)
     message_log = MessageLog(store, settings.instance)
     add_health(app, settings, health_checks or {})
@@ -47,11 +48,11 @@ def create_app(settings: Settings, *, store: MessageStore, health_checks=None) -
     return app
 
 
-def build(settings: Settings):
+def build(settings: LoggingSettings):
     """The real wiring: a cluster connection and the Hazelcast store."""
     from logging_service.store import HazelcastMessageStore
 
     connection = ClusterConnection(settings).start()
-    store = HazelcastMessageStore(connection, settings.messages_map)
+    store = HazelcastMessageStore(connection, settings.logging_map)
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}
     return create_app(settings, store=store, health_checks=checks), connection.close

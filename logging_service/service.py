@@ -9,20 +9,11 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol, TypeVar
 
+from lab_common.contracts import LoggedMessage
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class LoggedMessage:
-    uuid: str
-    msg: str
-    logged_by: str
-    seq: int
-
-    def to_json(self) -> dict:
-        return {"uuid": self.uuid, "msg": self.msg, "logged_by": self.logged_by, "seq": self.seq}
 
 
 class MessageStore(Protocol):
@@ -45,9 +36,9 @@ class RecordResult:
 
 
 class MessageLog:
-    def __init__(self, store: MessageStore, copy_name: str, clock: Callable[[], int] = time.time_ns):
+    def __init__(self, store: MessageStore, instance: str, clock: Callable[[], int] = time.time_ns):
         self._store = store
-        self._copy = copy_name
+        self._instance = instance
         self._clock = clock
 
     def _next_seq(self) -> int:
@@ -56,7 +47,7 @@ class MessageLog:
         return self._clock() // 1000
 
     def record(self, uuid: str, msg: str) -> RecordResult:
-        candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._copy, seq=self._next_seq())
+        candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._instance, seq=self._next_seq())
         existing = self._store.add_if_absent(candidate)
         if existing is not None:
             log.info("duplicate uuid=%s msg=%r (first logged by %s)", uuid, msg, existing.logged_by)

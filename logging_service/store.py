@@ -1,8 +1,5 @@
-"""The Hazelcast adapter of the message log: an IMap of uuid -> JSON entry, with a sorted index on seq.
-
-Pages are read as index range scans over seq (a microsecond timestamp) in windows that widen while
-they come back sparse, so the first page costs a few small queries however many messages are stored;
-Hazelcast's paging predicate would sort every entry on every call.
+"""The Hazelcast adapter of the message log: an IMap of uuid -> JSON entry, with the contract's seq index.
+Pages are index range scans over seq in widening windows (docs/internals.md, "The logging store").
 """
 
 from __future__ import annotations
@@ -12,14 +9,14 @@ import time
 from collections.abc import Iterator
 
 import orjson
-from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between
 
-from lab_common.cluster import ClusterConnection, move_mark
+from lab_common.cluster import ClusterConnection, add_index, move_mark
+from lab_common.contracts import FIRST_SEQ_MARK, SEQ_INDEX, LoggedMessage, meta_map
 from lab_common.errors import Unavailable
-from logging_service.service import LoggedMessage, cut_page
+from logging_service.service import cut_page
 
 FIRST_WINDOW_US = 50_000  # 50 ms of messages: about a page at the rates this system takes
 CLOCK_SKEW_US = 60_000_000  # copies' clocks may differ by this much
@@ -39,16 +36,16 @@ class HazelcastMessageStore:
         client = self._connection.client()
         messages = self._connection.proxy("map", self._map_name)
         if self._prepared_client is not client:
-            messages.add_index(attributes=["seq"], index_type=IndexType.SORTED, name=f"{self._map_name}-seq")
+            add_index(messages, self._map_name, SEQ_INDEX)
             self._prepared_client = client
             self._marked_down_to = None
         return messages
 
     def _meta(self):
-        return self._connection.proxy("map", self._map_name + "-meta")
+        return self._connection.proxy("map", meta_map(self._map_name))
 
     def add_if_absent(self, message: LoggedMessage) -> LoggedMessage | None:
-        value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
+        value = HazelcastJsonValue(message.to_text())
         try:
             messages = self._map()
             marked = self._marked_down_to
@@ -57,17 +54,12 @@ class HazelcastMessageStore:
             existing = messages.put_if_absent(message.uuid, value)
         except HazelcastError as err:
             raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
-        return None if existing is None else LoggedMessage(**orjson.loads(existing.to_string()))
+        return None if existing is None else LoggedMessage.from_text(existing.to_string())
 
     def _mark_first_seq(self, seq: int) -> None:
         """Lower the map's first-seq mark (where reads start) to `seq` if it is smaller, before the
-        message with that seq is written: no read ever starts after a stored message.
-
-        A copy does this for its first write and then only for a write whose seq is below every seq it
-        marked: writes racing on a copy's threads (one took its seq first, the other stored first) and
-        copies racing with each other all mark, so the mark is the smallest seq stored; later writes
-        have larger seqs and cost nothing."""
-        move_mark(self._meta(), "first-seq", seq, forward=False)
+        message with that seq is written: no read ever starts after a stored message."""
+        move_mark(self._meta(), FIRST_SEQ_MARK, seq, forward=False)
         with self._mark_lock:
             if self._marked_down_to is None or seq < self._marked_down_to:
                 self._marked_down_to = seq
@@ -84,20 +76,20 @@ class HazelcastMessageStore:
             after = page[-1][0]
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
-        return [LoggedMessage(**orjson.loads(text)) for _, text in self._scan(after_seq, limit)]
+        return [LoggedMessage.from_text(text) for _, text in self._scan(after_seq, limit)]
 
     def _scan(self, after_seq: int | None, limit: int) -> list[tuple[int, str]]:
         """The page that page() promises, as (seq, JSON text) pairs; fewer than `limit` only at the end."""
         try:
             messages = self._map()
-            low = after_seq + 1 if after_seq is not None else self._meta().get("first-seq")
+            low = after_seq + 1 if after_seq is not None else self._meta().get(FIRST_SEQ_MARK)
             if low is None:
                 return []
             start, end = low, time.time_ns() // 1000 + CLOCK_SKEW_US
             window, found = self._window_for(limit), []
             while low <= end and len(found) < limit:
-                batch = [v.to_string() for v in messages.values(between("seq", low, low + window))]
-                found.extend((orjson.loads(text)["seq"], text) for text in batch)
+                batch = [v.to_string() for v in messages.values(between(SEQ_INDEX.attribute, low, low + window))]
+                found.extend((orjson.loads(text)[SEQ_INDEX.attribute], text) for text in batch)
                 low += window + 1
                 window = window * 4 if len(batch) < limit // 2 else window
         except HazelcastError as err:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from flask import Flask
 
 from lab_common.cluster import ClusterConnection
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app, listing_response
-from messages_service.consumer import Inbox, QueueConsumer, Redelivery
+from messages_service.consumer import QueueConsumer
+from messages_service.redelivery import Redelivery
+from messages_service.service import Inbox
+from messages_service.settings import MessagesSettings
 
 
-def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask:
+def create_app(settings: ServiceSettings, *, inbox: Inbox, health_checks=None) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, health_checks or {})
 
@@ -21,15 +24,16 @@ def create_app(settings: Settings, *, inbox: Inbox, health_checks=None) -> Flask
     return app
 
 
-def build(settings: Settings):
-    """The real wiring: cluster connection, Hazelcast inbox and the consumer thread."""
-    from messages_service.inbox import HazelcastInbox
+def build(settings: MessagesSettings):
+    """The real wiring: cluster connection, the Hazelcast adapters, the consumer and redelivery threads."""
+    from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
 
     connection = ClusterConnection(settings).start()
-    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map, settings.messages_map)
+    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
     consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
                              threads=settings.consumer_threads).start()
-    redelivery = Redelivery(inbox).start()
+    redelivery = Redelivery(HazelcastRedelivery(connection, settings.messages_queue, settings.received_map,
+                                                settings.logging_map)).start()
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "consumer": consumer.health,

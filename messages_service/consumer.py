@@ -5,185 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+
+from messages_service.service import Inbox
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ReceivedMessage:
-    uuid: str
-    msg: str
-    received_by: str
-    seq: int
-
-    def to_json(self) -> dict:
-        return {"uuid": self.uuid, "msg": self.msg, "received_by": self.received_by, "seq": self.seq}
-
-
-@dataclass(frozen=True)
-class Batch:
-    recorded: list[ReceivedMessage]  # newly recorded as received by this copy
-    taken: int  # items taken off the queue (a uuid received before is taken and dropped)
-
-
-class Inbox(Protocol):
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
-        """Take up to max_items from the queue and, atomically with taking them, record them as received
-        by copy_name. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
-        not recorded twice."""
-
-    def received_as_json(self, copy_name: str) -> list[str]:
-        """What copy_name received, in seq order, each message as its JSON text ({uuid, msg,
-        received_by, seq}): the full read, without an object per message."""
-
-    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
-        """The entries ({uuid, msg, seq}) the logging map holds with seq in [from_seq, to_seq]."""
-
-    def received_among(self, uuids: list[str]) -> set[str]:
-        """Which of these uuids some copy has received."""
-
-    def requeue(self, messages: list[tuple[str, str]]) -> None:
-        """Offer these (uuid, msg) to the queue again."""
-
-    def queue_cleared_to(self) -> int:
-        """A time (µs) such that every item offered before it has left the queue: the head item's offer
-        time, or now when the queue is empty."""
-
-    def scan_mark(self) -> int | None:
-        """The seq up to which some copy has scanned the log for redelivery (None: never)."""
-
-    def save_scan_mark(self, seq: int) -> None: ...
-
-
-class Redelivery:
-    """Puts back on the queue what was logged but never received, until some copy receives it.
-
-    The logging map is the record of what was accepted; the queue is only the fast way to the copies.
-    When a member dies, queue items that a consumer transaction coordinated by it had taken stay
-    reserved by that transaction (the client lives on, so Hazelcast never rolls it back) and reach no
-    copy; a queue can also come back empty from a takeover. So a message no copy has received is
-    offered again once it has surely left the queue: the queue is FIFO and every item says when it was
-    offered, so everything offered before the head item's time is out of it (all of it when the queue
-    is empty). A message logged at `seq` was first offered by the facade within `grace` seconds after
-    (a POST's own time limit); a backlog therefore delays redelivery instead of being offered twice.
-    What was offered again is remembered and offered once more, after a growing pause (up to
-    `max_pause`), for as long as no copy has it and that offer too has left the queue. Consumers drop a
-    uuid they have, so an extra offer is harmless.
-
-    The log is scanned once, in order of seq; how far it has been scanned is kept in the cluster, so a
-    copy started again goes on from there (at most `catch_up` seconds back), and a copy started on a
-    fresh cluster begins `horizon` seconds back."""
-
-    def __init__(self, inbox: Inbox, *, grace: float = 10.0, horizon: float = 60.0, catch_up: float = 600.0,
-                 span: float = 60.0, max_pause: float = 60.0, clock: Callable[[], float] = time.time):
-        self._inbox = inbox
-        self._grace = grace
-        self._grace_us = int(grace * 1e6)
-        self._span_us = int(span * 1e6)  # at most this much of the log per step, so no step is large
-        self._max_pause = max_pause
-        self._clock = clock
-        self._horizon_us = int(horizon * 1e6)
-        self._catch_up_us = int(catch_up * 1e6)
-        self._checked_to: int | None = None  # the seq up to which the log was scanned; from the cluster at first
-        self._offered: dict[str, _Offered] = {}  # offered again, not yet seen received
-        self.requeued = 0
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-
-    def start(self, every: float = 5.0) -> Redelivery:
-        """Check every `every` seconds in a thread of its own: a consumer stuck in a transaction with a
-        dying member must not hold this up."""
-
-        def run():
-            while not self._stop.wait(every):
-                try:
-                    self.step()
-                except Exception as err:  # the next round tries again
-                    self.last_error = f"{type(err).__name__}: {err}"
-                    log.warning("redelivery check failed: %s", self.last_error)
-                else:
-                    self.last_error = None
-
-        threading.Thread(target=run, name="redelivery", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def outstanding(self) -> int:
-        """Messages offered again that no copy has been seen to receive yet."""
-        return len(self._offered)
-
-    def health(self) -> tuple[bool, dict]:
-        """Always passing (the cluster check covers an unreachable cluster); says what it did."""
-        return True, {"offered_again": self.requeued, "awaiting_a_copy": self.outstanding,
-                      "last_error": self.last_error}
-
-    def step(self) -> int:
-        """One round: offer again what is newly found missing and what is still missing since an
-        earlier offer. Answers how many offers were made."""
-        now = self._clock()
-        now_us = int(now * 1e6)
-        if self._checked_to is None:
-            self._checked_to = self._first_mark(now_us)
-        cleared_to = min(self._inbox.queue_cleared_to(), now_us)
-        due = [e for e in self._offered.values() if e.due <= now and e.offered_at < cleared_to]
-        until = min(now_us - self._grace_us, cleared_to - self._grace_us, self._checked_to + self._span_us)
-        fresh = self._inbox.logged_between(self._checked_to + 1, until) if until > self._checked_to else []
-        candidates = {e["uuid"]: e["msg"] for e in fresh} | {e.uuid: e.msg for e in due}
-        received = self._inbox.received_among(list(candidates)) if candidates else set()
-        for uuid in received:
-            self._offered.pop(uuid, None)
-        missing = [(uuid, msg) for uuid, msg in candidates.items() if uuid not in received]
-        if missing:
-            self._inbox.requeue(missing)
-        for uuid, msg in missing:
-            earlier = self._offered.get(uuid)
-            attempts = earlier.attempts + 1 if earlier else 1
-            pause = min(self._grace * 2 ** (attempts - 1), self._max_pause)
-            self._offered[uuid] = _Offered(uuid, msg, attempts, offered_at=now_us, due=now + pause)
-        if missing:
-            again = sum(1 for uuid, _ in missing if self._offered[uuid].attempts > 1)
-            log.warning("offered again %d message(s) logged but never received (%d not for the first time): %s",
-                        len(missing), again, " ".join(uuid for uuid, _ in missing[:10]))
-        if until > self._checked_to:
-            self._checked_to = until
-            self._inbox.save_scan_mark(until)
-        self.requeued += len(missing)
-        return len(missing)
-
-    def _first_mark(self, now_us: int) -> int:
-        saved = self._inbox.scan_mark()
-        if saved is None:
-            return now_us - self._horizon_us
-        return max(saved, now_us - self._catch_up_us)
-
-
-@dataclass(frozen=True)
-class _Offered:
-    uuid: str
-    msg: str
-    attempts: int
-    offered_at: int  # µs; the offer has left the queue once the queue is cleared past it
-    due: float  # when to look again whether some copy received it
-
-
 class QueueConsumer:
-    """Takes messages off the queue in `threads` loops of their own, each running its own transactions.
-    One loop per copy keeps up with what the facade takes on a 2-core machine (the bench reports how
-    soon the queue drains) and costs least: more loops share the items among more, emptier
-    transactions. Every loop outlives any failure, with back-off.
+    """Takes messages off the queue in `threads` loops of their own, each running its own transactions; every
+    loop outlives any failure, with back-off. Why one loop is the default: docs/internals.md."""
 
-    The facade queues a message only once the log holds it, so whatever is taken is received."""
-
-    def __init__(self, inbox: Inbox, copy_name: str, *, batch: int = 50, poll_seconds: float = 1.0,
+    def __init__(self, inbox: Inbox, instance: str, *, batch: int = 50, poll_seconds: float = 1.0,
                  max_backoff: float = 5.0, threads: int = 1):
         self._inbox = inbox
-        self._copy = copy_name
+        self._instance = instance
         self._batch = batch
         self._poll_seconds = poll_seconds
         self._max_backoff = max_backoff
@@ -224,7 +59,7 @@ class QueueConsumer:
 
     def step(self) -> int:
         """Take one batch off the queue; answers how many messages were received."""
-        batch = self._inbox.receive_batch(self._copy, self._batch, self._poll_seconds)
+        batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
         for message in batch.recorded:
             log.info("received uuid=%s msg=%r", message.uuid, message.msg)
         with self._lock:

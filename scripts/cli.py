@@ -114,7 +114,7 @@ def cmd_restart(args) -> int:
 
 def cmd_consul_seed(args) -> int:
     from lab_common.consul_support import agent, kv_defaults, seed_kv
-    from lab_common.settings import Settings
+    from messages_service.settings import MessagesSettings as Settings  # it holds every KV setting
 
     settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=args.consul,
                              hz_cluster_name=args.cluster_name)

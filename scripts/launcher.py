@@ -423,7 +423,7 @@ class System:
 def seed_consul_kv(topology: Topology) -> None:
     """Write the cluster settings and object names the services read from Consul KV."""
     from lab_common.consul_support import agent, kv_defaults, seed_kv
-    from lab_common.settings import Settings
+    from messages_service.settings import MessagesSettings as Settings  # it holds every KV setting
 
     settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=f"127.0.0.1:{topology.consul_port}",
                              hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))

@@ -99,9 +99,9 @@ def run_callers(callers: int, seconds: float, op: Callable[[int, int], int], *,
 
 def serve_flask(port: int, server: str) -> None:
     """A tiny app on the project's own base app and server: form `msg=...` in, small JSON out."""
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.logs import configure_logging
     from lab_common.serving import serve
-    from lab_common.settings import Settings
 
     settings = Settings.load(FLOOR_SERVICE, default_port=port, environ=os.environ,
                              argv=["--port", str(port), "--server", server])
@@ -150,8 +150,8 @@ def serve_echo(port: int) -> None:
 def call_logging(url: str, callers: int, seconds: float) -> PartResult:
     """The client side of the facade's call to logging: lab_common.http's ServiceClient on its
     connection pool, sized and timed by the same settings as the facade's."""
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.http import HttpPool, ServiceClient
-    from lab_common.settings import Settings
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ=os.environ, argv=[])
 
@@ -190,10 +190,10 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
     from hazelcast.config import IndexType
     from hazelcast.core import HazelcastJsonValue
 
-    from lab_common import queue_item
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.cluster import ClusterConnection
-    from lab_common.settings import Settings
-    from messages_service.inbox import HazelcastInbox
+    from lab_common.contracts import encode_queue_item
+    from messages_service.adapters import HazelcastInbox
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ={}, argv=[], hz_cluster_name=cluster_name,
                              hz_members=tuple(members))
@@ -227,7 +227,7 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
         queue = proxy("queue", f"bench-floor-{tag}-offer")
 
         def offer(caller: int, i: int) -> int:
-            queue.offer(queue_item.encode(f"{caller}-{i}", f"floor-{caller}-{i}"))
+            queue.offer(encode_queue_item(f"{caller}-{i}", f"floor-{caller}-{i}"))
             return 1
 
         emit(run_callers(callers, seconds, offer, member_pids=member_pids, part="offer",
@@ -240,9 +240,9 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
             for start in range(0, items, CHUNK):
                 chunk = keys[start:start + CHUNK]
                 proxy("map", names[2]).put_all({k: logged_entry(k, f"floor-{k}") for k in chunk})
-                proxy("queue", names[0]).add_all([queue_item.encode(k, f"floor-{k}") for k in chunk])
+                proxy("queue", names[0]).add_all([encode_queue_item(k, f"floor-{k}") for k in chunk])
             proxy("map", names[1])
-            inbox = HazelcastInbox(connection, *names)
+            inbox = HazelcastInbox(connection, *names[:2])
 
             def consume(caller: int, i: int, inbox=inbox, batch=batch) -> int:
                 return len(inbox.receive_batch(FLOOR_SERVICE, batch, 0.05).recorded)

@@ -183,8 +183,9 @@ def run_pieces(config_server: str, cluster_name: str, members: list[str], reques
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import asdict
 
+    from facade_service.settings import FacadeSettings as Settings
     from lab_common.logs import configure_logging
-    from lab_common.settings import Settings
+    from logging_service.settings import LoggingSettings
 
     parser = argparse.ArgumentParser(prog="python -m scripts.bench.pieces", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # noqa: SIM115
     own_map = f"bench-pieces-{uuid.uuid4().hex[:8]}"
     facade = Settings.load("facade-service", default_port=1, environ=common, argv=[], instance="facade-pieces")
-    logging_copy = Settings.load("logging-service", default_port=1, environ={**common, "LAB_MESSAGES_MAP": own_map},
-                                 argv=[], instance="logging-pieces")
+    logging_copy = LoggingSettings.load("logging-service", default_port=1,
+                                        environ={**common, "LAB_LOGGING_MAP": own_map}, argv=[],
+                                        instance="logging-pieces")
     try:
         results = [asdict(measure_facade(facade, args.requests)), asdict(measure_logging(logging_copy, args.requests))]
     finally:

@@ -10,7 +10,7 @@ import requests
 
 import hazelcast
 from lab_common.consul_support import KV_PREFIX, agent
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 from scripts.experiment import run_experiment
 from scripts.launcher import System, Topology
 from tests.helpers import eventually
@@ -32,7 +32,7 @@ def system(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def consul_client(system):
-    settings = Settings.load("test", default_port=1, environ={}, argv=[],
+    settings = ServiceSettings.load("test", default_port=1, environ={}, argv=[],
                              consul=f"127.0.0.1:{system.state().topology.consul_port}")
     return agent(settings)
 
@@ -85,7 +85,7 @@ def test_kv_settings_reach_the_services(system):
                                        cluster_members=values[KV_PREFIX + "hazelcast/members"].split(","),
                                        cluster_connect_timeout=10, invocation_timeout=5)
     try:
-        stored = client.get_map(values[KV_PREFIX + "names/messages-map"]).blocking().get(posted["uuid"])
+        stored = client.get_map(values[KV_PREFIX + "names/logging-map"]).blocking().get(posted["uuid"])
         assert json.loads(stored.to_string())["msg"] == "via kv"
     finally:
         client.shutdown()

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from lab_common.cluster import ClusterConnection
-from lab_common.settings import Settings
+from lab_common.settings import HazelcastSettings
 from scripts.launcher import System, Topology
 
 PORT_OFFSET = 10_000  # members on 15701-15703: a system the user runs on the default ports is left alone
@@ -26,9 +26,9 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def cluster_settings(cluster) -> Settings:
+def cluster_settings(cluster) -> HazelcastSettings:
     topology = cluster.state().topology
-    return Settings.load("integration-test", default_port=1, environ={}, argv=[], instance="it-copy",
+    return HazelcastSettings.load("integration-test", default_port=1, environ={}, argv=[], instance="it-copy",
                          hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
 
 

@@ -1,10 +1,10 @@
 import time
 
-import orjson
 import pytest
 
+from lab_common.contracts import LoggedMessage
 from logging_service import store
-from logging_service.service import LoggedMessage, MessageLog
+from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
 
 pytestmark = pytest.mark.integration
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 def everything(message_log: MessageLog) -> list[LoggedMessage]:
     """The full read (what GET /logging answers), decoded."""
-    return [LoggedMessage(**orjson.loads(text)) for page in message_log.messages_as_json() for text in page]
+    return [LoggedMessage.from_text(text) for page in message_log.messages_as_json() for text in page]
 
 
 @pytest.fixture

@@ -2,15 +2,15 @@ import json
 import threading
 import time
 
-import orjson
 import pytest
 
 import hazelcast
-from lab_common import queue_item
+from lab_common.contracts import ReceivedMessage, encode_queue_item
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
-from messages_service.consumer import QueueConsumer, ReceivedMessage, Redelivery
-from messages_service.inbox import HazelcastInbox
+from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
+from messages_service.consumer import QueueConsumer
+from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def names(unique_name):
-    return {"queue_name": f"q-{unique_name}", "received_map": f"r-{unique_name}", "logged_map": f"l-{unique_name}"}
+    return {"queue_name": f"q-{unique_name}", "received_map": f"r-{unique_name}", "logging_map": f"l-{unique_name}"}
 
 
 def offer(connection, names, items, *, logged=True):
@@ -27,16 +27,20 @@ def offer(connection, names, items, *, logged=True):
     if logged:
         log_messages(connection, names, items)
     for uuid, msg in items:
-        assert queue.offer(queue_item.encode(uuid, msg))
+        assert queue.offer(encode_queue_item(uuid, msg))
 
 
-def received_by(inbox, copy_name):
+def received_by(inbox, instance):
     """What GET /messages of that copy answers, decoded."""
-    return [ReceivedMessage(**orjson.loads(text)) for text in inbox.received_as_json(copy_name)]
+    return [ReceivedMessage.from_text(text) for text in inbox.received_as_json(instance)]
+
+
+def inbox_on(connection, names) -> HazelcastInbox:
+    return HazelcastInbox(connection, names["queue_name"], names["received_map"])
 
 
 def log_messages(connection, names, items):
-    log = MessageLog(HazelcastMessageStore(connection, names["logged_map"]), "logging-1")
+    log = MessageLog(HazelcastMessageStore(connection, names["logging_map"]), "logging-1")
     for uuid, msg in items:
         log.record(uuid, msg)
 
@@ -44,7 +48,7 @@ def log_messages(connection, names, items):
 def test_two_consumers_take_every_item_exactly_once(connect, names):
     producer = connect()
     offer(producer, names, [(f"u{i}", f"msg{i}") for i in range(200)])
-    inboxes = [HazelcastInbox(connect(), **names) for _ in range(2)]
+    inboxes = [inbox_on(connect(), names) for _ in range(2)]
     consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2, threads=3).start()
                  for i, inbox in enumerate(inboxes)]
     try:
@@ -63,7 +67,7 @@ def test_two_consumers_take_every_item_exactly_once(connect, names):
 def test_a_uuid_offered_twice_is_received_once(connect, names):
     connection = connect()
     offer(connection, names, [("dup", "a"), ("dup", "a"), ("other", "b")])
-    inbox = HazelcastInbox(connection, **names)
+    inbox = inbox_on(connection, names)
     batch = inbox.receive_batch("messages-1", 10, 1.0)
     assert sorted(m.uuid for m in batch.recorded) == ["dup", "other"] and batch.taken == 3
     assert len(received_by(inbox, "messages-1")) == 2
@@ -89,7 +93,7 @@ def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings,
     thread.join(30)
     assert polled == ["u1"]
 
-    inbox = HazelcastInbox(producer, **names)
+    inbox = inbox_on(producer, names)
 
     def taken_again():
         batch = inbox.receive_batch("messages-2", 10, 0.5)
@@ -100,16 +104,16 @@ def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings,
 def test_what_a_copy_received_survives_its_restart(connect, names):
     first_life = connect()
     offer(first_life, names, [("u1", "kept")])
-    HazelcastInbox(first_life, **names).receive_batch("messages-1", 10, 1.0)
+    inbox_on(first_life, names).receive_batch("messages-1", 10, 1.0)
     first_life.close()
-    second_life = HazelcastInbox(connect(), **names)
+    second_life = inbox_on(connect(), names)
     assert [m.msg for m in received_by(second_life, "messages-1")] == ["kept"]
 
 
 def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
     connection = connect()
     offer(connection, names, [("a", "1")])
-    inbox = HazelcastInbox(connection, **names)
+    inbox = inbox_on(connection, names)
     inbox.receive_batch("messages-1", 10, 1.0)
     assert received_by(inbox, "messages-2") == []
 
@@ -120,7 +124,7 @@ def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
                for k, p in enumerate(producers)]
     for t in threads:
         t.start()
-    inbox = HazelcastInbox(connect(), **names)
+    inbox = inbox_on(connect(), names)
     consumer = QueueConsumer(inbox, "messages-1", batch=20, poll_seconds=0.2).start()
     try:
         for t in threads:
@@ -134,10 +138,10 @@ def test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives
     connection = connect()
     log_messages(connection, names, [(f"u{i}", f"msg{i}") for i in range(5)])  # only u0 and u1 are queued
     offer(connection, names, [("u0", "msg0"), ("u1", "msg1")], logged=False)
-    inbox = HazelcastInbox(connection, **names)
+    inbox = inbox_on(connection, names)
     assert len(inbox.receive_batch("messages-1", 10, 1.0).recorded) == 2
 
-    redelivery = Redelivery(inbox, grace=0, horizon=60)
+    redelivery = Redelivery(HazelcastRedelivery(connection, **names), grace=0, horizon=60)
     assert redelivery.step() == 3
     received = inbox.receive_batch("messages-2", 10, 1.0).recorded
     assert sorted(m.uuid for m in received) == ["u2", "u3", "u4"]
@@ -148,7 +152,7 @@ def test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives
 
 
 def test_the_redelivery_mark_is_shared_and_only_moves_forward(connect, names):
-    first, second = (HazelcastInbox(connect(), **names) for _ in range(2))
+    first, second = (HazelcastRedelivery(connect(), **names) for _ in range(2))
     assert first.scan_mark() is None
     first.save_scan_mark(2_000)
     second.save_scan_mark(1_000)  # a copy that is behind does not pull the mark back
@@ -159,12 +163,12 @@ def test_the_redelivery_mark_is_shared_and_only_moves_forward(connect, names):
 
 def test_the_queue_is_cleared_to_its_head_items_offer_time_or_to_now_when_empty(connect, names):
     connection = connect()
-    inbox = HazelcastInbox(connection, **names)
+    inbox, redelivery = inbox_on(connection, names), HazelcastRedelivery(connection, **names)
     before = time.time_ns() // 1000
-    assert before <= inbox.queue_cleared_to() <= time.time_ns() // 1000
+    assert before <= redelivery.queue_cleared_to() <= time.time_ns() // 1000
     queue = connection.client().get_queue(names["queue_name"]).blocking()
-    queue.offer(queue_item.encode("a", "1", at=1_000))
-    queue.offer(queue_item.encode("b", "2", at=2_000))
-    assert inbox.queue_cleared_to() == 1_000
+    queue.offer(encode_queue_item("a", "1", at=1_000))
+    queue.offer(encode_queue_item("b", "2", at=2_000))
+    assert redelivery.queue_cleared_to() == 1_000
     inbox.receive_batch("messages-1", 1, 1.0)
-    assert inbox.queue_cleared_to() == 2_000
+    assert redelivery.queue_cleared_to() == 2_000

@@ -1,8 +1,8 @@
 import pytest
 
-from lab_common.settings import Settings
+from lab_common.settings import ServiceSettings
 
 
 @pytest.fixture
 def settings():
-    return Settings.load("test-service", default_port=9999, environ={}, argv=[], instance="test-1")
+    return ServiceSettings.load("test-service", default_port=9999, environ={}, argv=[], instance="test-1")

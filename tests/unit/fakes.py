@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import orjson
 
 from facade_service.service import FullListing, Listing
+from lab_common.contracts import LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
-from logging_service.service import LoggedMessage, cut_page
-from messages_service.consumer import Batch, ReceivedMessage
+from logging_service.service import cut_page
+from messages_service.service import Batch
 
 
 class FakeMessageStore:
@@ -36,7 +37,7 @@ class FakeMessageStore:
         return sorted(self.entries.values(), key=lambda m: m.seq)
 
     def all_as_json(self) -> Iterator[list[str]]:
-        texts = [orjson.dumps(m.to_json()).decode() for m in self.all_messages()]
+        texts = [m.to_text() for m in self.all_messages()]
         yield from (texts[start:start + 2] for start in range(0, len(texts), 2))  # in small pages
 
     def page(self, after_seq: int | None, limit: int) -> list[LoggedMessage]:
@@ -53,66 +54,82 @@ class FakeClock:
         return self.now
 
 
-class FakeInbox:
-    """A queue and a received map; `fail_next` makes the next N batches raise like a lost cluster."""
+class FakeMessagesCluster:
+    """The queue, the received map and the logging map as messages-service sees them, shared by the fakes
+    of both its ports. Queue items are dicts; offers made again are timed by `clock`."""
 
     def __init__(self):
         self.queue: deque[dict] = deque()
         self.received: dict[str, ReceivedMessage] = {}
-        self.fail_next = 0
-        self.logged: list[dict] = []  # what the logging map holds, for redelivery: {uuid, msg, seq}
+        self.logged: list[LoggedMessage] = []
         self.mark: int | None = None  # the shared redelivery scan mark
-        self.clock = time.time  # what "now" is for offers made again
-        self._seq = 0
+        self.clock = time.time
 
     def offer_logged(self, uuid: str, msg: str, seq: int = 0) -> None:
         """What a successful POST leaves: the message in the log and on the queue."""
-        self.logged.append({"uuid": uuid, "msg": msg, "seq": seq})
+        self.logged.append(LoggedMessage(uuid, msg, "logging-1", seq))
         self.queue.append({"uuid": uuid, "msg": msg})
 
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
+
+class FakeInbox:
+    """The consumer's port; `fail_next` makes the next N batches raise like a lost cluster."""
+
+    def __init__(self, cluster: FakeMessagesCluster | None = None):
+        self.cluster = cluster or FakeMessagesCluster()
+        self.fail_next = 0
+        self._seq = 0
+
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
+        queue, received = self.cluster.queue, self.cluster.received
         recorded, taken = [], 0
-        while self.queue and taken < max_items:
-            item = self.queue.popleft()
+        while queue and taken < max_items:
+            item = queue.popleft()
             taken += 1
-            if item["uuid"] not in self.received:
+            if item["uuid"] not in received:
                 self._seq += 1
-                self.received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], copy_name, self._seq)
-                recorded.append(self.received[item["uuid"]])
+                received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], instance, self._seq)
+                recorded.append(received[item["uuid"]])
         return Batch(recorded, taken)
 
-    def received_by(self, copy_name: str) -> list[ReceivedMessage]:
-        return sorted((m for m in self.received.values() if m.received_by == copy_name), key=lambda m: m.seq)
+    def received_by(self, instance: str) -> list[ReceivedMessage]:
+        return sorted((m for m in self.cluster.received.values() if m.received_by == instance), key=lambda m: m.seq)
 
-    def received_as_json(self, copy_name: str) -> list[str]:
-        return [orjson.dumps(m.to_json()).decode() for m in self.received_by(copy_name)]
+    def received_as_json(self, instance: str) -> list[str]:
+        return [m.to_text() for m in self.received_by(instance)]
 
-    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
-        return [e for e in self.logged if from_seq <= e["seq"] <= to_seq]
+
+class FakeRedeliveryPort:
+    def __init__(self, cluster: FakeMessagesCluster):
+        self.cluster = cluster
+
+    def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
+        return [e for e in self.cluster.logged if from_seq <= e.seq <= to_seq]
 
     def received_among(self, uuids: list[str]) -> set[str]:
-        return {u for u in uuids if u in self.received}
+        return {u for u in uuids if u in self.cluster.received}
 
     def requeue(self, messages: list[tuple[str, str]]) -> None:
         for uuid, msg in messages:
-            self.queue.append({"uuid": uuid, "msg": msg, "at": int(self.clock() * 1e6)})
+            self.cluster.queue.append({"uuid": uuid, "msg": msg, "at": int(self.cluster.clock() * 1e6)})
 
     def queue_cleared_to(self) -> int:
-        return self.queue[0].get("at", 0) if self.queue else int(self.clock() * 1e6)
+        queue = self.cluster.queue
+        return queue[0].get("at", 0) if queue else int(self.cluster.clock() * 1e6)
 
     def scan_mark(self) -> int | None:
-        return self.mark
+        return self.cluster.mark
 
     def save_scan_mark(self, seq: int) -> None:
-        self.mark = max(seq, self.mark or 0)
+        self.cluster.mark = max(seq, self.cluster.mark or 0)
 
 
-def full_listing(copy: str, url: str, messages: list[dict]) -> FullListing:
+def full_listing(instance: str, base_url: str, messages: list[dict]) -> FullListing:
     """A listing as a service answers it."""
-    return FullListing(url, io.BytesIO(orjson.dumps({"copy": copy, "count": len(messages), "messages": messages})))
+    body = {"copy": instance, "count": len(messages), "messages": messages}
+    return FullListing(base_url, io.BytesIO(orjson.dumps(body)))
 
 
 class FakeLogging:

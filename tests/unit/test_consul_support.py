@@ -1,7 +1,9 @@
 import pytest
 
 from lab_common.consul_support import KV_PREFIX, Registration, kv_defaults, seed_kv, settings_from_kv
-from lab_common.settings import Settings, SettingsError
+from lab_common.settings import ServiceSettings, SettingsError
+from logging_service.settings import LoggingSettings
+from messages_service.settings import MessagesSettings
 
 
 class FakeConsul:
@@ -34,28 +36,40 @@ class FakeConsul:
 
 def test_seeded_kv_settings_replace_the_defaults():
     fake = FakeConsul()
-    source = Settings.load("x", default_port=1, environ={}, argv=[], hz_cluster_name="from-kv",
-                           hz_members=("127.0.0.1:6001", "127.0.0.1:6002"), messages_queue="q-kv")
+    source = MessagesSettings.load("x", default_port=1, environ={}, argv=[], hz_cluster_name="from-kv",
+                                   hz_members=("127.0.0.1:6001", "127.0.0.1:6002"), messages_queue="q-kv",
+                                   logging_map="log-kv")
     seed_kv(fake, kv_defaults(source))
-    service = Settings.load("logging-service", default_port=8081, environ={}, argv=[])
+    service = MessagesSettings.load("messages-service", default_port=8082, environ={}, argv=[])
     loaded = settings_from_kv(service, fake, wait=1)
     assert loaded.hz_cluster_name == "from-kv"
     assert loaded.hz_members == ("127.0.0.1:6001", "127.0.0.1:6002")
-    assert loaded.messages_queue == "q-kv"
+    assert loaded.messages_queue == "q-kv" and loaded.logging_map == "log-kv"
     assert fake.kv.data[KV_PREFIX + "hazelcast/members"] == b"127.0.0.1:6001,127.0.0.1:6002"
+    assert fake.kv.data[KV_PREFIX + "names/logging-map"] == b"log-kv"
+
+
+def test_a_service_takes_from_kv_only_the_settings_it_reads():
+    fake = FakeConsul()
+    seed_kv(fake, kv_defaults(MessagesSettings.load("x", default_port=1, environ={}, argv=[],
+                                                    hz_cluster_name="from-kv", logging_map="log-kv")))
+    loaded = settings_from_kv(LoggingSettings.load("logging-service", default_port=8081, environ={}, argv=[]),
+                              fake, wait=1)
+    assert isinstance(loaded, LoggingSettings)
+    assert loaded.hz_cluster_name == "from-kv" and loaded.logging_map == "log-kv"
 
 
 def test_missing_keys_are_waited_for_then_refused_by_name():
     naps = []
     with pytest.raises(SettingsError) as err:
-        settings_from_kv(Settings.load("x", default_port=1, environ={}, argv=[]), FakeConsul(), wait=0,
+        settings_from_kv(LoggingSettings.load("x", default_port=1, environ={}, argv=[]), FakeConsul(), wait=0,
                          sleep=naps.append)
     assert "lab/hazelcast/cluster-name" in str(err.value)
 
 
 def test_registration_carries_an_http_check_on_health_and_is_undone():
     fake = FakeConsul()
-    settings = Settings.load("logging-service", default_port=8083, environ={}, argv=[], instance="logging-2")
+    settings = ServiceSettings.load("logging-service", default_port=8083, environ={}, argv=[], instance="logging-2")
     registration = Registration(settings, fake)
     registration.register()
     entry = fake.agent.service.registered[registration.service_id]

@@ -69,7 +69,7 @@ def test_a_failed_copy_is_retried_on_another_copy():
     client = ServiceClient("logging-service", discovery, pool, timeout=1, attempts=3, backoff=0)
     for _ in range(50):  # the copy tried first is random: until the dead one has been tried first
         reply = client.call("POST", "/logging", json={})
-        assert reply.copy == "http://live"
+        assert reply.base_url == "http://live"
         if "http://dead" in pool.calls:
             break
     assert "logging-service" in discovery.invalidated
@@ -177,7 +177,7 @@ def test_a_spooled_answer_comes_whole_and_one_cut_short_fails_over(monkeypatch):
         for server in servers:
             server.shutdown()
     for reply in replies:
-        assert reply.copy == whole and reply.status == 200 and reply.body == {}
+        assert reply.base_url == whole and reply.status == 200 and reply.body == {}
         assert reply.file.read() == body
         reply.file.close()
 

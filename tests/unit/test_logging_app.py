@@ -109,7 +109,8 @@ def test_health_is_200_when_checks_pass(client):
 
 
 def test_a_page_never_splits_messages_that_share_the_cursor_seq():
-    from logging_service.service import LoggedMessage, cut_page
+    from lab_common.contracts import LoggedMessage
+    from logging_service.service import cut_page
 
     messages = [LoggedMessage(f"u{i}", "m", "logging-1", seq) for i, seq in enumerate([1, 2, 2, 2, 3])]
     assert [m.uuid for m in cut_page(messages, 2)] == ["u0", "u1", "u2", "u3"]

@@ -2,16 +2,17 @@ import dataclasses
 
 from lab_common import web
 from messages_service.app import create_app
-from tests.unit.fakes import FakeInbox
+from tests.unit.fakes import FakeInbox, FakeMessagesCluster
 
 
 def test_get_answers_what_this_copy_received_in_order_and_nothing_else(settings, monkeypatch):
     monkeypatch.setattr(web, "LISTING_CHUNK", 2)
-    inbox = FakeInbox()
+    cluster = FakeMessagesCluster()
+    inbox = FakeInbox(cluster)
     for i in (0, 1, 3, 4):
-        inbox.offer_logged(f"u{i}", f"m{i}")
+        cluster.offer_logged(f"u{i}", f"m{i}")
     inbox.receive_batch("messages-1", 10, 0)
-    inbox.offer_logged("u2", "m2")
+    cluster.offer_logged("u2", "m2")
     inbox.receive_batch("messages-2", 10, 0)
     copy_settings = dataclasses.replace(settings, instance="messages-1")
     body = create_app(copy_settings, inbox=inbox).test_client().get("/messages").json

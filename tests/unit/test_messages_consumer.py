@@ -1,25 +1,29 @@
 import pytest
 
+from lab_common.contracts import LoggedMessage, ReceivedMessage
 from messages_service.app import create_app
-from messages_service.consumer import QueueConsumer, ReceivedMessage, Redelivery
+from messages_service.consumer import QueueConsumer
+from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
-from tests.unit.fakes import FakeClock, FakeInbox
+from tests.unit.fakes import FakeClock, FakeInbox, FakeMessagesCluster, FakeRedeliveryPort
 
 
 def test_consumer_records_what_it_takes_and_drops_a_repeated_uuid():
-    inbox = FakeInbox()
-    inbox.offer_logged("a", "1")
-    inbox.offer_logged("b", "2")
-    inbox.queue.insert(1, {"uuid": "a", "msg": "1"})
+    cluster = FakeMessagesCluster()
+    inbox = FakeInbox(cluster)
+    cluster.offer_logged("a", "1")
+    cluster.offer_logged("b", "2")
+    cluster.queue.insert(1, {"uuid": "a", "msg": "1"})
     consumer = QueueConsumer(inbox, "messages-1")
     assert consumer.step() == 2
     assert [m.uuid for m in inbox.received_by("messages-1")] == ["a", "b"]
 
 
 def test_the_consumer_counts_what_it_took_received_and_the_transactions_that_took_any():
-    inbox = FakeInbox()
+    cluster = FakeMessagesCluster()
+    inbox = FakeInbox(cluster)
     for uuid in ("a", "b", "a", "c"):
-        inbox.offer_logged(uuid, "m")
+        cluster.offer_logged(uuid, "m")
     consumer = QueueConsumer(inbox, "messages-1", batch=3)
     assert consumer.step() == 2  # a, b, and a again (dropped)
     assert consumer.step() == 1
@@ -29,13 +33,14 @@ def test_the_consumer_counts_what_it_took_received_and_the_transactions_that_too
 
 
 def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhile():
-    inbox = FakeInbox()
+    cluster = FakeMessagesCluster()
+    inbox = FakeInbox(cluster)
     inbox.fail_next = 3
-    inbox.offer_logged("a", "1")
+    cluster.offer_logged("a", "1")
     consumer = QueueConsumer(inbox, "messages-1", poll_seconds=0.01, max_backoff=0.05).start()
     try:
-        eventually(lambda: not consumer.health()[0] or inbox.received, timeout=5)
-        eventually(lambda: "a" in inbox.received, timeout=5)
+        eventually(lambda: not consumer.health()[0] or cluster.received, timeout=5)
+        eventually(lambda: "a" in cluster.received, timeout=5)
         eventually(lambda: consumer.health()[0], timeout=5)
     finally:
         consumer.stop()
@@ -43,8 +48,9 @@ def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhil
 
 
 def test_get_messages_answers_this_copys_messages_and_never_clears_them(settings):
-    inbox = FakeInbox()
-    inbox.offer_logged("a", "Привіт")
+    cluster = FakeMessagesCluster()
+    inbox = FakeInbox(cluster)
+    cluster.offer_logged("a", "Привіт")
     QueueConsumer(inbox, settings.instance).step()
     client = create_app(settings, inbox=inbox).test_client()
     for _ in range(2):
@@ -64,84 +70,84 @@ def us(seconds: float) -> int:
     return int(seconds * 1e6)
 
 
-def clocked_inbox(*logged: tuple[str, str, float], now: float = 1000.0) -> tuple[FakeInbox, FakeClock]:
-    """A fake inbox whose logging map holds (uuid, msg, logged at second) and whose offers are timed by
+def clocked_cluster(*logged: tuple[str, str, float], now: float = 1000.0) -> tuple[FakeMessagesCluster, FakeClock]:
+    """A fake cluster whose logging map holds (uuid, msg, logged at second) and whose offers are timed by
     the returned clock, which a Redelivery under test shares."""
     clock = FakeClock(now)
-    inbox = FakeInbox()
-    inbox.clock = clock
-    inbox.logged = [{"uuid": uuid, "msg": msg, "seq": us(at)} for uuid, msg, at in logged]
-    return inbox, clock
+    cluster = FakeMessagesCluster()
+    cluster.clock = clock
+    cluster.logged = [LoggedMessage(uuid, msg, "logging-1", us(at)) for uuid, msg, at in logged]
+    return cluster, clock
 
 
 def test_logged_but_never_received_messages_are_queued_again_after_the_grace():
-    inbox, clock = clocked_inbox(("stranded", "m", 990), ("fresh", "n", 999), ("delivered", "o", 991))
-    inbox.received["delivered"] = ReceivedMessage("delivered", "o", "messages-2", 1)
-    redelivery = Redelivery(inbox, grace=5, horizon=60, span=120, clock=clock)
+    cluster, clock = clocked_cluster(("stranded", "m", 990), ("fresh", "n", 999), ("delivered", "o", 991))
+    cluster.received["delivered"] = ReceivedMessage("delivered", "o", "messages-2", 1)
+    redelivery = Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, span=120, clock=clock)
     assert redelivery.step() == 1
-    assert list(inbox.queue) == [{"uuid": "stranded", "msg": "m", "at": us(1000)}]
-    QueueConsumer(inbox, "messages-1").step()
+    assert list(cluster.queue) == [{"uuid": "stranded", "msg": "m", "at": us(1000)}]
+    QueueConsumer(FakeInbox(cluster), "messages-1").step()
     clock.now = 1010.0
     assert redelivery.step() == 1  # "fresh" is past the grace now; "stranded" was received meanwhile
-    assert inbox.queue[-1]["uuid"] == "fresh"
+    assert cluster.queue[-1]["uuid"] == "fresh"
     assert redelivery.outstanding == 1
-    QueueConsumer(inbox, "messages-1").step()
+    QueueConsumer(FakeInbox(cluster), "messages-1").step()
     clock.now = 1020.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
 
 
 def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with_growing_pauses():
-    inbox, clock = clocked_inbox(("stranded", "m", 990))
-    redelivery = Redelivery(inbox, grace=5, horizon=60, max_pause=20, clock=clock)
+    cluster, clock = clocked_cluster(("stranded", "m", 990))
+    redelivery = Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, max_pause=20, clock=clock)
     offered_at = []
     for second in range(1000, 1061):
         clock.now = float(second)
         if redelivery.step():
             offered_at.append(second)
-        inbox.queue.clear()  # the queue loses every offer, like a queue that came back empty from a takeover
+        cluster.queue.clear()  # the queue loses every offer, like a queue that came back empty from a takeover
     assert offered_at == [1000, 1005, 1015, 1035, 1055]  # pauses 5, 10, 20, then at most 20
     assert redelivery.outstanding == 1
-    inbox.requeue([("stranded", "m")])
-    QueueConsumer(inbox, "messages-1").step()
+    FakeRedeliveryPort(cluster).requeue([("stranded", "m")])
+    QueueConsumer(FakeInbox(cluster), "messages-1").step()
     clock.now = 1100.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
 
 
 def test_nothing_is_offered_again_while_it_may_still_be_waiting_in_a_backed_up_queue():
-    inbox, clock = clocked_inbox(("waiting", "w", 979.9))
+    cluster, clock = clocked_cluster(("waiting", "w", 979.9))
     # consumers are 30 s behind: the head of the queue was offered at 970, our message at 980
-    inbox.queue.extend([{"uuid": "head", "msg": "h", "at": us(970)}, {"uuid": "waiting", "msg": "w", "at": us(980)}])
-    redelivery = Redelivery(inbox, grace=5, horizon=60, clock=clock)
+    cluster.queue.extend([{"uuid": "head", "msg": "h", "at": us(970)}, {"uuid": "waiting", "msg": "w", "at": us(980)}])
+    redelivery = Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, clock=clock)
     assert redelivery.step() == 0
-    assert len(inbox.queue) == 2
-    QueueConsumer(inbox, "messages-1", batch=1).step()  # the head leaves; "waiting" is the head now
+    assert len(cluster.queue) == 2
+    QueueConsumer(FakeInbox(cluster), "messages-1", batch=1).step()  # the head leaves; "waiting" is the head now
     clock.now = 1005.0
     assert redelivery.step() == 0
-    QueueConsumer(inbox, "messages-1", batch=1).step()
+    QueueConsumer(FakeInbox(cluster), "messages-1", batch=1).step()
     clock.now = 1010.0
     assert redelivery.step() == 0  # it was received, not stranded
-    assert not inbox.queue and redelivery.requeued == 0
+    assert not cluster.queue and redelivery.requeued == 0
 
 
 def test_a_copy_started_again_scans_on_from_where_the_copies_left_off():
-    inbox, clock = clocked_inbox()
-    Redelivery(inbox, grace=5, horizon=60, clock=clock).step()
-    assert inbox.mark == us(995)
+    cluster, clock = clocked_cluster()
+    Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, clock=clock).step()
+    assert cluster.mark == us(995)
     # both copies down for five minutes while a message was logged and the queue lost it
-    inbox.logged = [{"uuid": "while-down", "msg": "m", "seq": us(1100)}]
+    cluster.logged = [LoggedMessage("while-down", "m", "logging-1", us(1100))]
     clock.now = 1300.0
-    restarted = Redelivery(inbox, grace=5, horizon=60, span=600, clock=clock)
+    restarted = Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, span=600, clock=clock)
     assert restarted.step() == 1
-    assert inbox.queue[-1]["uuid"] == "while-down"
+    assert cluster.queue[-1]["uuid"] == "while-down"
 
 
 def test_a_copy_on_a_fresh_cluster_looks_back_only_the_horizon_and_a_restarted_one_at_most_the_catch_up():
-    inbox, clock = clocked_inbox(("ancient", "m", 100), ("recent", "n", 950))
-    assert Redelivery(inbox, grace=5, horizon=60, span=600, clock=clock).step() == 1
-    assert [item["uuid"] for item in inbox.queue] == ["recent"]
-    inbox.mark = us(50)
-    inbox.queue.clear()
-    assert Redelivery(inbox, grace=5, catch_up=600, span=600, clock=clock).step() == 1
-    assert [item["uuid"] for item in inbox.queue] == ["recent"]  # 900 s back is past the catch-up
+    cluster, clock = clocked_cluster(("ancient", "m", 100), ("recent", "n", 950))
+    assert Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, span=600, clock=clock).step() == 1
+    assert [item["uuid"] for item in cluster.queue] == ["recent"]
+    cluster.mark = us(50)
+    cluster.queue.clear()
+    assert Redelivery(FakeRedeliveryPort(cluster), grace=5, catch_up=600, span=600, clock=clock).step() == 1
+    assert [item["uuid"] for item in cluster.queue] == ["recent"]  # 900 s back is past the catch-up

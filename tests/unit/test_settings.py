@@ -1,11 +1,28 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from lab_common.settings import Settings, SettingsError
+from config_server.settings import ConfigServerSettings
+from facade_service.settings import FacadeSettings
+from lab_common.settings import ServiceSettings, SettingsError, configurable_fields, settings_table
+from logging_service.settings import LoggingSettings
+from messages_service.settings import MessagesSettings
+
+SETTINGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+# (service, its package, default port, its settings)
+SERVICES = [
+    ("facade-service", "facade_service", 8080, FacadeSettings),
+    ("logging-service", "logging_service", 8081, LoggingSettings),
+    ("messages-service", "messages_service", 8082, MessagesSettings),
+    ("config-server", "config_server", 8888, ConfigServerSettings),
+]
 
 
 def test_flags_override_the_environment():
-    settings = Settings.load("logging-service", default_port=8081, environ={"LAB_PORT": "9000", "HZ_MEMBERS": "h:1"},
-                             argv=["--port", "9001"])
+    settings = LoggingSettings.load("logging-service", default_port=8081,
+                                    environ={"LAB_PORT": "9000", "HZ_MEMBERS": "h:1"}, argv=["--port", "9001"])
     assert settings.port == 9001
     assert settings.hz_members == ("h:1",)
     assert settings.instance == "logging-9001"
@@ -13,12 +30,62 @@ def test_flags_override_the_environment():
 
 def test_every_invalid_value_is_named_at_once():
     with pytest.raises(SettingsError) as err:
-        Settings.load("x", default_port=1, environ={"LAB_PORT": "nope", "HZ_INVOCATION_TIMEOUT": "-1",
-                                                     "HZ_MEMBERS": "no-port"}, argv=[])
+        MessagesSettings.load("x", default_port=1, environ={"LAB_PORT": "nope", "HZ_INVOCATION_TIMEOUT": "-1",
+                                                             "HZ_MEMBERS": "no-port", "LAB_CONSUMER_BATCH": "0"},
+                              argv=[])
     message = str(err.value)
-    assert "LAB_PORT" in message and "HZ_INVOCATION_TIMEOUT" in message and "HZ_MEMBERS" in message
+    assert all(name in message for name in ("LAB_PORT", "HZ_INVOCATION_TIMEOUT", "HZ_MEMBERS", "LAB_CONSUMER_BATCH"))
 
 
 def test_hazelcast_timeouts_are_seconds_not_minutes():
-    settings = Settings.load("x", default_port=1, environ={}, argv=[])
+    settings = LoggingSettings.load("x", default_port=1, environ={}, argv=[])
     assert settings.hz_invocation_timeout <= 10 and settings.hz_connect_timeout <= 10
+
+
+def test_each_service_reads_only_its_own_settings():
+    names = {service: {f.name for f in configurable_fields(cls)} for service, _, _, cls in SERVICES}
+    common = {f.name for f in configurable_fields(ServiceSettings)}
+    assert names["config-server"] == common | {"registry_file"}
+    assert names["logging-service"] - common == {"hz_cluster_name", "hz_members", "hz_connect_timeout",
+                                                 "hz_invocation_timeout", "logging_map"}
+    assert {"received_map", "consumer_batch", "consumer_threads", "logging_map"} <= names["messages-service"]
+    assert {"http_timeout", "http_attempts", "config_server", "discovery_ttl", "messages_queue"} <= \
+        names["facade-service"]
+    assert not names["facade-service"] & {"logging_map", "received_map", "consumer_batch", "registry_file"}
+
+
+def test_a_flag_of_another_service_is_refused():
+    with pytest.raises(SystemExit):
+        LoggingSettings.load("logging-service", default_port=8081, environ={}, argv=["--consumer-batch", "5"])
+
+
+def test_help_lists_only_what_the_service_reads():
+    out = subprocess.run([sys.executable, "-m", "logging_service", "--help"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "--logging-map" in out and "--hz-members" in out
+    assert "--consumer-batch" not in out and "--http-timeout" not in out and "--registry-file" not in out
+
+
+def settings_doc() -> str:
+    """docs/settings.md as the settings dataclasses define it."""
+    parts = [
+        "# Settings\n\n",
+        "Generated from the settings dataclasses (`python -m tests.unit.test_settings` writes it; a unit test\n",
+        "checks it is up to date). Every setting is read from its environment variable or its flag; the flag\n",
+        "wins. All invalid values are reported at once, at start. In Consul mode the Hazelcast cluster name and\n",
+        "members and the object names come from Consul KV instead (`lab/hazelcast/cluster-name`,\n",
+        "`lab/hazelcast/members`, `lab/names/logging-map`, `lab/names/messages-queue`, `lab/names/received-map`).\n",
+    ]
+    for service, package, port, cls in SERVICES:
+        parts.append(f"\n## {service}: `python -m {package}` (`{cls.__module__}.{cls.__name__}`)\n\n")
+        parts.append(settings_table(cls, service, port))
+    return "".join(parts)
+
+
+def test_the_settings_doc_is_up_to_date():
+    assert SETTINGS_DOC.read_text(encoding="utf-8") == settings_doc(), \
+        "docs/settings.md is stale: run python -m tests.unit.test_settings"
+
+
+if __name__ == "__main__":
+    SETTINGS_DOC.write_text(settings_doc(), encoding="utf-8")

@@ -1,8 +1,5 @@
-"""The Hazelcast adapter of the inbox: a transaction polls the queue and records into a map.
-
-A poll that is not committed goes back to the queue, so a consumer or member dying mid-way loses
-nothing; `put_if_absent` by uuid in the same transaction drops a message offered twice.
-One map (uuid -> entry naming the copy) holds what every copy received: it survives restarts.
+"""The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue and records
+into the received map; uncommitted polls go back to the queue) and what redelivery reads and writes.
 """
 
 from __future__ import annotations
@@ -11,56 +8,58 @@ import logging
 import time
 
 import orjson
-from hazelcast.config import IndexType
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
-from lab_common import queue_item
-from lab_common.cluster import ClusterConnection, move_mark
+from lab_common.cluster import ClusterConnection, add_index, move_mark
+from lab_common.contracts import (
+    RECEIVED_BY_INDEX,
+    SCAN_MARK,
+    SEQ_INDEX,
+    LoggedMessage,
+    ReceivedMessage,
+    decode_queue_item,
+    encode_queue_item,
+    meta_map,
+)
 from lab_common.errors import Unavailable
-from messages_service.consumer import Batch, ReceivedMessage
+from messages_service.service import Batch
 
-# A transaction stranded by a dying member holds its consumer until it times out: keep that short
-# (a batch takes milliseconds).
-TRANSACTION_TIMEOUT = 8.0
-SCAN_MARK = "redelivery-scanned-to"  # key in the received map's meta map
+TRANSACTION_TIMEOUT = 8.0  # short: a transaction stranded by a dying member holds its consumer until then
 REQUEUE_CHUNK = 500  # items per add_all
 
 log = logging.getLogger(__name__)
 
 
 class HazelcastInbox:
-    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logged_map: str):
+    """The consumer's port: a transaction takes from the queue and records into the received map."""
+
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
         self._connection = connection
         self._queue_name = queue_name
         self._received_map = received_map
-        self._logged_map = logged_map
-        self._meta_map = f"{received_map}-meta"
         self._indexed_client = None
 
-    def receive_batch(self, copy_name: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         client = self._connection.client()
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            # Take the whole batch first, then record it: the map writes lock their keys until the commit,
-            # and a transaction stranded by a dying member keeps its locks, so the shorter the stretch
-            # in which it holds any, the fewer messages redelivery later finds locked.
+            # the whole batch first, then record it: hold the map's key locks as briefly as can be
             entries = []
             item = queue.poll(wait_seconds)
             while item is not None:
-                entries.append(queue_item.decode(item))
+                entries.append(decode_queue_item(item))
                 if len(entries) >= max_items:
                     break
                 item = queue.poll(0)
             received = transaction.get_map(self._received_map)
             recorded = []
             for entry in entries:
-                message = ReceivedMessage(entry["uuid"], entry["msg"], received_by=copy_name,
-                                          seq=time.time_ns() // 1000)
-                value = HazelcastJsonValue(orjson.dumps(message.to_json()).decode())
+                message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
+                value = HazelcastJsonValue(message.to_text())
                 if received.put_if_absent(message.uuid, value) is None:
                     recorded.append(message)
             transaction.commit()
@@ -75,25 +74,38 @@ class HazelcastInbox:
             raise
         return Batch(recorded, len(entries))
 
-    def received_as_json(self, copy_name: str) -> list[str]:
+    def received_as_json(self, instance: str) -> list[str]:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map)
         try:
             if self._indexed_client is not client:
-                received.add_index(attributes=["received_by"], index_type=IndexType.HASH,
-                                   name=f"{self._received_map}-received-by")
+                add_index(received, self._received_map, RECEIVED_BY_INDEX)
                 self._indexed_client = client
-            texts = [v.to_string() for v in received.values(equal("received_by", copy_name))]
+            texts = [v.to_string() for v in received.values(equal(RECEIVED_BY_INDEX.attribute, instance))]
         except HazelcastError as err:
-            raise Unavailable(f"cannot read what {copy_name} received: {type(err).__name__}") from err
+            raise Unavailable(f"cannot read what {instance} received: {type(err).__name__}") from err
         return _in_seq_order(texts)  # the cluster's answer is gone by now
 
-    def logged_between(self, from_seq: int, to_seq: int) -> list[dict]:
+
+class HazelcastRedelivery:
+    """What redelivery reads (the logging map, the received map, the queue's head) and writes (the queue,
+    its scan mark)."""
+
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logging_map: str):
+        self._connection = connection
+        self._queue_name = queue_name
+        self._received_map = received_map
+        self._logging_map = logging_map
+        self._meta_map = meta_map(received_map)
+
+    def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
+        """Read through the logging store's SEQ_INDEX."""
         try:
-            logged = self._connection.proxy("map", self._logged_map).values(between("seq", from_seq, to_seq))
+            logged_map = self._connection.proxy("map", self._logging_map)
+            logged = logged_map.values(between(SEQ_INDEX.attribute, from_seq, to_seq))
         except HazelcastError as err:
             raise Unavailable(f"cannot read the logging map: {type(err).__name__}") from err
-        return [orjson.loads(v.to_string()) for v in logged]
+        return [LoggedMessage.from_text(v.to_string()) for v in logged]
 
     def received_among(self, uuids: list[str]) -> set[str]:
         try:
@@ -118,7 +130,7 @@ class HazelcastInbox:
         queue = self._connection.proxy("queue", self._queue_name)
         try:
             for start in range(0, len(messages), REQUEUE_CHUNK):
-                queue.add_all([queue_item.encode(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
+                queue.add_all([encode_queue_item(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
         except HazelcastError as err:
             raise Unavailable(f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
 
@@ -130,7 +142,7 @@ class HazelcastInbox:
         now = time.time_ns() // 1000
         if head is None:
             return now
-        return queue_item.decode(head).get("at", 0)  # an item without a time: assume nothing has left
+        return decode_queue_item(head).at  # an item without a time (0): assume nothing has left
 
 
 def _rolled_back(transaction) -> bool:
@@ -144,4 +156,4 @@ def _rolled_back(transaction) -> bool:
 def _in_seq_order(texts: list[str]) -> list[str]:
     """JSON entries as stored (each with a "seq"), sorted by seq and kept as text: sorting 100k of them
     this way holds one int per entry, not a decoded object."""
-    return sorted(texts, key=lambda text: orjson.loads(text)["seq"])
+    return sorted(texts, key=lambda text: orjson.loads(text)[SEQ_INDEX.attribute])

@@ -1,0 +1,105 @@
+"""What crosses processes, stated once: the queue item, the entries of the logging and received maps, the
+Hazelcast object names and the indexes their readers rely on. Writers and readers import it from here.
+
+The JSON field names are part of the contract: entries written by an older copy must still read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import orjson
+
+# Default names of the Hazelcast objects; settings (and Consul KV) may name others.
+LOGGING_MAP = "messages"  # the logging service's map: uuid -> LoggedMessage
+MESSAGES_QUEUE = "messages-queue"  # QueueItem texts: the facade (and redelivery) -> the messages copies
+RECEIVED_MAP = "received"  # uuid -> ReceivedMessage, for every messages copy
+
+FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry has a smaller seq
+SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log
+
+
+def meta_map(map_name: str) -> str:
+    """The map of marks kept beside a map."""
+    return f"{map_name}-meta"
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index a map's readers query by; whoever writes the map creates it."""
+
+    attribute: str
+    sorted: bool  # sorted (range scans) or hash (equality)
+    suffix: str
+
+    def name(self, map_name: str) -> str:
+        return f"{map_name}-{self.suffix}"
+
+
+# On the logging map, created by the logging store: pages and redelivery read ranges of seq through it.
+SEQ_INDEX = Index("seq", sorted=True, suffix="seq")
+# On the received map, created by the messages copies: each copy reads what it received through it.
+RECEIVED_BY_INDEX = Index("received_by", sorted=False, suffix="received-by")
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """A message on its way to the messages copies. `at` is when it was offered (µs since the epoch):
+    the queue is FIFO, so the head's `at` says that everything offered before it has left the queue."""
+
+    uuid: str
+    msg: str
+    at: int = 0  # 0: written without a time
+
+
+def encode_queue_item(uuid: str, msg: str, at: int | None = None) -> str:
+    """The item's text, stamped with now unless `at` is given."""
+    return orjson.dumps({"uuid": uuid, "msg": msg, "at": time.time_ns() // 1000 if at is None else at}).decode()
+
+
+def decode_queue_item(text: str) -> QueueItem:
+    data = orjson.loads(text)
+    return QueueItem(data["uuid"], data["msg"], data.get("at", 0))
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    """An entry of the logging map. `seq` (µs since the epoch, exact below 2**53) orders the log."""
+
+    uuid: str
+    msg: str
+    logged_by: str
+    seq: int
+
+    def to_json(self) -> dict:
+        return {"uuid": self.uuid, "msg": self.msg, "logged_by": self.logged_by, "seq": self.seq}
+
+    def to_text(self) -> str:
+        return orjson.dumps(self.to_json()).decode()
+
+    @classmethod
+    def from_text(cls, text: str) -> LoggedMessage:
+        data = orjson.loads(text)
+        return cls(data["uuid"], data["msg"], data["logged_by"], data["seq"])
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """An entry of the received map: which messages copy received the message."""
+
+    uuid: str
+    msg: str
+    received_by: str
+    seq: int
+
+    def to_json(self) -> dict:
+        return {"uuid": self.uuid, "msg": self.msg, "received_by": self.received_by, "seq": self.seq}
+
+    def to_text(self) -> str:
+        return orjson.dumps(self.to_json()).decode()
+
+    @classmethod
+    def from_text(cls, text: str) -> ReceivedMessage:
+        data = orjson.loads(text)
+        return cls(data["uuid"], data["msg"], data["received_by"], data["seq"])

@@ -1,0 +1,49 @@
+"""messages-service's types and ports: what a consumer transaction answers, and the ports its workers use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from lab_common.contracts import LoggedMessage, ReceivedMessage
+
+
+@dataclass(frozen=True)
+class Batch:
+    recorded: list[ReceivedMessage]  # newly recorded as received by this copy
+    taken: int  # items taken off the queue (a uuid received before is taken and dropped)
+
+
+class Inbox(Protocol):
+    """The consumer's port (and the HTTP face's read): the queue taken into the received map."""
+
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+        """Take up to max_items from the queue and, atomically with taking them, record them as received
+        by instance. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
+        not recorded twice."""
+
+    def received_as_json(self, instance: str) -> list[str]:
+        """What instance received, in seq order, each message as its JSON text ({uuid, msg,
+        received_by, seq}): the full read, without an object per message."""
+
+
+class RedeliveryPort(Protocol):
+    """Redelivery's port: the logging map, the received map and the queue, seen from outside."""
+
+    def logged_between(self, from_seq: int, to_seq: int) -> list[LoggedMessage]:
+        """The entries the logging map holds with seq in [from_seq, to_seq]."""
+
+    def received_among(self, uuids: list[str]) -> set[str]:
+        """Which of these uuids some copy has received."""
+
+    def requeue(self, messages: list[tuple[str, str]]) -> None:
+        """Offer these (uuid, msg) to the queue again."""
+
+    def queue_cleared_to(self) -> int:
+        """A time (µs) such that every item offered before it has left the queue: the head item's offer
+        time, or now when the queue is empty."""
+
+    def scan_mark(self) -> int | None:
+        """The seq up to which some copy has scanned the log for redelivery (None: never)."""
+
+    def save_scan_mark(self, seq: int) -> None: ...

@@ -1,0 +1,25 @@
+"""What messages-service reads: its Hazelcast client, the queue it consumes, its received map, and the
+logging map redelivery reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab_common import contracts
+from lab_common.settings import HazelcastSettings, logging_map_setting, messages_queue_setting, positive_int, setting
+
+
+@dataclass(frozen=True)
+class MessagesSettings(HazelcastSettings):
+    messages_queue: str = messages_queue_setting()
+    received_map: str = setting(
+        contracts.RECEIVED_MAP, "LAB_RECEIVED_MAP", "--received-map", str, "what each messages copy received"
+    )
+    consumer_batch: int = setting(
+        50, "LAB_CONSUMER_BATCH", "--consumer-batch", positive_int, "queue items per consumer transaction"
+    )
+    consumer_threads: int = setting(
+        1, "LAB_CONSUMER_THREADS", "--consumer-threads", positive_int,
+        "consumer threads, each with its own transactions (more take smaller batches and cost more CPU)"
+    )
+    logging_map: str = logging_map_setting()
