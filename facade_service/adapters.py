@@ -6,6 +6,7 @@ from hazelcast.errors import HazelcastError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from facade_service.service import FullListing, Listing
+from lab_common import metrics
 from lab_common.cluster import ClusterConnection
 from lab_common.contracts import encode_queue_item
 from lab_common.errors import BadRequest, Unavailable
@@ -76,7 +77,8 @@ class HazelcastQueue:
     def offer(self, uuid: str, msg: str) -> None:
         item = encode_queue_item(uuid, msg)
         try:
-            accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
+            with metrics.hazelcast_operation("queue.offer"):
+                accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
         except HazelcastError as err:
             raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
         if not accepted:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import orjson
 
+from lab_common import metrics
 from lab_common.errors import Unavailable
 from lab_common.http import HttpPool, TransportError
 
@@ -44,6 +45,7 @@ class CachedDiscovery:
         with self._lock:
             cached = self._cache.get(service)
         if cached and now - cached[0] < self._ttl:
+            metrics.record_lookup(service, "cached")
             return cached[1]
         try:
             found = self._lookup(service)
@@ -51,8 +53,11 @@ class CachedDiscovery:
             self._source_error = err.message
             if cached:
                 log.warning("%s; using the last known addresses of %s", err.message, service)
+                metrics.record_lookup(service, "stale")
                 return cached[1]
+            metrics.record_lookup(service, "failed")
             raise
+        metrics.record_lookup(service, "fetched")
         self._source_error = None
         with self._lock:
             self._cache[service] = (now, found)

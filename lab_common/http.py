@@ -9,6 +9,7 @@ import logging
 import random
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -18,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from lab_common import metrics
 from lab_common.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -165,6 +167,8 @@ class ServiceClient:
             for attempt in self._retrying:
                 with attempt:
                     base_url = copies[(attempt.retry_state.attempt_number - 1) % len(copies)]
+                    if attempt.retry_state.attempt_number > 1:
+                        metrics.record_retry(self.service)
                     try:
                         return self._call_copy(base_url, method, path, **kwargs)
                     except CopyFailed as err:
@@ -189,8 +193,17 @@ class ServiceClient:
         copies = self._discovery.addresses(self.service)
         return random.sample(copies, len(copies))
 
-    def _call_copy(self, base_url: str, method: str, path: str, *, timeout: Timeout | None = None, spool: bool = False,
-                   **kwargs) -> Reply:
+    def _call_copy(self, base_url: str, method: str, path: str, **kwargs) -> Reply:
+        started, ok = time.perf_counter(), False
+        try:
+            reply = self._call_copy_unmeasured(base_url, method, path, **kwargs)
+            ok = True
+            return reply
+        finally:
+            metrics.record_call(self.service, base_url, time.perf_counter() - started, ok)
+
+    def _call_copy_unmeasured(self, base_url: str, method: str, path: str, *, timeout: Timeout | None = None,
+                              spool: bool = False, **kwargs) -> Reply:
         try:
             response = self._http.request(method, base_url, path, timeout=timeout or self._timeout, stream=spool,
                                           **kwargs)

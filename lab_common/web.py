@@ -1,4 +1,4 @@
-"""The Flask shape every service shares: JSON errors, a body limit, request parsing and /health."""
+"""The Flask shape every service shares: JSON errors, a body limit, request parsing, /health and /metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import orjson
 from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import JSONProvider
 
+from lab_common import metrics
 from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
 from lab_common.settings import ServiceSettings
 
@@ -56,6 +57,9 @@ def create_base_app(name: str, settings: ServiceSettings) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["lab.settings"] = settings
     register_error_handlers(app)
+    metrics.enable(settings.metrics)
+    if settings.metrics:
+        metrics.add_metrics(app)
     return app
 
 

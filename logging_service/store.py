@@ -13,6 +13,7 @@ from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between
 
+from lab_common import metrics
 from lab_common.cluster import ClusterConnection, add_index, move_mark
 from lab_common.contracts import FIRST_SEQ_MARK, SEQ_INDEX, LoggedMessage, meta_map
 from lab_common.errors import Unavailable
@@ -51,7 +52,8 @@ class HazelcastMessageStore:
             marked = self._marked_down_to
             if marked is None or message.seq < marked:
                 self._mark_first_seq(message.seq)
-            existing = messages.put_if_absent(message.uuid, value)
+            with metrics.hazelcast_operation("map.put_if_absent"):
+                existing = messages.put_if_absent(message.uuid, value)
         except HazelcastError as err:
             raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
         return None if existing is None else LoggedMessage.from_text(existing.to_string())
@@ -88,7 +90,9 @@ class HazelcastMessageStore:
             start, end = low, time.time_ns() // 1000 + CLOCK_SKEW_US
             window, found = self._window_for(limit), []
             while low <= end and len(found) < limit:
-                batch = [v.to_string() for v in messages.values(between(SEQ_INDEX.attribute, low, low + window))]
+                with metrics.hazelcast_operation("map.values_range"):
+                    values = messages.values(between(SEQ_INDEX.attribute, low, low + window))
+                batch = [v.to_string() for v in values]
                 found.extend((orjson.loads(text)[SEQ_INDEX.attribute], text) for text in batch)
                 low += window + 1
                 window = window * 4 if len(batch) < limit // 2 else window

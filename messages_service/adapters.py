@@ -12,6 +12,7 @@ from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
+from lab_common import metrics
 from lab_common.cluster import ClusterConnection, add_index, move_mark
 from lab_common.contracts import (
     RECEIVED_BY_INDEX,
@@ -42,6 +43,17 @@ class HazelcastInbox:
         self._indexed_client = None
 
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+        started = time.perf_counter()
+        try:
+            batch = self._receive_batch(instance, max_items, wait_seconds)
+        except Unavailable:
+            metrics.record_hazelcast_error("queue.transaction")
+            raise
+        if batch.taken:  # an empty one is mostly the poll's wait
+            metrics.record_hazelcast("queue.transaction", time.perf_counter() - started)
+        return batch
+
+    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         client = self._connection.client()
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         try:
@@ -81,7 +93,9 @@ class HazelcastInbox:
             if self._indexed_client is not client:
                 add_index(received, self._received_map, RECEIVED_BY_INDEX)
                 self._indexed_client = client
-            texts = [v.to_string() for v in received.values(equal(RECEIVED_BY_INDEX.attribute, instance))]
+            with metrics.hazelcast_operation("map.values_received_by"):
+                values = received.values(equal(RECEIVED_BY_INDEX.attribute, instance))
+            texts = [v.to_string() for v in values]
         except HazelcastError as err:
             raise Unavailable(f"cannot read what {instance} received: {type(err).__name__}") from err
         return _in_seq_order(texts)  # the cluster's answer is gone by now
@@ -102,14 +116,16 @@ class HazelcastRedelivery:
         """Read through the logging store's SEQ_INDEX."""
         try:
             logged_map = self._connection.proxy("map", self._logging_map)
-            logged = logged_map.values(between(SEQ_INDEX.attribute, from_seq, to_seq))
+            with metrics.hazelcast_operation("map.values_range"):
+                logged = logged_map.values(between(SEQ_INDEX.attribute, from_seq, to_seq))
         except HazelcastError as err:
             raise Unavailable(f"cannot read the logging map: {type(err).__name__}") from err
         return [LoggedMessage.from_text(v.to_string()) for v in logged]
 
     def received_among(self, uuids: list[str]) -> set[str]:
         try:
-            return set(self._connection.proxy("map", self._received_map).get_all(uuids))
+            with metrics.hazelcast_operation("map.get_all"):
+                return set(self._connection.proxy("map", self._received_map).get_all(uuids))
         except HazelcastError as err:
             raise Unavailable(f"cannot read what was received: {type(err).__name__}") from err
 
@@ -130,7 +146,8 @@ class HazelcastRedelivery:
         queue = self._connection.proxy("queue", self._queue_name)
         try:
             for start in range(0, len(messages), REQUEUE_CHUNK):
-                queue.add_all([encode_queue_item(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
+                with metrics.hazelcast_operation("queue.add_all"):
+                    queue.add_all([encode_queue_item(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
         except HazelcastError as err:
             raise Unavailable(f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
 

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from lab_common import metrics
 from messages_service.service import Inbox
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class QueueConsumer:
             self.received_count += len(batch.recorded)
             self.taken_count += batch.taken
             self.transactions += 1 if batch.taken else 0
+        metrics.record_consumed(len(batch.recorded), batch.taken)
         return len(batch.recorded)
 
     def _run(self) -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab_common import metrics
 from messages_service.service import RedeliveryPort
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Redelivery:
             self._checked_to = until
             self._port.save_scan_mark(until)
         self.requeued += len(missing)
+        metrics.record_redelivered(len(missing))
         return len(missing)
 
     def _first_mark(self, now_us: int) -> int:

@@ -1,0 +1,122 @@
+"""Prometheus metrics every service exposes at GET /metrics, in the default registry.
+
+Each service process serves from one worker (lab_common.serving), so the default registry of that
+process is the service's whole story: no multiprocess mode. The metrics are module-level: one set per
+process, however many apps a test builds. The queue's depth comes from the members' own metrics
+(hazelcast/jmx-exporter.yaml), where it is exact, not from a copy's last read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+# seconds: a POST takes ~2-20 ms under load, a full read of 100k seconds
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter("lab_http_requests", "HTTP requests answered", ["route", "method", "status"])
+REQUEST_SECONDS = Histogram("lab_http_request_duration_seconds",
+                            "time to answer an HTTP request (until the first byte of a streamed answer)",
+                            ["route", "method"], buckets=LATENCY_BUCKETS)
+CALLS = Counter("lab_outgoing_calls", "calls to a copy of another service, by outcome (ok, failed)",
+                ["service", "target", "outcome"])
+CALL_SECONDS = Histogram("lab_outgoing_call_duration_seconds", "time of one call to one copy",
+                         ["service", "target"], buckets=LATENCY_BUCKETS)
+RETRIES = Counter("lab_outgoing_retries", "calls tried again on another copy after one failed", ["service"])
+HAZELCAST_SECONDS = Histogram("lab_hazelcast_operation_duration_seconds", "time of one Hazelcast operation",
+                              ["operation"], buckets=LATENCY_BUCKETS)
+HAZELCAST_ERRORS = Counter("lab_hazelcast_operation_errors", "Hazelcast operations that failed", ["operation"])
+CONSUMED = Counter("lab_messages_consumed", "queue items recorded as received by this copy")
+DUPLICATES_DROPPED = Counter("lab_messages_duplicates_dropped",
+                             "queue items taken but dropped: their uuid was received before")
+REDELIVERED = Counter("lab_messages_redelivered", "logged messages no copy received, offered to the queue again")
+DISCOVERY_LOOKUPS = Counter("lab_discovery_lookups", "address lookups, by result (cached, fetched, stale, failed)",
+                            ["service", "result"])
+
+
+_enabled = True
+
+
+def enable(on: bool) -> None:
+    """Switch recording on or off for this process (LAB_METRICS): off measures what the metrics cost."""
+    global _enabled
+    _enabled = on
+
+
+def record_call(service: str, target: str, seconds: float, ok: bool) -> None:
+    if _enabled:
+        CALL_SECONDS.labels(service, target).observe(seconds)
+        CALLS.labels(service, target, "ok" if ok else "failed").inc()
+
+
+def record_retry(service: str) -> None:
+    if _enabled:
+        RETRIES.labels(service).inc()
+
+
+def record_lookup(service: str, result: str) -> None:
+    if _enabled:
+        DISCOVERY_LOOKUPS.labels(service, result).inc()
+
+
+def record_consumed(received: int, taken: int) -> None:
+    if _enabled and taken:
+        CONSUMED.inc(received)
+        DUPLICATES_DROPPED.inc(taken - received)
+
+
+def record_redelivered(count: int) -> None:
+    if _enabled and count:
+        REDELIVERED.inc(count)
+
+
+def record_hazelcast(operation: str, seconds: float) -> None:
+    if _enabled:
+        HAZELCAST_SECONDS.labels(operation).observe(seconds)
+
+
+def record_hazelcast_error(operation: str) -> None:
+    if _enabled:
+        HAZELCAST_ERRORS.labels(operation).inc()
+
+
+def add_metrics(app: Flask) -> None:
+    """Count and time every request of the app by its route, and answer GET /metrics."""
+
+    @app.before_request
+    def started():
+        g.lab_started = time.perf_counter()
+
+    @app.after_request
+    def answered(response):
+        started_at = g.pop("lab_started", None)
+        if started_at is not None:
+            route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - started_at)
+            REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+@contextmanager
+def hazelcast_operation(name: str) -> Iterator[None]:
+    """Time one Hazelcast operation under `name` (e.g. "map.put_if_absent"); count it if it fails."""
+    if not _enabled:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception:
+        HAZELCAST_ERRORS.labels(name).inc()
+        raise
+    finally:
+        HAZELCAST_SECONDS.labels(name).observe(time.perf_counter() - started)
+
