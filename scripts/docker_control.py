@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import requests
 
-from scripts.launcher import LauncherError
+from scripts.control import ControlError, StatusRow
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -30,6 +30,10 @@ SERVICE_KINDS = {
     "messages-service": "messages",
     "facade-service": "facade",
 }
+
+
+class DockerControlError(ControlError):
+    """A container the drills need is missing, exposes no port or does not get healthy in time."""
 
 
 def lab_name(labels: Mapping[str, str], kinds: Mapping[str, str] = SERVICE_KINDS) -> str | None:
@@ -81,7 +85,7 @@ class DockerCompose:
     def _container(self, name: str):
         containers = self._containers()
         if name not in containers:
-            raise LauncherError(f"no container for {name!r} in Compose project {self.project!r}; "
+            raise DockerControlError(f"no container for {name!r} in Compose project {self.project!r}; "
                                 f"known: {', '.join(containers) or 'none'}")
         return containers[name]
 
@@ -101,7 +105,7 @@ class DockerCompose:
             return f"http://{self.host}:{published[0]}"
         if ports:
             return f"http://{self._address(container)}:{sorted(ports)[0].split('/')[0]}"
-        raise LauncherError(f"{name} exposes no port")
+        raise DockerControlError(f"{name} exposes no port")
 
     def hazelcast_cluster(self) -> tuple[str, dict[str, str]]:
         containers = self._containers()
@@ -151,7 +155,7 @@ class DockerCompose:
             return body.get("nodeState") == "ACTIVE", f"cluster of {body.get('clusterSize')}"
         return True, "ok"
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[StatusRow]:
         rows = []
         for name, container in self._containers().items():
             ok, detail = self.health(name)
@@ -167,7 +171,7 @@ class DockerCompose:
         while pending:
             pending = [n for n in pending if not self.health(n)[0]]
             if pending and time.monotonic() > deadline:
-                raise LauncherError(f"not healthy in time: {', '.join(pending)}")
+                raise DockerControlError(f"not healthy in time: {', '.join(pending)}")
             if pending:
                 time.sleep(0.5)
 
@@ -179,5 +183,5 @@ class DockerCompose:
             if bodies and all(b.get("clusterSize") == size and b.get("clusterSafe") for b in bodies):
                 return
             if time.monotonic() > deadline:
-                raise LauncherError(f"cluster not safe with {size} members after {timeout:.0f}s")
+                raise DockerControlError(f"cluster not safe with {size} members after {timeout:.0f}s")
             time.sleep(0.5)
