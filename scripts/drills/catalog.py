@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 
-import requests
-
 from scripts.control import Controller
 from scripts.drills.delivery import read_delivery, readable_through_facade
 from scripts.drills.framework import DrillError, DrillRun, drill
-from scripts.load import failure_summary, post_message
+from scripts.load import PostClient, failure_summary
 from scripts.probe import wait_for
 
 QUEUE_NAME = "messages-queue"  # Settings.messages_queue default
@@ -165,17 +163,14 @@ def config_loss(run: DrillRun, outage: float = 8.0) -> None:
     run.kill(server)
     time.sleep(outage)  # longer than the facade's cache TTL: its lookups fail and it serves cached addresses
 
-    def discovery(body: dict) -> dict:
-        return body["checks"]["discovery"]["detail"]
-
-    _, body = run.facade_health()
-    run.figure("facade's registry while the server is down", "reachable" if discovery(body)["reachable"]
-               else f"served from cache ({discovery(body).get('error')})")
-    run.check(not discovery(body)["reachable"], "the facade did not notice the config server was gone")
+    health = run.facade_health()
+    run.figure("facade's registry while the server is down", "reachable" if health.registry_reachable()
+               else f"served from cache ({health.registry_error()})")
+    run.check(not health.registry_reachable(), "the facade did not notice the config server was gone")
     during = len(poster.accepted)
     restarted_at = time.time()
     run.start(server)
-    _, seconds = wait_for(lambda: discovery(run.facade_health()[1]), lambda d: d["reachable"], 30)
+    _, seconds = wait_for(lambda: run.facade_health().registry_reachable(), bool, 30)
     run.check(seconds is not None, "the facade did not pick the registry up again within 30 s")
     if seconds is not None:
         back_at = run.note(f"the facade reads the registry from {server} again")
@@ -194,14 +189,14 @@ def cluster_loss(run: DrillRun, count: int = 20, probes: int = 5, outage: float 
     services = {r["name"]: r["pid"] for r in run.controller.status() if r["kind"] != "member"}
     members = run.controller.names("member")
     killed_at = run.kill(*members)
-    _, seconds = wait_for(lambda: run.facade_health()[0], lambda status: status == 503, 30)
+    _, seconds = wait_for(lambda: run.facade_health().status, lambda status: status == 503, 30)
     run.figure("facade /health answers 503 after (s)", "never" if seconds is None else f"{seconds:.1f}")
     run.check(seconds is not None, "facade /health did not turn 503 within 30 s")
     clients = [n for kind in ("logging", "messages", "facade") for n in run.controller.names(kind)]
     _, seconds = wait_for(lambda: [run.controller.health(n)[0] for n in clients], lambda ok: not any(ok), 30)
     run.check(seconds is not None, "not every logging/messages copy reported the cluster gone within 30 s")
-    with requests.Session() as session:
-        outcomes = [post_message(session, run.facade, f"{run.tag}down-{i}") for i in range(1, probes + 1)]
+    with PostClient(run.facade + "/facade") as client:
+        outcomes = [client.post(f"{run.tag}down-{i}") for i in range(1, probes + 1)]
     slowest = max(o.elapsed for o in outcomes)
     run.figure("POSTs without a cluster", failure_summary(outcomes))
     run.figure("slowest POST without a cluster (s)", f"{slowest:.2f}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import requests
 
 from scripts.control import Controller
+from scripts.probe import facade_view, logging_listing, messages_listing, service_health
 
 READ_TIMEOUT = 15.0
 
@@ -33,22 +34,16 @@ class Delivery:
         return not self.unreadable and not self.lost(uuids)
 
 
-def _get_json(url: str) -> dict:
-    response = requests.get(url, timeout=READ_TIMEOUT)
-    response.raise_for_status()
-    return response.json()
-
-
 def read_delivery(controller: Controller, uuids: Iterable[str]) -> Delivery:
     wanted = set(uuids)
     unreadable = []
     logged = None
     for name in controller.names("logging"):
         try:
-            listing = _get_json(controller.url(name) + "/logging")["messages"]
-        except (requests.RequestException, ValueError, KeyError):
+            listing = logging_listing(controller.url(name), READ_TIMEOUT)
+        except (requests.RequestException, ValueError):
             continue
-        logged = Counter(m["uuid"] for m in listing if m["uuid"] in wanted)
+        logged = Counter(u for u in listing.uuids() if u in wanted)
         break
     if logged is None:
         unreadable.append("every logging copy")
@@ -56,11 +51,11 @@ def read_delivery(controller: Controller, uuids: Iterable[str]) -> Delivery:
     per_copy = {}
     for name in controller.names("messages"):
         try:
-            listing = _get_json(controller.url(name) + "/messages")["messages"]
-        except (requests.RequestException, ValueError, KeyError):
+            listing = messages_listing(controller.url(name), READ_TIMEOUT)
+        except (requests.RequestException, ValueError):
             unreadable.append(name)
             continue
-        mine = [m["uuid"] for m in listing if m["uuid"] in wanted]
+        mine = [u for u in listing.uuids() if u in wanted]
         per_copy[name] = len(mine)
         received.update(mine)
     return Delivery(logged, received, per_copy, tuple(unreadable))
@@ -71,9 +66,8 @@ def redelivery_offers(controller: Controller) -> int | None:
     counts = []
     for name in controller.names("messages"):
         try:
-            checks = _get_json(controller.url(name) + "/health")["checks"]
-            counts.append(checks["redelivery"]["detail"]["offered_again"])
-        except (requests.RequestException, ValueError, KeyError, TypeError):
+            counts.append(service_health(controller.url(name), READ_TIMEOUT).offered_again())
+        except (requests.RequestException, ValueError):
             continue
     return sum(counts) if counts else None
 
@@ -81,4 +75,4 @@ def redelivery_offers(controller: Controller) -> int | None:
 def readable_through_facade(facade: str, uuids: Iterable[str]) -> int:
     """How many of the uuids GET /facade shows as logged."""
     wanted = set(uuids)
-    return len({m["uuid"] for m in _get_json(facade + "/facade")["logging"]["messages"] if m["uuid"] in wanted})
+    return len({u for u in facade_view(facade, READ_TIMEOUT).logged.uuids() if u in wanted})

@@ -15,13 +15,11 @@ import uuid as uuid_module
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
-
 from scripts.control import ControlError, Controller
 from scripts.drills.delivery import READ_TIMEOUT, read_delivery, readable_through_facade, redelivery_offers
 from scripts.drills.report import Event, Report, clock
 from scripts.load import Poster, failure_summary
-from scripts.probe import wait_for
+from scripts.probe import ServiceHealth, service_health, wait_for
 
 SETTLE_TIMEOUT = 45.0  # for the queue to drain into the messages copies (a few seconds when all is well)
 
@@ -181,9 +179,8 @@ class DrillRun:
             return done_at
         return None
 
-    def facade_health(self) -> tuple[int, dict]:
-        response = requests.get(self.facade + "/health", timeout=READ_TIMEOUT)
-        return response.status_code, response.json()
+    def facade_health(self) -> ServiceHealth:
+        return service_health(self.facade, READ_TIMEOUT)
 
 
 # --- the drills ----------------------------------------------------------------------------------

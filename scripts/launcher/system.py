@@ -25,6 +25,7 @@ import requests
 from scripts.control import ControlError, StatusRow
 from scripts.deps import ROOT
 from scripts.launcher.topology import Process, State, Topology, plan
+from scripts.probe import MemberHealth, ServiceHealth, health_at, member_health
 
 DEFAULT_RUN_DIR = ROOT / "var" / "run"
 
@@ -202,19 +203,20 @@ class System:
         if not self.is_running(process, state.run_id):
             return False, "not running"
         try:
-            response = requests.get(process.health_url, timeout=timeout)
+            if process.kind == "consul":
+                leader = requests.get(process.health_url, timeout=timeout)
+                if leader.status_code == 200:
+                    return (True, "leader elected") if leader.json() else (False, "no leader yet")
+                return False, ServiceHealth.of(leader).reason()
+            if process.kind == "member":
+                member = member_health(process.health_url, timeout)
+                if member.status != 200:
+                    return False, f"HTTP {member.status}"
+                return member.active, member.summary()
+            health = health_at(process.health_url, timeout)
         except requests.RequestException as err:
             return False, f"no answer ({type(err).__name__})"
-        if response.status_code != 200:
-            return False, _health_reason(response)
-        if process.kind == "consul":
-            return (bool(response.json()), "leader elected") if response.json() else (False, "no leader yet")
-        if process.kind == "member":
-            body = response.json()
-            return body.get("nodeState") == "ACTIVE", (
-                f"cluster of {body.get('clusterSize')}, {'safe' if body.get('clusterSafe') else 'migrating'}"
-            )
-        return True, "ok"
+        return (True, "ok") if health.healthy else (False, health.reason())
 
     def wait_cluster_safe(self, size: int, timeout: float = 60.0) -> None:
         """Until every running member sees `size` members and reports its data safely backed up."""
@@ -222,16 +224,17 @@ class System:
         while True:
             state = self.state()
             members = [p for p in state.processes.values() if p.kind == "member" and self.is_running(p, state.run_id)]
-            bodies = []
+            seen: dict[str, MemberHealth | None] = {}
             for p in members:
                 try:
-                    bodies.append(requests.get(p.health_url, timeout=1.0).json())
+                    seen[p.name] = member_health(p.health_url, 1.0)
                 except (requests.RequestException, ValueError):
-                    bodies.append({})
-            if bodies and all(b.get("clusterSize") == size and b.get("clusterSafe") for b in bodies):
+                    seen[p.name] = None
+            if seen and all(m is not None and m.safe_with(size) for m in seen.values()):
                 return
             if time.monotonic() > deadline:
-                raise LauncherError(f"cluster not safe with {size} members after {timeout:.0f}s: {bodies}")
+                found = "; ".join(f"{n}: {m.summary() if m else 'no answer'}" for n, m in seen.items()) or "no member"
+                raise LauncherError(f"cluster not safe with {size} members after {timeout:.0f}s: {found}")
             time.sleep(0.5)
 
     def wait_healthy(self, names: list[str] | None = None, *, timeout: float = 120.0, progress=None) -> None:
@@ -283,15 +286,6 @@ def seed_consul_kv(topology: Topology) -> None:
     settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=f"127.0.0.1:{topology.consul_port}",
                              hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
     seed_kv(agent(settings), kv_defaults(settings))
-
-
-def _health_reason(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    failing = [f"{n}: {c.get('detail')}" for n, c in body.get("checks", {}).items() if not c.get("ok")]
-    return f"HTTP {response.status_code}" + (f" ({'; '.join(failing)})" if failing else "")
 
 
 def _is_ours(pid: int, run_id: str, name: str) -> bool:

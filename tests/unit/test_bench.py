@@ -496,7 +496,8 @@ def test_thread_cpu_times_a_method_only_while_measuring_and_puts_it_back():
 
 
 def test_the_consumer_batch_is_what_was_taken_over_the_transactions_between_two_readings():
-    from scripts.bench.systems import ConsumerCounts, consumer_batch
+    from scripts.bench.systems import consumer_batch
+    from scripts.probe import ConsumerCounts
 
     before, after = ConsumerCounts(100, 120, 10), ConsumerCounts(400, 420, 25)
     assert consumer_batch(before, after) == 20.0
