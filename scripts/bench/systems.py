@@ -22,6 +22,7 @@ from scripts.bench.machine import git_commit
 from scripts.bench.results import Startup
 from scripts.launcher import LauncherError, System, Topology
 from scripts.probe import ConsumerCounts, service_health, stored_count
+from scripts.processes import alive
 
 Out = Callable[[str], None]
 OTHER_START_TIMEOUT = 240.0
@@ -159,20 +160,13 @@ def start_own_system(system: System, topology: Topology, out: Out) -> Startup:
     return Startup(seconds=seconds, healthy_after_s=healthy_at)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def stop_own_system(system: System) -> dict:
     """Stop what the bench started; answers what the saved results say about it."""
     state = system.load()
     ports = [p.port for p in state.processes.values()] if state else []
     pids = [p.pid for p in state.processes.values() if p.pid] if state else []
     system.stop()
-    still_running = [pid for pid in pids if _alive(pid)]
+    still_running = [pid for pid in pids if alive(pid)]
     return {"stopped": system.load() is None and not still_running, "ports": ports, "still_running": still_running}
 
 
@@ -229,6 +223,6 @@ class OtherCheckout:
             error = "" if done.returncode == 0 else (done.stderr or done.stdout)[-400:]
         except subprocess.TimeoutExpired:
             error = f"stop took over {OTHER_STOP_TIMEOUT:.0f}s"
-        still_running = [pid for pid in pids if _alive(pid)]
+        still_running = [pid for pid in pids if alive(pid)]
         return {"stopped": not error and not still_running and not (self.run_dir / "state.json").exists(),
                 "still_running": still_running, "error": error}

@@ -26,6 +26,7 @@ from scripts.control import ControlError, StatusRow
 from scripts.deps import ROOT
 from scripts.launcher.topology import Process, State, Topology, plan
 from scripts.probe import MemberHealth, ServiceHealth, health_at, member_health
+from scripts.processes import carries, wait_gone
 
 DEFAULT_RUN_DIR = ROOT / "var" / "run"
 
@@ -150,7 +151,7 @@ class System:
     # --- stopping --------------------------------------------------------------------------------
 
     def is_running(self, process: Process, run_id: str) -> bool:
-        return process.pid is not None and _is_ours(process.pid, run_id, process.name)
+        return process.pid is not None and carries(process.pid, {"LAB_RUN_ID": run_id, "LAB_PROCESS": process.name})
 
     def kill(self, name: str) -> float:
         """SIGKILL the process and everything in its group (a server's master and its worker)."""
@@ -161,7 +162,7 @@ class System:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         killed_at = time.time()
-        _wait_gone(process.pid, 5.0)
+        wait_gone(process.pid, 5.0)
         return killed_at
 
     def terminate(self, name: str, timeout: float = 20.0) -> None:
@@ -187,10 +188,10 @@ class System:
                 os.killpg(p.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for p in alive:
-            if not _wait_gone(p.pid, max(0.1, deadline - time.monotonic())):
+            if not wait_gone(p.pid, max(0.1, deadline - time.monotonic())):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
-                _wait_gone(p.pid, 5.0)
+                wait_gone(p.pid, 5.0)
             # a server's worker may outlive its master by a moment; the group must be empty
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
@@ -286,37 +287,6 @@ def seed_consul_kv(topology: Topology) -> None:
     settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=f"127.0.0.1:{topology.consul_port}",
                              hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
     seed_kv(agent(settings), kv_defaults(settings))
-
-
-def _is_ours(pid: int, run_id: str, name: str) -> bool:
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return False
-    if f"LAB_RUN_ID={run_id}".encode() in environ and f"LAB_PROCESS={name}".encode() in environ:
-        return True
-    # our own child between fork and exec still shows this process's environment
-    return int(fields[1]) == os.getpid()
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-        try:
-            os.kill(pid, 0)
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state == "Z":
-                return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _port_in_use(port: int) -> bool:
