@@ -11,8 +11,9 @@ from pathlib import Path
 
 from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
+from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
-from scripts.launcher import DEFAULT_RUN_DIR, LauncherError, System, Topology
+from scripts.launcher import DEFAULT_RUN_DIR, System, Topology
 from scripts.table import render
 
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except LauncherError as err:
+    except ControlError as err:
         print(f"labctl {args.command}: {err}", file=sys.stderr)
         return 1
 

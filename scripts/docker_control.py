@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 import requests
 
-from scripts.launcher import LauncherError
+from scripts.control import ControlError, StatusRow
+from scripts.probe import MemberHealth, health_at, member_health
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -30,6 +31,10 @@ SERVICE_KINDS = {
     "messages-service": "messages",
     "facade-service": "facade",
 }
+
+
+class DockerControlError(ControlError):
+    """A container the drills need is missing, exposes no port or does not get healthy in time."""
 
 
 def lab_name(labels: Mapping[str, str], kinds: Mapping[str, str] = SERVICE_KINDS) -> str | None:
@@ -81,7 +86,7 @@ class DockerCompose:
     def _container(self, name: str):
         containers = self._containers()
         if name not in containers:
-            raise LauncherError(f"no container for {name!r} in Compose project {self.project!r}; "
+            raise DockerControlError(f"no container for {name!r} in Compose project {self.project!r}; "
                                 f"known: {', '.join(containers) or 'none'}")
         return containers[name]
 
@@ -101,7 +106,7 @@ class DockerCompose:
             return f"http://{self.host}:{published[0]}"
         if ports:
             return f"http://{self._address(container)}:{sorted(ports)[0].split('/')[0]}"
-        raise LauncherError(f"{name} exposes no port")
+        raise DockerControlError(f"{name} exposes no port")
 
     def hazelcast_cluster(self) -> tuple[str, dict[str, str]]:
         containers = self._containers()
@@ -129,11 +134,11 @@ class DockerCompose:
             return f"http://{self.hazelcast_cluster()[1][name]}/hazelcast/health"
         return self.url(name) + "/health"
 
-    def _member_health(self, name: str) -> dict:
+    def _member_health(self, name: str) -> MemberHealth | None:
         try:
-            return requests.get(self._health_url(name), timeout=1.0).json()
-        except (requests.RequestException, ValueError):
-            return {}
+            return member_health(self._health_url(name), 1.0)
+        except requests.RequestException:
+            return None
 
     def health(self, name: str, timeout: float = 1.0) -> tuple[bool, str]:
         container = self._container(name)
@@ -141,17 +146,17 @@ class DockerCompose:
         if container.status != "running":
             return False, "not running"
         try:
-            response = requests.get(self._health_url(name), timeout=timeout)
+            if kind_of(name) == "member":
+                member = member_health(self._health_url(name), timeout)
+                if member.status != 200:
+                    return False, f"HTTP {member.status}"
+                return member.active, f"cluster of {member.cluster_size}"
+            health = health_at(self._health_url(name), timeout)
         except requests.RequestException as err:
             return False, f"no answer ({type(err).__name__})"
-        if response.status_code != 200:
-            return False, f"HTTP {response.status_code}"
-        if kind_of(name) == "member":
-            body = response.json()
-            return body.get("nodeState") == "ACTIVE", f"cluster of {body.get('clusterSize')}"
-        return True, "ok"
+        return (True, "ok") if health.healthy else (False, f"HTTP {health.status}")
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[StatusRow]:
         rows = []
         for name, container in self._containers().items():
             ok, detail = self.health(name)
@@ -167,7 +172,7 @@ class DockerCompose:
         while pending:
             pending = [n for n in pending if not self.health(n)[0]]
             if pending and time.monotonic() > deadline:
-                raise LauncherError(f"not healthy in time: {', '.join(pending)}")
+                raise DockerControlError(f"not healthy in time: {', '.join(pending)}")
             if pending:
                 time.sleep(0.5)
 
@@ -175,9 +180,9 @@ class DockerCompose:
         deadline = time.monotonic() + timeout
         while True:
             members = [n for n in self.names("member") if self.health(n)[0]]
-            bodies = [self._member_health(n) for n in members]
-            if bodies and all(b.get("clusterSize") == size and b.get("clusterSafe") for b in bodies):
+            seen = [self._member_health(n) for n in members]
+            if seen and all(m is not None and m.safe_with(size) for m in seen):
                 return
             if time.monotonic() > deadline:
-                raise LauncherError(f"cluster not safe with {size} members after {timeout:.0f}s")
+                raise DockerControlError(f"cluster not safe with {size} members after {timeout:.0f}s")
             time.sleep(0.5)

@@ -3,6 +3,7 @@ logged which message, which messages copy received which, and what GET /facade a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -10,72 +11,75 @@ from collections.abc import Callable
 import requests
 
 from scripts.launcher import System
+from scripts.load import PostClient
+from scripts.probe import Entry, facade_view, messages_listing
 from scripts.table import render
 
-
-def _get(url: str, timeout: float = 10.0) -> dict:
-    response = requests.get(url, timeout=timeout)
-    response.raise_for_status()
-    return response.json()
+READ_TIMEOUT = 10.0
 
 
-def received_by_copy(system: System) -> dict[str, list[dict]]:
-    """What each running messages copy answers on GET /messages."""
+def received_entries(system: System) -> dict[str, list[Entry]]:
+    """What each running messages copy answers on GET /messages (nothing for a copy that does not answer)."""
     result = {}
     for name in system.names("messages"):
         try:
-            result[name] = _get(system.url(name) + "/messages")["messages"]
+            result[name] = messages_listing(system.url(name), READ_TIMEOUT).entries
         except requests.RequestException:
             result[name] = []
     return result
 
 
+def received_by_copy(system: System) -> dict[str, list[dict]]:
+    """As received_entries, each entry a dict (uuid, msg, ...): what the end-to-end tests read."""
+    return {name: [dataclasses.asdict(e) for e in entries] for name, entries in received_entries(system).items()}
+
+
 def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None] = print,
                    settle_seconds: float = 20.0, facade_name: str | None = None) -> int:
     facade = system.url(facade_name or system.names("facade")[0])
-    session = requests.Session()
     posted: dict[str, str] = {}
     out(f"POST msg1..msg{count} to {facade}/facade")
-    for i in range(1, count + 1):
-        response = session.post(f"{facade}/facade", data={"msg": f"msg{i}"}, timeout=15)
-        if response.status_code != 201:
-            out(f"  msg{i}: HTTP {response.status_code} {response.text.strip()}")
-            continue
-        posted[response.json()["uuid"]] = f"msg{i}"
+    with PostClient(facade + "/facade", timeout=15) as client:
+        for i in range(1, count + 1):
+            outcome = client.post(f"msg{i}")
+            if outcome.uuid is None:
+                out(f"  msg{i}: " + (f"HTTP {outcome.status} {outcome.error}" if outcome.status else outcome.error))
+                continue
+            posted[outcome.uuid] = f"msg{i}"
 
     # the queue is consumed in the background: give the copies a bounded moment to take everything
     deadline = time.monotonic() + settle_seconds
     while True:
-        received = received_by_copy(system)
-        got = Counter(m["uuid"] for msgs in received.values() for m in msgs if m["uuid"] in posted)
+        received = received_entries(system)
+        got = Counter(m.uuid for msgs in received.values() for m in msgs if m.uuid in posted)
         if len(got) == len(posted) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
 
-    everything = _get(f"{facade}/facade")["merged"]
-    logged = {m["uuid"]: m for m in everything if m["uuid"] in posted}
-    logged_count = Counter(m["uuid"] for m in everything)
-    receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m["uuid"] == uuid]
+    everything = facade_view(facade, READ_TIMEOUT).merged
+    logged = {m.uuid: m for m in everything if m.uuid in posted}
+    logged_count = Counter(m.uuid for m in everything)
+    receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m.uuid == uuid]
                  for uuid in posted}
 
-    rows = [(msg, uuid[:8], logged.get(uuid, {}).get("logged_by", "MISSING"),
+    rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else "MISSING",
              ", ".join(receivers[uuid]) or "MISSING") for uuid, msg in posted.items()]
     out("\nWho got what")
     out(render(["MESSAGE", "UUID", "LOGGED BY", "RECEIVED BY"], rows))
 
     out("\nPer copy")
-    per_copy = Counter(m["logged_by"] for m in logged.values())
+    per_copy = Counter(m.logged_by for m in logged.values())
     for copy, msgs in received.items():
-        per_copy[copy] = sum(1 for m in msgs if m["uuid"] in posted)
+        per_copy[copy] = sum(1 for m in msgs if m.uuid in posted)
     out(render(["COPY", "MESSAGES OF THIS RUN"], sorted(per_copy.items())))
 
     out("\nGET /facade, three times (each picks a messages copy at random)")
     gets = []
     for _ in range(3):
-        body = _get(f"{facade}/facade")
-        mine = [m for m in body["merged"] if m["uuid"] in posted]
-        gets.append((body["messages"].get("copy") or body["messages"].get("error"), len(mine),
-                     sum(1 for m in mine if m["received_by"]), " ".join(m["msg"] for m in mine)))
+        view = facade_view(facade, READ_TIMEOUT)
+        mine = [m for m in view.merged if m.uuid in posted]
+        gets.append((view.messages_copy or view.messages_error, len(mine), sum(1 for m in mine if m.received_by),
+                     " ".join(m.msg for m in mine)))
     out(render(["MESSAGES COPY", "LOGGED", "ALSO IN THAT COPY", "MESSAGES (logging order)"], gets))
 
     failed = count - len(posted)

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from scripts.bench.load import post_load
-from scripts.bench.procfs import ProcFS, ms_per_op
 from scripts.bench.results import Floor, FloorPart, FloorSum
 from scripts.bench.systems import Side
 from scripts.launcher import ROOT
+from scripts.processes import ProcessMeter, ms_per_op
 
 Out = Callable[[str], None]
 
@@ -169,13 +169,13 @@ class FloorRun:
     """Measures the parts one after the other, against `side`'s members, each for `seconds`."""
 
     def __init__(self, side: Side, *, callers: int, seconds: float, batches: Sequence[int], out: Out,
-                 procfs: ProcFS | None = None):
+                 meter: ProcessMeter | None = None):
         self.side = side
         self.callers = callers
         self.seconds = seconds
         self.batches = tuple(batches)
         self.out = out
-        self.procfs = procfs or ProcFS()
+        self.meter = meter or ProcessMeter()
         self.port_base = 8060 + side.port_offset  # a port the system's topology does not use
 
     def run(self) -> Floor:
@@ -196,14 +196,14 @@ class FloorRun:
             window: dict[str, object] = {}
 
             def open_window() -> None:
-                window.update(ticks=self.procfs.cpu_ticks({"server": server.pid}), at=time.monotonic())
+                window.update(ticks=self.meter.cpu_ticks({"server": server.pid}), at=time.monotonic())
 
             run = post_load(f"http://127.0.0.1:{port}/floor", self.callers, seconds=self.seconds,
                             max_requests=int(self.seconds * 20_000), tag="floor", on_window_open=open_window)
-            ticks = self.procfs.cpu_ticks({"server": server.pid})["server"] - window["ticks"]["server"]
+            ticks = self.meter.cpu_ticks({"server": server.pid})["server"] - window["ticks"]["server"]
             failed = sum(run.failures.values())
         return FloorPart("flask_request", run.acknowledged, round(run.wall_s, 3),
-                         {"server": ms_per_op(ticks, run.acknowledged, self.procfs.clock_ticks)},
+                         {"server": ms_per_op(ticks, run.acknowledged, self.meter.clock_ticks)},
                          error=f"{failed} failed: {dict(run.failures)}" if failed else "")
 
     def call_client(self) -> FloorPart:

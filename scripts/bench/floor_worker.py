@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from scripts.bench.procfs import ProcFS
+from scripts.processes import ProcessMeter
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run_callers(callers: int, seconds: float, op: Callable[[int, int], int], *,
     """`callers` threads call `op(caller, i)` until `seconds` pass or it answers 0 (nothing left);
     `op` answers how many operations it completed. CPU is this process's (all its threads) and each
     member's, between the moment every caller is ready and the moment the last one is done."""
-    procfs = ProcFS()
+    meter = ProcessMeter()
     members = dict(member_pids or {})
     counts = [0] * callers
     errors: list[str] = []
@@ -56,7 +56,7 @@ def run_callers(callers: int, seconds: float, op: Callable[[int, int], int], *,
 
     def open_window() -> None:
         own = os.times()
-        marks.update(began=time.monotonic(), cpu=own.user + own.system, members=procfs.cpu_ticks(members))
+        marks.update(began=time.monotonic(), cpu=own.user + own.system, members=meter.cpu_ticks(members))
 
     start = threading.Barrier(callers + 1, action=open_window)
 
@@ -86,10 +86,10 @@ def run_callers(callers: int, seconds: float, op: Callable[[int, int], int], *,
     for thread in threads:
         thread.join(timeout=seconds + 60)
     own = os.times()
-    ended, members_after = time.monotonic(), procfs.cpu_ticks(members)
+    ended, members_after = time.monotonic(), meter.cpu_ticks(members)
     cpu_ms = {"client": round((own.user + own.system - marks["cpu"]) * 1000, 1)}
     for name, ticks in members_after.items():
-        cpu_ms[name] = round((ticks - marks["members"].get(name, ticks)) * 1000 / procfs.clock_ticks, 1)
+        cpu_ms[name] = round((ticks - marks["members"].get(name, ticks)) * 1000 / meter.clock_ticks, 1)
     return PartResult(part=part, ops=sum(counts), seconds=round(ended - marks["began"], 3), cpu_ms=cpu_ms,
                       error=errors[0] if errors else "")
 

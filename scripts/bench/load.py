@@ -1,24 +1,23 @@
-"""The load the bench puts on a system: keep-alive POST clients, sequential GETs, the queue-latency probe
-and slow clients that hold connections open."""
+"""The load the bench puts on a system: keep-alive POST clients (on scripts.load's PostClient), sequential
+GETs, the queue-latency probe and slow clients that hold connections open."""
 
 from __future__ import annotations
 
-import http.client
 import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from scripts.bench.results import Gets, Latency, QueueLatency
+from scripts.load import LOAD_ERRORS, PostClient
 
 REQUEST_TIMEOUT = 10.0
 SLOW_REQUEST_TIMEOUT = 60.0
-LOAD_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timed out, cut off mid-answer
 
 Out = Callable[[str], None]
 
@@ -34,33 +33,6 @@ class LoadRun:
     @property
     def throughput(self) -> float:
         return self.acknowledged / self.wall_s if self.wall_s else 0.0
-
-
-class KeepAlive:
-    """One load client's keep-alive connection, on the standard library's http.client: about a fifth of
-    the CPU per request of a requests session, so the load generator takes fewer of the cores the
-    system under test shares with it. After a failure the connection is closed and the next request
-    opens a new one."""
-
-    def __init__(self, url: str):
-        parts = urlsplit(url)
-        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT)
-
-    def request(self, method: str, path: str, form: bytes | None = None) -> int:
-        """Sends the request, reads the whole answer (so the connection can be used again), answers
-        the status."""
-        headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
-        try:
-            self._connection.request(method, path, body=form, headers=headers)
-            response = self._connection.getresponse()
-            response.read()
-        except BaseException:
-            self._connection.close()
-            raise
-        return response.status
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag: str,
@@ -80,13 +52,11 @@ def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag:
         window["stop_at"] = window["began"] + seconds
 
     start = threading.Barrier(clients + 1, action=open_window)
-    path = urlsplit(url).path
-    health_path = path.rsplit("/", 1)[0] + "/health"
+    health_path = urlsplit(url).path.rsplit("/", 1)[0] + "/health"
 
     def client(result: LoadRun) -> None:
         nonlocal issued
-        connection = KeepAlive(url)
-        try:
+        with PostClient(url, REQUEST_TIMEOUT) as connection:
             try:
                 connection.request("GET", health_path)  # opens the keep-alive connection
             except LOAD_ERRORS:
@@ -98,19 +68,12 @@ def post_load(url: str, clients: int, *, seconds: float, max_requests: int, tag:
                         return
                     issued += 1
                     number = issued
-                began = time.perf_counter()
-                try:
-                    status = connection.request("POST", path, urlencode({"msg": f"{tag}-{number}"}).encode())
-                except LOAD_ERRORS as err:
-                    result.failures[type(err).__name__] += 1
-                    continue
-                if status == 201:
-                    result.latencies.append(time.perf_counter() - began)
+                outcome = connection.post(f"{tag}-{number}", want_uuid=False)
+                if outcome.status == 201:
+                    result.latencies.append(outcome.elapsed)
                     result.acknowledged += 1
                 else:
-                    result.failures[f"HTTP {status}"] += 1
-        finally:
-            connection.close()
+                    result.failures[outcome.error if outcome.status is None else f"HTTP {outcome.status}"] += 1
 
     threads = [threading.Thread(target=client, args=(r,), name=f"bench-client-{i}", daemon=True)
                for i, r in enumerate(per_client)]
@@ -170,7 +133,7 @@ def queue_latency(facade_url: str, messages_urls: Sequence[str], *, samples: int
 
     The first `warmup` samples open connections and wake the consumers; they are not counted.
     `seen_at` names the copies by URL."""
-    post_session = requests.Session()
+    post_client = PostClient(facade_url + "/facade", REQUEST_TIMEOUT)
     poll_sessions = [requests.Session() for _ in messages_urls]
     latencies, lower_bounds, poll_rtts, missing, failed = [], [], [], 0, Counter()
     receivers: Counter = Counter()
@@ -197,15 +160,13 @@ def queue_latency(facade_url: str, messages_urls: Sequence[str], *, samples: int
     try:
         for i in range(-warmup, samples):
             key = f"bench-e2e-{tag}-{i}"
-            try:
-                response = post_session.post(facade_url + "/facade", data={"msg": key},
-                                             headers={"Idempotency-Key": key}, timeout=REQUEST_TIMEOUT)
-            except requests.RequestException as err:
-                failed[type(err).__name__] += 1
-                continue
+            outcome = post_client.post(key, headers={"Idempotency-Key": key}, want_uuid=False)
             acknowledged_at = time.perf_counter()
-            if response.status_code != 201:
-                failed[f"HTTP {response.status_code}"] += 1
+            if outcome.status is None:
+                failed[outcome.error] += 1
+                continue
+            if outcome.status != 201:
+                failed[f"HTTP {outcome.status}"] += 1
                 continue
             seen, found = threading.Event(), {}
             pollers = [threading.Thread(target=poll, args=(s, u, key, seen, found, acknowledged_at + timeout))
@@ -223,7 +184,7 @@ def queue_latency(facade_url: str, messages_urls: Sequence[str], *, samples: int
             lower_bounds.append(max(0.0, found["began"] - acknowledged_at))
             receivers[found["url"]] += 1
     finally:
-        post_session.close()
+        post_client.close()
         for session in poll_sessions:
             session.close()
     return QueueLatency(samples=samples, warmup=warmup, latency=Latency.of(latencies),

@@ -7,12 +7,13 @@ import platform
 import subprocess
 from pathlib import Path
 
-from scripts.bench.procfs import status_kb
+import psutil
+
 from scripts.launcher import ROOT
 
 
 def loadavg() -> list[float]:
-    return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    return list(os.getloadavg())
 
 
 def git_commit(path: Path = ROOT) -> tuple[str, list[str] | None]:
@@ -31,7 +32,7 @@ def machine_info() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
                  platform.processor() or "unknown")
-    mem_kb = status_kb(Path("/proc/meminfo").read_text(), "MemTotal")
+    mem_kb = psutil.virtual_memory().total // 1024
     try:
         java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30).stderr
         java_version = java.splitlines()[0] if java else "unknown"

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scripts.bench.pieces import ServicePieces
-from scripts.bench.procfs import CpuSnapshot, ProcessMemory, ms_per_op
+from scripts.processes import CpuSnapshot, ProcessMemory, ms_per_op
 
 # the process groups a POST's CPU is reported by: (kind in the launcher's state, label)
 GROUPS = (("facade", "facade"), ("member", "members"), ("logging", "logging"), ("messages", "messages"),

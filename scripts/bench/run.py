@@ -23,7 +23,6 @@ from scripts.bench.load import (
 )
 from scripts.bench.member_ops import PROFILER_PERIOD_S, DiagnosticsLogs, ProfilerDump, member_ops_between
 from scripts.bench.pieces import run_pieces
-from scripts.bench.procfs import CpuSnapshot, ProcFS
 from scripts.bench.results import (
     BenchResults,
     Comparison,
@@ -46,6 +45,7 @@ from scripts.bench.systems import (
     wait_drained,
 )
 from scripts.bench.targets import fmt
+from scripts.processes import CpuSnapshot, ProcessMeter
 
 Out = Callable[[str], None]
 DRAIN_TIMEOUT = 30.0
@@ -83,7 +83,7 @@ class Plan:
 class Bench:
     """One benchmark run against one system; fills `results` phase by phase."""
 
-    def __init__(self, side: Side, plan: Plan, out: Out, results: BenchResults, procfs: ProcFS | None = None,
+    def __init__(self, side: Side, plan: Plan, out: Out, results: BenchResults, meter: ProcessMeter | None = None,
                  other: OtherCheckout | None = None, diagnostics: DiagnosticsLogs | None = None):
         self.side = side
         self.diagnostics = diagnostics  # the members' diagnostics logs, with --member-ops
@@ -91,7 +91,7 @@ class Bench:
         self.plan = plan
         self.out = out
         self.results = results
-        self.procfs = procfs or ProcFS()
+        self.meter = meter or ProcessMeter()
         self.tag = uuid.uuid4().hex[:8]
         self.stored = 0
         self.fill_seconds = 0.0
@@ -116,19 +116,19 @@ class Bench:
 
     def idle_cpu(self) -> None:
         self.out(f"\nidle CPU for {self.plan.idle_s:g}s...")
-        before = CpuSnapshot.take(self.procfs, self.side.roots)
+        before = CpuSnapshot.take(self.meter, self.side.roots)
         time.sleep(self.plan.idle_s)
-        after = CpuSnapshot.take(self.procfs, self.side.roots)
+        after = CpuSnapshot.take(self.meter, self.side.roots)
         wall = after.at - before.at
         self.results.idle_cpu = IdleCpu(
             window_s=round(wall, 3),
-            ms_per_s={n: round((after.trees[n] - before.trees[n]) * 1000 / self.procfs.clock_ticks / wall, 2)
+            ms_per_s={n: round((after.trees[n] - before.trees[n]) * 1000 / self.meter.clock_ticks / wall, 2)
                       for n in after.trees})
 
     def floor(self) -> None:
         self.out(f"\nfloor: each part of a POST alone, at {CALLERS} concurrent callers:")
         self.results.floor = FloorRun(self.side, callers=CALLERS, seconds=self.plan.floor_seconds,
-                                      batches=self.plan.floor_batches, out=self.out, procfs=self.procfs).run()
+                                      batches=self.plan.floor_batches, out=self.out, meter=self.meter).run()
         self.out(f"  done in {self.results.floor.wall_s:.0f}s")
         if "config-server" not in self.side.processes:
             self.out("  where a request's CPU goes: skipped (it needs the config server to find logging)")
@@ -235,14 +235,14 @@ class Bench:
                  f"for {self.plan.duration_s:g}s ({stored} stored)...")
         ops_before = self._profiler_dumps(time.time()) if count_ops else None
         counts_before = consumer_counts(side)
-        before = CpuSnapshot.take(self.procfs, side.roots)
+        before = CpuSnapshot.take(self.meter, side.roots)
         run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
                         max_requests=max(1000, int(self.plan.duration_s * 5000)),
                         tag=f"bench-post-{self.tag}-{side.label}{round_number or ''}-{clients}")
         drained = wait_drained(side, None if counts_before is None else counts_before.received + run.acknowledged,
                                DRAIN_TIMEOUT)
-        after = CpuSnapshot.take(self.procfs, side.roots)
-        cpu = CpuUse.between(before, after, run.acknowledged, side.kinds, self.procfs.clock_ticks)
+        after = CpuSnapshot.take(self.meter, side.roots)
+        cpu = CpuUse.between(before, after, run.acknowledged, side.kinds, self.meter.clock_ticks)
         batch = consumer_batch(counts_before, consumer_counts(side))
         level = PostLevel(clients=clients, seconds=round(run.wall_s, 3), acknowledged=run.acknowledged,
                           failures=dict(run.failures), throughput=round(run.throughput, 1),
@@ -351,5 +351,5 @@ class Bench:
         return level.consumer_batch
 
     def memory(self) -> None:
-        self.results.memory = self.procfs.peak_memory(self.side.roots, self.side.kinds)
+        self.results.memory = self.meter.peak_memory(self.side.roots, self.side.kinds)
         self.results.bench_peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import os
 import re
 import subprocess
@@ -19,6 +21,8 @@ from scripts.bench.load import REQUEST_TIMEOUT, SLOW_REQUEST_TIMEOUT
 from scripts.bench.machine import git_commit
 from scripts.bench.results import Startup
 from scripts.launcher import LauncherError, System, Topology
+from scripts.probe import ConsumerCounts, service_health, stored_count
+from scripts.processes import alive
 
 Out = Callable[[str], None]
 OTHER_START_TIMEOUT = 240.0
@@ -93,33 +97,16 @@ class Side:
 
     def stored(self) -> int:
         """How many messages the log holds (a full read: done once, at the start)."""
-        return requests.get(self.logging + "/logging", timeout=SLOW_REQUEST_TIMEOUT).json()["count"]
-
-
-@dataclass(frozen=True)
-class ConsumerCounts:
-    """What the messages copies' consumers say in their /health, summed over the copies."""
-
-    received: int
-    taken: int | None  # items taken off the queue; None from copies that do not count them (older code)
-    transactions: int | None  # transactions that took at least one item; None likewise
+        return stored_count(self.logging, SLOW_REQUEST_TIMEOUT)
 
 
 def consumer_counts(side: Side) -> ConsumerCounts | None:
     """The consumers' counts since the copies started, from one /health read each (None if one cannot be read)."""
-    received, taken, transactions = 0, 0, 0
-    for url in side.messages_urls:
-        try:
-            detail = requests.get(url + "/health", timeout=REQUEST_TIMEOUT).json()["checks"]["consumer"]["detail"]
-            received += int(detail["received"])
-            if taken is not None and "taken" in detail and "transactions" in detail:
-                taken += int(detail["taken"])
-                transactions += int(detail["transactions"])
-            else:
-                taken = transactions = None
-        except (requests.RequestException, ValueError, KeyError, TypeError):
-            return None
-    return ConsumerCounts(received, taken, transactions)
+    try:
+        counts = [service_health(url, REQUEST_TIMEOUT).consumer() for url in side.messages_urls]
+    except (requests.RequestException, ValueError, TypeError):
+        return None
+    return functools.reduce(operator.add, counts, ConsumerCounts(0, 0, 0))
 
 
 def consumer_batch(before: ConsumerCounts | None, after: ConsumerCounts | None) -> float | None:
@@ -173,20 +160,13 @@ def start_own_system(system: System, topology: Topology, out: Out) -> Startup:
     return Startup(seconds=seconds, healthy_after_s=healthy_at)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def stop_own_system(system: System) -> dict:
     """Stop what the bench started; answers what the saved results say about it."""
     state = system.load()
     ports = [p.port for p in state.processes.values()] if state else []
     pids = [p.pid for p in state.processes.values() if p.pid] if state else []
     system.stop()
-    still_running = [pid for pid in pids if _alive(pid)]
+    still_running = [pid for pid in pids if alive(pid)]
     return {"stopped": system.load() is None and not still_running, "ports": ports, "still_running": still_running}
 
 
@@ -243,6 +223,6 @@ class OtherCheckout:
             error = "" if done.returncode == 0 else (done.stderr or done.stdout)[-400:]
         except subprocess.TimeoutExpired:
             error = f"stop took over {OTHER_STOP_TIMEOUT:.0f}s"
-        still_running = [pid for pid in pids if _alive(pid)]
+        still_running = [pid for pid in pids if alive(pid)]
         return {"stopped": not error and not still_running and not (self.run_dir / "state.json").exists(),
                 "still_running": still_running, "error": error}

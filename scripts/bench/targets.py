@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scripts.bench.procfs import ProcessMemory
 from scripts.bench.results import BenchResults
+from scripts.processes import ProcessMemory
 
 PYTHON_KINDS = ("config-server", "logging", "messages", "facade")
 

@@ -7,8 +7,8 @@ import json
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
+import psutil
 import pytest
 
 from scripts.launcher import ROOT
@@ -26,15 +26,13 @@ def listening(port: int) -> bool:
 
 def processes_of_run(run_id: str) -> list[int]:
     """Pids whose environment carries this run's LAB_RUN_ID."""
-    marker = f"LAB_RUN_ID={run_id}".encode()
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("LAB_RUN_ID") == run_id:
+                found.append(process.pid)
+        except psutil.Error:
+            continue
     return found
 
 

@@ -1,4 +1,5 @@
-"""The bench's pure parts: percentiles, CPU accounting from a fake /proc, peak memory, targets, tables."""
+"""The bench's pure parts: percentiles, CPU accounting, peak memory, targets, tables (process accounting itself:
+test_bench_processes.py)."""
 
 import json
 import socket
@@ -12,16 +13,6 @@ from scripts.bench.command import save
 from scripts.bench.floor import floor_sum, who_pays
 from scripts.bench.floor_worker import run_callers
 from scripts.bench.load import SlowClients, slow_request_head
-from scripts.bench.procfs import (
-    CpuSnapshot,
-    ProcessMemory,
-    ProcFS,
-    descendants,
-    ms_per_op,
-    parse_machine_cpu,
-    parse_stat,
-    status_kb,
-)
 from scripts.bench.report import report_tables
 from scripts.bench.results import (
     BenchResults,
@@ -44,33 +35,8 @@ from scripts.bench.results import (
 from scripts.bench.systems import OtherCheckout, Side
 from scripts.bench.targets import measured_figures, python_service_peaks_mb, target_rows
 from scripts.launcher import Process, State, Topology
+from scripts.processes import CpuSnapshot, ProcessMemory, ms_per_op
 from tests.helpers import eventually
-
-
-def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0) -> str:
-    """A /proc/<pid>/stat line with the fields the bench reads set, the rest zero."""
-    fields = ["S", ppid, pid, pid, 0, -1, 4194304, 0, 0, 0, 0, utime, stime, cutime, cstime, 20, 0, 4, 0, 12345]
-    return f"{pid} ({comm}) " + " ".join(str(f) for f in fields) + "\n"
-
-
-def fake_proc(root: Path, processes: dict[int, tuple[str, int, int, int]], hwm_kb: dict[int, int] | None = None,
-              machine: str = "cpu  100 0 50 800 50 0 0 0 0 0\n", private_kb: dict[int, tuple[int, int]] | None = None
-              ) -> ProcFS:
-    """A /proc tree in tmp_path: pid -> (comm, ppid, utime, stime); private_kb: pid -> (clean, dirty)."""
-    for pid, (comm, ppid, utime, stime) in processes.items():
-        (root / str(pid)).mkdir()
-        (root / str(pid) / "stat").write_text(stat_line(pid, comm, ppid, utime, stime))
-        kb = (hwm_kb or {}).get(pid)
-        (root / str(pid) / "status").write_text(
-            f"Name:\t{comm}\nVmPeak:\t  999999 kB\n" + (f"VmHWM:\t  {kb} kB\n" if kb else "") + "Threads:\t4\n")
-        if pid in (private_kb or {}):
-            clean, dirty = private_kb[pid]
-            (root / str(pid) / "smaps_rollup").write_text(
-                f"Rss:  90000 kB\nPss:  50000 kB\nPrivate_Clean:  {clean} kB\nPrivate_Dirty:  {dirty} kB\n")
-    (root / "stat").write_text(machine)
-    (root / "self").mkdir()  # not a pid: ignored
-    return ProcFS(root)
-
 
 # --- percentiles ---------------------------------------------------------------------------------
 
@@ -97,24 +63,6 @@ def test_latency_is_in_milliseconds_and_empty_safe():
 # --- /proc ---------------------------------------------------------------------------------------
 
 
-def test_parse_stat_copes_with_spaces_and_parentheses_in_the_command_name():
-    stat = parse_stat(stat_line(4242, "gunicorn: worker (facade) [x]", 4200, 150, 30, 7, 3))
-    assert (stat.pid, stat.ppid, stat.ticks) == (4242, 4200, 150 + 30 + 7 + 3)
-
-
-def test_descendants_walks_children_and_grandchildren_but_not_siblings(tmp_path):
-    procfs = fake_proc(tmp_path, {1: ("init", 0, 0, 0), 100: ("python", 1, 10, 5), 101: ("python", 100, 200, 40),
-                                  102: ("helper", 101, 1, 1), 200: ("java", 1, 500, 100)})
-    assert sorted(descendants(100, procfs.stats())) == [100, 101, 102]
-    assert descendants(999, procfs.stats()) == []
-
-
-def test_cpu_ticks_sum_the_recorded_pid_and_its_workers(tmp_path):
-    procfs = fake_proc(tmp_path, {100: ("python", 1, 10, 5), 101: ("python", 100, 200, 40),
-                                  200: ("java", 1, 500, 100)})
-    assert procfs.cpu_ticks({"facade-1": 100, "member-1": 200}) == {"facade-1": 255, "member-1": 600}
-
-
 def test_ms_per_op_converts_ticks_to_milliseconds_per_operation():
     assert ms_per_op(200, 1000, clock_ticks=100) == 2.0  # 200 ticks = 2000 ms over 1000 operations
     assert ms_per_op(5, 0, clock_ticks=100) is None
@@ -137,22 +85,6 @@ def test_cpu_use_of_a_level_that_acknowledged_nothing_has_no_per_message_figures
     after = CpuSnapshot(at=1.0, trees={"a": 5}, bench_s=0.1, machine=(10, 20))
     cpu = CpuUse.between(before, after, 0, {"a": "facade"}, clock_ticks=100)
     assert (cpu.ms_per_msg, cpu.total_ms_per_msg, cpu.bench_ms_per_msg) == ({"a": None}, None, None)
-
-
-def test_machine_cpu_counts_idle_and_iowait_as_not_busy():
-    assert parse_machine_cpu("cpu  100 10 50 800 40 5 5 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n") == (170, 1010)
-
-
-def test_peak_memory_reads_vmhwm_and_private_pages_of_the_process_and_its_children(tmp_path):
-    procfs = fake_proc(tmp_path, {100: ("python", 1, 0, 0), 101: ("python", 100, 0, 0), 200: ("java", 1, 0, 0)},
-                       hwm_kb={100: 40_960, 101: 51_200, 200: 300_000},
-                       private_kb={100: (24, 10_216), 101: (0, 30_000)})
-    peaks = procfs.peak_memory({"facade-1": 100, "member-1": 200}, {"facade-1": "facade", "member-1": "member"})
-    assert peaks == {"facade-1": ProcessMemory(pid=100, peak_kb=40_960, children_peak_kb={"101": 51_200},
-                                               kind="facade", private_kb={"100": 10_240, "101": 30_000}),
-                     "member-1": ProcessMemory(pid=200, peak_kb=300_000, children_peak_kb={}, kind="member",
-                                               private_kb={"200": None})}
-    assert status_kb("Name:\tx\nVmRSS:\t  12 kB\n", "VmHWM") is None
 
 
 def test_a_python_service_peak_counts_the_masters_shared_pages_once_and_members_are_left_out():
@@ -496,7 +428,8 @@ def test_thread_cpu_times_a_method_only_while_measuring_and_puts_it_back():
 
 
 def test_the_consumer_batch_is_what_was_taken_over_the_transactions_between_two_readings():
-    from scripts.bench.systems import ConsumerCounts, consumer_batch
+    from scripts.bench.systems import consumer_batch
+    from scripts.probe import ConsumerCounts
 
     before, after = ConsumerCounts(100, 120, 10), ConsumerCounts(400, 420, 25)
     assert consumer_batch(before, after) == 20.0

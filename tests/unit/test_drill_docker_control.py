@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.docker_control import DockerCompose, kind_of, lab_name
-from scripts.launcher import LauncherError
+from scripts.control import ControlError
+from scripts.docker_control import DockerCompose, DockerControlError, kind_of, lab_name
 
 
 class FakeContainer:
@@ -111,10 +111,15 @@ def test_a_stopped_container_is_reported_not_running(compose):
 
 
 def test_an_unknown_name_says_what_is_known(compose):
-    with pytest.raises(LauncherError, match="known: config-server, facade-1"):
+    with pytest.raises(DockerControlError, match="known: config-server, facade-1"):
         compose.kill("messages-1")
 
 
 def test_the_projects_compose_file_names_containers_by_their_lab_process_label():
     assert lab_name({"com.docker.compose.service": "logging-3", "lab.process": "logging-3"}) == "logging-3"
     assert lab_name({"com.docker.compose.service": "member-2", "lab.process": "member-2"}) == "member-2"
+
+
+def test_its_errors_are_control_errors_the_drills_and_labctl_report(compose):
+    with pytest.raises(ControlError):
+        compose.url("member-7")

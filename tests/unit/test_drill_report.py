@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from scripts.drills import Delivery, Event, Outcome, Report, clock, failure_summary, wait_for
+from scripts.drills.delivery import Delivery
+from scripts.drills.report import Event, Report, clock
+from scripts.load import Outcome, failure_summary
+from scripts.probe import wait_for
 
 
 def test_a_uuid_missing_from_the_map_or_from_every_messages_copy_is_lost():

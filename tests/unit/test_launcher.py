@@ -1,17 +1,18 @@
 """The launcher's plan and state file, without starting anything."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from scripts import launcher
-from scripts.launcher import State, Topology, plan
+from scripts.launcher import State, Topology, plan, topology
 
 
 @pytest.fixture(autouse=True)
 def no_jar_download(monkeypatch):
-    monkeypatch.setattr(launcher, "ensure_member_jar", lambda: Path("/cache/hazelcast.jar"))
+    monkeypatch.setattr(topology, "ensure_member_jar", lambda: Path("/cache/hazelcast.jar"))
 
 
 def test_extra_member_java_options_come_after_the_jvm_options_and_before_the_main_class(tmp_path):
@@ -40,3 +41,23 @@ def test_a_state_file_written_before_member_java_options_existed_still_loads():
              "topology": {"cluster_name": "lab", "members": 3, "logging": 3, "messages": 2, "facades": 1,
                           "port_offset": 0, "server": "granian", "discovery": "config-server"}}
     assert State.from_json(older).topology == Topology()
+
+
+def test_the_services_it_starts_import_no_tool_only_package():
+    blocked = ["matplotlib", "docker", "psutil"]  # pyproject's `tools` extra: not in the service image
+    code = f"""
+import importlib, importlib.abc, pkgutil, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError("tool-only package imported: " + name)
+sys.meta_path.insert(0, Blocked())
+for package in ("lab_common", "config_server", "logging_service", "messages_service", "facade_service"):
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

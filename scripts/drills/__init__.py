@@ -1,0 +1,19 @@
+"""Node-kill drills (framework: running one and its report; catalog: the drills; delivery: what the system
+holds of what a drill posted)."""
+
+from scripts.drills.catalog import (
+    cluster_loss,
+    config_loss,
+    consumer_crash,
+    logging_loss,
+    map_hard,
+    map_lab,
+    member_loss,
+    queue_lab,
+    rejoin,
+)
+from scripts.drills.framework import DRILLS, DrillError, DrillRun, run_drill
+from scripts.drills.report import Report
+
+__all__ = ["DRILLS", "DrillError", "DrillRun", "Report", "run_drill", "cluster_loss", "config_loss",
+           "consumer_crash", "logging_loss", "map_hard", "map_lab", "member_loss", "queue_lab", "rejoin"]

@@ -1,0 +1,243 @@
+"""The drills: each kills what it names, checks the outcome and leaves the report to the framework."""
+
+from __future__ import annotations
+
+import time
+
+from scripts.control import Controller
+from scripts.drills.delivery import read_delivery, readable_through_facade
+from scripts.drills.framework import DrillError, DrillRun, drill
+from scripts.load import PostClient, failure_summary
+from scripts.probe import wait_for
+
+QUEUE_NAME = "messages-queue"  # Settings.messages_queue default
+FAIL_FAST_SECONDS = 10.0  # a POST the system cannot take must be answered 503 within this
+
+
+def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
+    """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
+    import hazelcast
+
+    cluster_name, addresses = controller.hazelcast_cluster()
+    names_by_address = {address: name for name, address in addresses.items()}
+    client = hazelcast.HazelcastClient(
+        cluster_name=cluster_name, cluster_members=list(addresses.values()), cluster_connect_timeout=timeout,
+        invocation_timeout=timeout, connection_timeout=2.0, statistics_enabled=False,
+    )
+    try:
+        partitions = client.partition_service
+
+        def owner_address() -> str | None:
+            members = {m.uuid: f"{m.address.host}:{m.address.port}" for m in client.cluster_service.get_members()}
+            return members.get(partitions.get_partition_owner(partitions.get_partition_id(queue_name)))
+
+        address, _ = wait_for(owner_address, lambda a: a is not None, timeout, interval=0.1)
+    finally:
+        client.shutdown()
+    if address not in names_by_address:
+        raise DrillError(f"the cluster names {address} as the owner of {queue_name}, which is no member known here")
+    return names_by_address[address]
+
+
+@drill("map-lab", "Map, the lab way: POST msg1..msg10, kill a logging copy with its member, read; "
+                  "kill a second pair, read")
+def map_lab(run: DrillRun, count: int = 10) -> None:
+    accepted = run.post(count, threads=1, tag="msg")
+    run.wait_readable(accepted, "before any kill")
+    run.wait_consumed(accepted)
+    slowest = 0.0
+    for copy in run.controller.names("logging")[:2]:
+        member = "member-" + copy.rsplit("-", 1)[1]  # logging-i is paired with member-i
+        run.kill(copy, member)
+        seconds = run.wait_readable(accepted, f"after killing {copy} + {member}")
+        slowest = max(slowest, seconds or 0.0)
+    run.recovered(slowest, "kill -> all readable, slower pair")
+    run.settle(accepted)
+
+
+@drill("map-hard", "Map, the hard way: POST 1,000, kill 2 of the 3 members at the same instant, read all")
+def map_hard(run: DrillRun, count: int = 1000) -> None:
+    accepted = run.post(count)
+    run.wait_readable(accepted, "before the kill")
+    run.wait_consumed(accepted)
+    victims = run.controller.names("member")[:2]
+    run.kill(*victims)
+    run.recovered(run.wait_readable(accepted, f"after killing {' + '.join(victims)}"), "kill -> all readable")
+    run.settle(accepted)
+
+
+@drill("queue-lab", "Queue, the lab way: stop both messages copies, POST 100, kill the queue's owner, "
+                    "start the copies at different times")
+def queue_lab(run: DrillRun, count: int = 100, stagger: float = 3.0) -> None:
+    consumers = run.controller.names("messages")
+    run.stop(*consumers)
+    accepted = run.post(count)
+    owner = queue_owner(run.controller)
+    run.note(f"{owner} owns the partition of {QUEUE_NAME}")
+    killed_at = run.kill(owner)
+    first, *rest = consumers
+    run.start(first)
+    # the second copy starts once the first has taken something (or after `stagger` seconds)
+    wait_for(lambda: read_delivery(run.controller, accepted).per_copy.get(first, 0), lambda n: n > 0, stagger)
+    if rest:
+        run.start(*rest)
+    done_at = run.settle(accepted)
+    run.recovered(None if done_at is None else done_at - killed_at, "kill -> all received, copies restarted between")
+
+
+@drill("consumer-crash", "Consumer crash: kill a messages copy while 1,000 POSTs are consumed, restart it")
+def consumer_crash(run: DrillRun, count: int = 1000, victim: str | None = None) -> None:
+    victim = victim or run.controller.names("messages")[0]
+    poster = run.poster(threads=8, count=count, seconds=count + 60.0).start()
+    run.note(f"streaming {count} POSTs")
+    run.check(poster.wait_accepted(count * 3 // 10, timeout=60), "the stream of POSTs did not get going")
+    run.note(f"{len(poster.accepted)} answered 201 so far")
+    killed_at = run.kill(victim)
+    back_at = run.start(victim)
+    run.recovered(back_at - killed_at, f"kill -> {victim} healthy again")
+    poster.join()
+    accepted = run.record_load(poster)
+    run.note(f"stream done: {len(accepted)} of {count} answered 201")
+    run.check(len(accepted) == count, f"{count - len(accepted)} POSTs failed (only a messages copy was down)")
+    run.settle(accepted)
+
+
+@drill("member-loss", "Member loss under load: kill the queue's owner and one more member while clients POST")
+def member_loss(run: DrillRun, after: float = 10.0, threads: int = 4) -> None:
+    poster = run.poster(threads=threads, seconds=after + 120.0).start()
+    run.note(f"POSTing from {threads} threads")
+    run.check(poster.wait_accepted(20, timeout=30), "the POSTs did not get going")
+    owner = queue_owner(run.controller)
+    run.note(f"{owner} owns the partition of {QUEUE_NAME}")
+    other = next(m for m in run.controller.names("member") if m != owner)
+    killed_at = run.kill(owner, other)
+    time.sleep(after)  # the load goes on through the failover
+    poster.stop()
+    accepted = run.record_load(poster)
+    run.note(f"load stopped: {len(poster.outcomes)} POSTs, {len(accepted)} answered 201")
+    failures = poster.failures
+    slowest_failure = max((o.elapsed for o in failures), default=0.0)
+    run.figure("slowest failed POST (s)", f"{slowest_failure:.1f}")
+    run.figure("slowest POST answered 201 (s)", f"{max((o.elapsed for o in poster.outcomes if o.uuid), default=0):.1f}")
+    not_503 = [o for o in failures if o.status != 503]
+    run.check(not not_503, f"{len(not_503)} failed POSTs were not a 503: {failure_summary(not_503)}")
+    run.check(slowest_failure <= FAIL_FAST_SECONDS,
+              f"a failed POST took {slowest_failure:.1f} s (over {FAIL_FAST_SECONDS:.0f} s)")
+    first_after = min((o.started + o.elapsed for o in poster.outcomes if o.uuid and o.started >= killed_at),
+                      default=None)
+    run.check(first_after is not None, "no POST succeeded after the kill")
+    run.recovered(None if first_after is None else first_after - killed_at, "kill -> first 201 of a POST sent after")
+    run.settle(accepted)
+
+
+@drill("logging-loss", "Logging copy loss: kill a logging copy (not its member) during continuous POSTs")
+def logging_loss(run: DrillRun, victim: str | None = None, after: float = 6.0) -> None:
+    copies = run.controller.names("logging")
+    victim = victim or copies[min(1, len(copies) - 1)]
+    poster = run.poster(threads=4, seconds=after + 120.0).start()
+    run.note("POSTing from 4 threads")
+    run.check(poster.wait_accepted(10, timeout=30), "the POSTs did not get going")
+    run.kill(victim)
+    time.sleep(after)  # the load goes on without the copy
+    row = next(r for r in run.controller.status() if r["name"] == victim)
+    run.figure(f"launcher status of {victim}", "running" if row["running"] else f"down ({row['detail']})")
+    run.check(not row["running"] and not row["healthy"], f"the launcher's status shows {victim} as {row}")
+    poster.stop()
+    accepted = run.record_load(poster)
+    run.check(not poster.failures, f"POSTs failed while {victim} was down: {failure_summary(poster.failures)}")
+    started = time.time()
+    back_at = run.start(victim)
+    run.recovered(back_at - started, f"start -> {victim} healthy; POSTs never stopped")
+    run.settle(accepted)
+
+
+@drill("config-loss", "Config server loss: kill it, the facade keeps working from its cache and picks it up again")
+def config_loss(run: DrillRun, outage: float = 8.0) -> None:
+    servers = run.controller.names("config-server")
+    if not servers:
+        raise DrillError("this deployment has no config server (Consul discovery?)")
+    server = servers[0]
+    poster = run.poster(threads=2, seconds=outage + 120.0).start()
+    run.note("POSTing from 2 threads")
+    run.check(poster.wait_accepted(5, timeout=30), "the POSTs did not get going")
+    run.kill(server)
+    time.sleep(outage)  # longer than the facade's cache TTL: its lookups fail and it serves cached addresses
+
+    health = run.facade_health()
+    run.figure("facade's registry while the server is down", "reachable" if health.registry_reachable()
+               else f"served from cache ({health.registry_error()})")
+    run.check(not health.registry_reachable(), "the facade did not notice the config server was gone")
+    during = len(poster.accepted)
+    restarted_at = time.time()
+    run.start(server)
+    _, seconds = wait_for(lambda: run.facade_health().registry_reachable(), bool, 30)
+    run.check(seconds is not None, "the facade did not pick the registry up again within 30 s")
+    if seconds is not None:
+        back_at = run.note(f"the facade reads the registry from {server} again")
+        run.recovered(back_at - restarted_at, f"{server} started -> the facade reads it again")
+    poster.stop()
+    accepted = run.record_load(poster)
+    run.figure("POSTs answered 201 before the server came back", during)
+    run.check(not poster.failures, f"POSTs failed without the config server: {failure_summary(poster.failures)}")
+    run.note(f"load stopped: {len(accepted)} answered 201")
+    run.settle(accepted)
+
+
+@drill("cluster-loss", "Whole cluster loss: kill every member; services answer 503 fast and recover by themselves")
+def cluster_loss(run: DrillRun, count: int = 20, probes: int = 5, outage: float = 5.0) -> None:
+    gone_with_cluster = run.post(count)
+    services = {r["name"]: r["pid"] for r in run.controller.status() if r["kind"] != "member"}
+    members = run.controller.names("member")
+    killed_at = run.kill(*members)
+    _, seconds = wait_for(lambda: run.facade_health().status, lambda status: status == 503, 30)
+    run.figure("facade /health answers 503 after (s)", "never" if seconds is None else f"{seconds:.1f}")
+    run.check(seconds is not None, "facade /health did not turn 503 within 30 s")
+    clients = [n for kind in ("logging", "messages", "facade") for n in run.controller.names(kind)]
+    _, seconds = wait_for(lambda: [run.controller.health(n)[0] for n in clients], lambda ok: not any(ok), 30)
+    run.check(seconds is not None, "not every logging/messages copy reported the cluster gone within 30 s")
+    with PostClient(run.facade + "/facade") as client:
+        outcomes = [client.post(f"{run.tag}down-{i}") for i in range(1, probes + 1)]
+    slowest = max(o.elapsed for o in outcomes)
+    run.figure("POSTs without a cluster", failure_summary(outcomes))
+    run.figure("slowest POST without a cluster (s)", f"{slowest:.2f}")
+    run.check(all(o.status == 503 for o in outcomes), f"POSTs without a cluster: {failure_summary(outcomes)}")
+    run.check(slowest <= FAIL_FAST_SECONDS, f"a POST without a cluster took {slowest:.1f} s")
+    time.sleep(max(0.0, killed_at + outage - time.time()))  # a while without a cluster: nothing may crash
+    crashed = [r["name"] for r in run.controller.status() if r["name"] in services and not r["running"]]
+    run.check(not crashed, f"crashed without the cluster: {', '.join(crashed)}")
+    run.note(f"{int(time.time() - killed_at)} s without a cluster: every service still running")
+    restarted_at = time.time()
+    run.start(*members)
+    _, seconds = wait_for(lambda: [run.controller.health(n)[0] for n in services], all, 90, interval=0.5)
+    run.check(seconds is not None, "the services did not recover within 90 s of the members' restart")
+    run.recovered(None if seconds is None else time.time() - restarted_at, "members started -> every service healthy")
+    if seconds is not None:
+        run.note("every service healthy again, none restarted")
+    now = {r["name"]: r["pid"] for r in run.controller.status() if r["name"] in services}
+    run.check(now == services, f"services were restarted: before {services}, after {now}")
+    accepted = run.post(count, tag=run.tag + "after-")
+    run.figure("posted before the loss, readable after (outside the promise)",
+               f"{readable_through_facade(run.facade, gone_with_cluster)}/{len(gone_with_cluster)}")
+    run.report.posted -= len(gone_with_cluster)  # no member was left for them: the promise does not cover them
+    run.settle(accepted)
+
+
+@drill("rejoin", "Rejoin and kill again: kill a member, POST more, restart it, wait until safe, "
+                 "kill the other two")
+def rejoin(run: DrillRun, count: int = 100) -> None:
+    first, *others = run.controller.names("member")
+    accepted = run.post(count, tag=run.tag + "a-")
+    run.wait_consumed(accepted)
+    run.kill(first)
+    run.wait_readable(accepted, f"after killing {first}")
+    accepted |= run.post(count, tag=run.tag + "b-")  # these reach the rejoined member only by re-replication
+    run.wait_consumed(accepted)
+    run.start(first)
+    began = time.monotonic()
+    run.controller.wait_cluster_safe(len(others) + 1, timeout=120)
+    safe_after = time.monotonic() - began
+    run.note(f"cluster of {len(others) + 1} safe again {safe_after:.1f} s after {first} was healthy")
+    run.recovered(safe_after, f"{first} healthy -> cluster safe")
+    run.kill(*others)
+    run.wait_readable(accepted, f"with only the rejoined {first} left")
+    run.settle(accepted)

@@ -1,0 +1,156 @@
+"""What the launcher starts: the topology (how many copies of what, on which ports), every process's command
+and environment, and the state file that names them."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_member_jar
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How many copies of what, on which ports; `port_offset` shifts every port (tests use it)."""
+
+    cluster_name: str = "lab"
+    members: int = 3
+    logging: int = 3
+    messages: int = 2
+    facades: int = 1
+    port_offset: int = 0
+    server: str = "granian"
+    discovery: str = "config-server"  # or "consul": its own dev agent, no config server
+    member_java_options: tuple[str, ...] = ()  # after hazelcast/jvm.options (a later -D wins): diagnostics, say
+
+    @classmethod
+    def from_json(cls, data: dict) -> Topology:
+        """As State.to_json wrote it (JSON has no tuples); a field an older launcher did not write takes its default."""
+        return cls(**{**data, "member_java_options": tuple(data.get("member_java_options", ()))})
+
+    @property
+    def consul_port(self) -> int:
+        return 8500 + self.port_offset
+
+    def member_port(self, i: int) -> int:
+        return 5700 + i + self.port_offset
+
+    def logging_port(self, i: int) -> int:
+        return 8079 + 2 * i + self.port_offset  # 8081, 8083, 8085, ...
+
+    def messages_port(self, i: int) -> int:
+        return 8080 + 2 * i + self.port_offset  # 8082, 8084, ...
+
+    def facade_port(self, i: int) -> int:
+        return (8080, 8088)[i - 1] + self.port_offset if i <= 2 else 8088 + 2 * (i - 2) + self.port_offset
+
+    @property
+    def config_port(self) -> int:
+        return 8888 + self.port_offset
+
+    def member_addresses(self) -> list[str]:
+        return [f"127.0.0.1:{self.member_port(i)}" for i in range(1, self.members + 1)]
+
+    def registry(self) -> dict[str, list[str]]:
+        return {
+            "facade-service": [f"http://127.0.0.1:{self.facade_port(i)}" for i in range(1, self.facades + 1)],
+            "logging-service": [f"http://127.0.0.1:{self.logging_port(i)}" for i in range(1, self.logging + 1)],
+            "messages-service": [f"http://127.0.0.1:{self.messages_port(i)}" for i in range(1, self.messages + 1)],
+        }
+
+
+@dataclass
+class Process:
+    name: str
+    kind: str  # member | config-server | logging | messages | facade
+    port: int
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str
+    log_path: str
+    pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class State:
+    run_id: str
+    topology: Topology
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "topology": dataclasses.asdict(self.topology),
+                "processes": {n: dataclasses.asdict(p) for n, p in self.processes.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> State:
+        return cls(run_id=data["run_id"], topology=Topology.from_json(data["topology"]),
+                   processes={n: Process(**p) for n, p in data["processes"].items()})
+
+
+def _jvm_options() -> list[str]:
+    lines = (HAZELCAST_DIR / "jvm.options").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
+    """Every process of the system with the command and environment it is started with."""
+    logs = run_dir / "logs"
+    members = topology.member_addresses()
+    consul_mode = topology.discovery == "consul"
+    common_env = {"PYTHONUNBUFFERED": "1", "LAB_SERVER": topology.server, "LAB_DISCOVERY": topology.discovery}
+    if consul_mode:  # cluster settings come from Consul KV, addresses from Consul's passing instances
+        common_env["LAB_CONSUL"] = f"127.0.0.1:{topology.consul_port}"
+    else:
+        common_env.update({"HZ_CLUSTER_NAME": topology.cluster_name,
+                           "LAB_CONFIG_SERVER": f"http://127.0.0.1:{topology.config_port}"})
+    processes: dict[str, Process] = {}
+
+    def add(name: str, kind: str, port: int, argv: list[str], env: dict[str, str], health_url: str):
+        env = {**env, "LAB_RUN_ID": run_id, "LAB_PROCESS": name}
+        processes[name] = Process(name, kind, port, argv, env, health_url, str(logs / f"{name}.log"))
+
+    jar = str(ensure_member_jar()) if topology.members else ""
+    for i in range(1, topology.members + 1):
+        port = topology.member_port(i)
+        argv = ["java", *_jvm_options(), f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
+                f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.port={port}",
+                f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
+                "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
+        add(f"member-{i}", "member", port, argv, {}, f"http://127.0.0.1:{port}/hazelcast/health")
+
+    def service(name: str, kind: str, module: str, port: int, extra_env: dict[str, str] | None = None):
+        env = {**common_env, "LAB_PORT": str(port), "LAB_INSTANCE": name, **(extra_env or {})}
+        add(name, kind, port, [sys.executable, "-m", module], env, f"http://127.0.0.1:{port}/health")
+
+    if consul_mode:
+        off = topology.port_offset
+        argv = [str(ensure_consul()), "agent", "-dev", f"-node=lab-{run_id[:8]}", "-bind=127.0.0.1",
+                "-client=127.0.0.1", f"-http-port={topology.consul_port}", f"-server-port={8300 + off}",
+                f"-serf-lan-port={8301 + off}", f"-serf-wan-port={8302 + off}", "-dns-port=-1", "-grpc-port=-1",
+                "-grpc-tls-port=-1", "-log-level=warn"]
+        add("consul", "consul", topology.consul_port, argv, {},
+            f"http://127.0.0.1:{topology.consul_port}/v1/status/leader")
+    else:
+        service("config-server", "config-server", "config_server", topology.config_port,
+                {"LAB_REGISTRY_FILE": str(run_dir / "registry.json")})
+
+    def preferring(i: int) -> dict[str, str]:
+        """Member list with copy i's own member first: copy i is paired with member i."""
+        if not members or consul_mode:
+            return {}
+        k = (i - 1) % len(members)
+        return {"HZ_MEMBERS": ",".join(members[k:] + members[:k])}
+
+    for i in range(1, topology.logging + 1):
+        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), preferring(i))
+    for i in range(1, topology.messages + 1):
+        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), preferring(i))
+    for i in range(1, topology.facades + 1):
+        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), preferring(i))
+    return processes
