@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+from pathlib import Path
+
+from flask import Flask, Response, jsonify, request, send_from_directory
 
 from facade_service.service import Facade
 from facade_service.settings import FacadeSettings
-from lab_common.errors import BadRequest
+from facade_service.status import Status
+from lab_common.errors import BadRequest, NotFound
 from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app, limit_param, request_fields, text_field
 
 MAX_IDEMPOTENCY_KEY = 128
+STATIC = Path(__file__).with_name("static")
+STATUS_ASSETS = {"status.js", "status.css"}
 
 
-def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None) -> Flask:
+def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None, status: Status | None = None) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, health_checks or {})
+    if status is not None:
+        add_status_page(app, status)
 
     @app.post("/facade")
     @app.post("/")
@@ -44,9 +51,31 @@ def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None)
     return app
 
 
+def add_status_page(app: Flask, status: Status) -> None:
+    """GET /status: the page (its script and style served from here too: it works offline);
+    GET /status.json: what it shows."""
+
+    @app.get("/status")
+    def status_page():
+        return send_from_directory(STATIC, "status.html")
+
+    @app.get("/status/<asset>")
+    def status_asset(asset: str):
+        if asset not in STATUS_ASSETS:
+            raise NotFound(f"no status page asset {asset!r}", known=sorted(STATUS_ASSETS))
+        return send_from_directory(STATIC, asset)
+
+    @app.get("/status.json")
+    def status_json():
+        response = jsonify(status.snapshot())
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
 def build(settings: FacadeSettings):
     """The real wiring: discovery, pooled HTTP clients for logging and messages, the cluster queue."""
     from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
+    from facade_service.status_adapters import HazelcastClusterView, HealthProbe
     from lab_common.cluster import ClusterConnection
     from lab_common.discovery_factory import make_discovery
     from lab_common.http import HttpPool, ServiceClient
@@ -64,6 +93,13 @@ def build(settings: FacadeSettings):
         messages=MessagesClient(client("messages-service")),
         queue=HazelcastQueue(connection, settings.messages_queue),
     )
+    status = Status(
+        HazelcastClusterView(connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
+                             logging_map=settings.logging_map, received_map=settings.received_map,
+                             queue=settings.messages_queue),
+        HealthProbe(_copy_targets(settings, http), http),
+        facade.recent,
+    )
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "discovery": lambda: (True, discovery.status()),
@@ -73,4 +109,19 @@ def build(settings: FacadeSettings):
         connection.close()
         http.clear()
 
-    return create_app(settings, facade=facade, health_checks=checks), close
+    return create_app(settings, facade=facade, health_checks=checks, status=status), close
+
+
+def _member_order(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def _copy_targets(settings: FacadeSettings, http):
+    from facade_service.status_adapters import consul_targets, registry_targets
+
+    if settings.discovery == "consul":
+        from lab_common.consul_support import agent
+
+        return consul_targets(agent(settings, timeout=settings.http_timeout))
+    return registry_targets(settings.config_server, http)

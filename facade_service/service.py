@@ -12,6 +12,7 @@ from typing import BinaryIO, Protocol
 import ijson
 import orjson
 
+from facade_service.status import RecentPosts
 from lab_common.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,12 @@ class Posted:
 
 
 class Facade:
-    def __init__(self, logging: LoggingPort, messages: MessagesPort, queue: QueuePort):
+    def __init__(self, logging: LoggingPort, messages: MessagesPort, queue: QueuePort,
+                 recent: RecentPosts | None = None):
         self._logging = logging
         self._messages = messages
         self._queue = queue
+        self.recent = recent or RecentPosts()  # what the status page lists
         # A full read asks messages from one of these while it asks logging itself.
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="full-read")
 
@@ -107,6 +110,7 @@ class Facade:
         if stored["msg"] != msg:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
         self._queue.offer(uuid, msg)
+        self.recent.add(uuid, msg, stored["logged_by"])
         return Posted(uuid=uuid, msg=msg, logged_by=stored["logged_by"], replayed=stored.get("status") == "duplicate")
 
     def read_page(self, limit: int, after: str | None) -> dict:

@@ -20,6 +20,15 @@ FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry h
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log
 
 
+MEMBER_METRICS_PORT_SHIFT = 4000  # member host:5701 answers /metrics (its JMX exporter) on host:9701
+
+
+def member_metrics_address(member: str) -> str:
+    """Where a member (host:port) serves its own statistics: the launcher starts its exporter there."""
+    host, _, port = member.rpartition(":")
+    return f"{host}:{int(port) + MEMBER_METRICS_PORT_SHIFT}"
+
+
 def meta_map(map_name: str) -> str:
     """The map of marks kept beside a map."""
     return f"{map_name}-meta"

@@ -193,6 +193,11 @@ def logging_map_setting():
                     "the logging service's map of logged messages")
 
 
+def received_map_setting():
+    return setting(contracts.RECEIVED_MAP, "LAB_RECEIVED_MAP", "--received-map", str,
+                   "what each messages copy received")
+
+
 def messages_queue_setting():
     return setting(contracts.MESSAGES_QUEUE, "LAB_MESSAGES_QUEUE", "--messages-queue", str,
                     "the queue facade -> messages")

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab_common import contracts
-from lab_common.settings import HazelcastSettings, logging_map_setting, messages_queue_setting, positive_int, setting
+from lab_common.settings import (
+    HazelcastSettings,
+    logging_map_setting,
+    messages_queue_setting,
+    positive_int,
+    received_map_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True)
 class MessagesSettings(HazelcastSettings):
     messages_queue: str = messages_queue_setting()
-    received_map: str = setting(
-        contracts.RECEIVED_MAP, "LAB_RECEIVED_MAP", "--received-map", str, "what each messages copy received"
-    )
+    received_map: str = received_map_setting()
     consumer_batch: int = setting(
         50, "LAB_CONSUMER_BATCH", "--consumer-batch", positive_int, "queue items per consumer transaction"
     )

@@ -1,0 +1,164 @@
+"""The status page's data: the cluster's members and queue, every service copy, the last messages.
+
+Plain Python: what the cluster and the copies say comes in through two ports. One snapshot is taken
+at most every CACHE_SECONDS however many pages are open, and the queue's offers and polls are given
+per second over the time since the snapshot before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from lab_common.errors import Unavailable
+
+CACHE_SECONDS = 0.5
+RECENT = 20  # messages the page lists
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    address: str  # host:port, as configured
+    up: bool  # in the cluster the facade's client sees
+    partitions: int | None  # partitions whose primary replica it holds
+    owned_entries: int | None  # entries of the logging map it owns (its own statistics)
+    backup_entries: int | None  # entries of the logging map it holds as backups
+    metrics_error: str | None = None  # why its statistics could not be read
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    name: str
+    size: int | None
+    owner: str | None  # address of the member holding the queue's partition
+    offers_total: int | None  # as the owner counts them since it started
+    polls_total: int | None
+
+
+@dataclass(frozen=True)
+class CopyStatus:
+    service: str
+    name: str | None  # the copy's own name (from its /health), None when it does not answer
+    address: str
+    healthy: bool
+    checks: dict = field(default_factory=dict)  # what its /health reports
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    members: list[MemberStatus]
+    queue: QueueStatus
+    logged: int | None  # entries of the logging map
+    received: int | None  # entries of the received map (received by some copy)
+    error: str | None = None
+
+
+class ClusterPort(Protocol):
+    def view(self) -> ClusterView:
+        """The members, the queue and the two maps' sizes; what cannot be read is None."""
+
+    def received_by(self, uuids: list[str]) -> dict[str, str]:
+        """uuid -> the messages copy that received it, for those received."""
+
+
+class CopiesPort(Protocol):
+    def copies(self) -> list[CopyStatus]:
+        """Every known copy of every service (and the discovery source itself), with its health."""
+
+
+@dataclass(frozen=True)
+class RecentMessage:
+    uuid: str
+    msg: str
+    logged_by: str
+
+
+class RecentPosts:
+    """The last messages this facade acknowledged (each facade lists its own)."""
+
+    def __init__(self, size: int = RECENT):
+        self._posts: deque[RecentMessage] = deque(maxlen=size)
+
+    def add(self, uuid: str, msg: str, logged_by: str) -> None:
+        self._posts.append(RecentMessage(uuid, msg, logged_by))
+
+    def newest_first(self) -> list[RecentMessage]:
+        return list(reversed(self._posts))
+
+
+class Status:
+    def __init__(self, cluster: ClusterPort, copies: CopiesPort, recent: RecentPosts, *,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+        self._cluster = cluster
+        self._copies = copies
+        self._recent = recent
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._last: tuple[float, dict] | None = None
+        self._previous_queue: tuple[float, QueueStatus] | None = None
+
+    def snapshot(self) -> dict:
+        """The page's JSON; shared by the callers of the same half second."""
+        with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last[0] < CACHE_SECONDS:
+                return self._last[1]
+            snapshot = self._take(now)
+            self._last = (now, snapshot)
+            return snapshot
+
+    def _take(self, now: float) -> dict:
+        cluster = self._cluster.view()
+        copies = self._copies.copies()
+        recent = self._recent.newest_first()
+        try:
+            received = self._cluster.received_by([m.uuid for m in recent]) if recent else {}
+        except Unavailable as err:  # the page shows what it has: a missing answer is a note, not a 503
+            received, cluster = {}, _with_error(cluster, err.message)
+        queue = cluster.queue
+        rates = self._queue_rates(now, queue)
+        return {
+            "at": self._wall(),
+            "members": [asdict(m) for m in cluster.members],
+            "queue": {**asdict(queue), **rates},
+            "maps": {"logged": cluster.logged, "received": cluster.received},
+            "copies": [asdict(c) for c in copies],
+            "received_by_copy": _received_counts(copies),
+            "recent": [{**asdict(m), "received_by": received.get(m.uuid)} for m in recent],
+            "error": cluster.error,
+        }
+
+    def _queue_rates(self, now: float, queue: QueueStatus) -> dict:
+        """Offers and polls per second since the snapshot before (None for the first one, or across a
+        restart of the owner, when its counts start again)."""
+        previous, self._previous_queue = self._previous_queue, (now, queue)
+        rates = {"offers_per_second": None, "polls_per_second": None}
+        if previous is None or now <= previous[0] or previous[1].owner != queue.owner:
+            return rates
+        seconds = now - previous[0]
+        for key, new, old in (("offers_per_second", queue.offers_total, previous[1].offers_total),
+                              ("polls_per_second", queue.polls_total, previous[1].polls_total)):
+            if new is not None and old is not None and new >= old:
+                rates[key] = round((new - old) / seconds, 1)
+        return rates
+
+
+def _with_error(view: ClusterView, error: str) -> ClusterView:
+    return ClusterView(view.members, view.queue, view.logged, view.received,
+                       error="; ".join(e for e in (view.error, error) if e))
+
+
+def _received_counts(copies: Iterable[CopyStatus]) -> dict[str, int | None]:
+    """What each messages copy says it received since it started (its /health consumer check)."""
+    counts = {}
+    for copy in copies:
+        if copy.service == "messages-service" and copy.name:
+            detail = (copy.checks.get("consumer") or {}).get("detail")
+            counts[copy.name] = detail.get("received") if isinstance(detail, dict) else None
+    return counts
