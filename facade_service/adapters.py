@@ -8,7 +8,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from facade_service.service import FullListing, Listing
 from lab_common import metrics
 from lab_common.cluster import ClusterConnection
-from lab_common.contracts import encode_queue_item
+from lab_common.contracts import REQUEST_ID_HEADER, encode_queue_item
 from lab_common.errors import BadRequest, Unavailable
 from lab_common.http import ServiceClient
 
@@ -41,8 +41,9 @@ class LoggingClient:
     def __init__(self, client: ServiceClient):
         self._client = client
 
-    def log(self, uuid: str, msg: str) -> dict:
-        reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg})
+    def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg}, headers=headers)
         if reply.status in (200, 201):
             return reply.body
         if reply.status == 400:
@@ -74,8 +75,8 @@ class HazelcastQueue:
         self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(0.1, max=1.0),
                                   retry=retry_if_exception_type(HazelcastError), reraise=True)
 
-    def offer(self, uuid: str, msg: str) -> None:
-        item = encode_queue_item(uuid, msg)
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
+        item = encode_queue_item(uuid, msg, request_id=request_id)
         try:
             with metrics.hazelcast_operation("queue.offer"):
                 accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))

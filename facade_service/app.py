@@ -11,7 +11,7 @@ from facade_service.settings import FacadeSettings
 from facade_service.status import Status
 from lab_common.errors import BadRequest, NotFound
 from lab_common.settings import ServiceSettings
-from lab_common.web import add_health, create_base_app, limit_param, request_fields, text_field
+from lab_common.web import add_health, create_base_app, limit_param, request_fields, request_id, text_field
 
 MAX_IDEMPOTENCY_KEY = 128
 STATIC = Path(__file__).with_name("static")
@@ -31,7 +31,7 @@ def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None,
         if key is not None and not (0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
             raise BadRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters")
         msg = text_field(request_fields(), "msg", "txt")
-        posted = facade.post(msg, key.strip() if key else None)
+        posted = facade.post(msg, key.strip() if key else None, request_id())
         body = {"uuid": posted.uuid, "msg": posted.msg, "logged_by": posted.logged_by}
         if posted.replayed:
             body["replayed"] = True

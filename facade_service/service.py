@@ -66,7 +66,7 @@ class Listing:
 
 
 class LoggingPort(Protocol):
-    def log(self, uuid: str, msg: str) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
         """Store {uuid, msg} in some logging copy; answers the entry as stored (with logged_by)."""
 
     def messages(self) -> FullListing: ...
@@ -79,7 +79,7 @@ class MessagesPort(Protocol):
 
 
 class QueuePort(Protocol):
-    def offer(self, uuid: str, msg: str) -> None:
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
         """Put {uuid, msg} on the queue; raises Unavailable if the queue cannot take it."""
 
 
@@ -101,15 +101,15 @@ class Facade:
         # A full read asks messages from one of these while it asks logging itself.
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="full-read")
 
-    def post(self, msg: str, idempotency_key: str | None = None) -> Posted:
+    def post(self, msg: str, idempotency_key: str | None = None, request_id: str | None = None) -> Posted:
         """Log, then queue: both must succeed before the caller hears success, and only what the log
         holds is ever queued (a POST whose logging fails delivers nothing). A retry with the same
         idempotency key reuses the uuid, so logging and the consumers store it once."""
         uuid = idempotency_key or str(uuid_module.uuid4())
-        stored = self._logging.log(uuid, msg)
+        stored = self._logging.log(uuid, msg, request_id)
         if stored["msg"] != msg:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
-        self._queue.offer(uuid, msg)
+        self._queue.offer(uuid, msg, request_id)
         self.recent.add(uuid, msg, stored["logged_by"])
         return Posted(uuid=uuid, msg=msg, logged_by=stored["logged_by"], replayed=stored.get("status") == "duplicate")
 

@@ -20,6 +20,7 @@ FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry h
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log
 
 
+REQUEST_ID_HEADER = "X-Request-Id"  # a POST's id: the facade passes it to logging and puts it in the queue item
 MEMBER_METRICS_PORT_SHIFT = 4000  # member host:5701 answers /metrics (its JMX exporter) on host:9701
 
 
@@ -60,16 +61,20 @@ class QueueItem:
     uuid: str
     msg: str
     at: int = 0  # 0: written without a time
+    request_id: str | None = None  # the X-Request-Id of the POST that queued it (none when offered again)
 
 
-def encode_queue_item(uuid: str, msg: str, at: int | None = None) -> str:
+def encode_queue_item(uuid: str, msg: str, at: int | None = None, request_id: str | None = None) -> str:
     """The item's text, stamped with now unless `at` is given."""
-    return orjson.dumps({"uuid": uuid, "msg": msg, "at": time.time_ns() // 1000 if at is None else at}).decode()
+    item = {"uuid": uuid, "msg": msg, "at": time.time_ns() // 1000 if at is None else at}
+    if request_id is not None:
+        item["request_id"] = request_id
+    return orjson.dumps(item).decode()
 
 
 def decode_queue_item(text: str) -> QueueItem:
     data = orjson.loads(text)
-    return QueueItem(data["uuid"], data["msg"], data.get("at", 0))
+    return QueueItem(data["uuid"], data["msg"], data.get("at", 0), data.get("request_id"))
 
 
 @dataclass(frozen=True)

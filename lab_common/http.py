@@ -72,7 +72,8 @@ class HttpPool:
         self._lock = threading.Lock()
 
     def request(self, method: str, base_url: str, path: str, *, timeout: Timeout, json=None,
-                params: dict | None = None, stream: bool = False) -> HttpResponse:
+                params: dict | None = None, headers: dict[str, str] | None = None, stream: bool = False
+                ) -> HttpResponse:
         """One request to the copy at `base_url`. The answer is read whole unless `stream`; its
         connection goes back to the pool once read."""
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
@@ -86,7 +87,8 @@ class HttpPool:
                 if connection.sock is None:
                     connection.connect()
                 connection.sock.settimeout(read)
-                connection.request(method, target, body=body, headers=JSON_HEADERS if body is not None else {})
+                sent_headers = {**(JSON_HEADERS if body is not None else {}), **(headers or {})}
+                connection.request(method, target, body=body, headers=sent_headers)
                 response = connection.getresponse()
                 if stream:
                     return HttpResponse(response.status, b"", response, partial(self._give_back, base_url, connection))

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import JSONProvider
 
 from lab_common import metrics
+from lab_common.contracts import REQUEST_ID_HEADER
 from lab_common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, register_error_handlers
 from lab_common.settings import ServiceSettings
 
 HealthCheck = Callable[[], tuple[bool, object]]
+MAX_REQUEST_ID = 128
 LISTING_CHUNK = 1000  # items joined per write of a listing
 LISTING_PIECE_BYTES = 1 << 16  # a listing goes out in pieces this large
 SPOOL_IN_MEMORY = 1 << 20  # a listing larger than this is kept in a temporary file until sent
@@ -57,10 +60,31 @@ def create_base_app(name: str, settings: ServiceSettings) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["lab.settings"] = settings
     register_error_handlers(app)
+    app.before_request(_take_request_id)
+    app.after_request(_answer_request_id)
     metrics.enable(settings.metrics)
     if settings.metrics:
         metrics.add_metrics(app)
     return app
+
+
+def _take_request_id() -> None:
+    """The caller's X-Request-Id if it is a sane one (1-128 printable characters), else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "").strip()
+    ok = 0 < len(given) <= MAX_REQUEST_ID and given.isprintable()
+    g.request_id = given if ok else uuid.uuid4().hex
+
+
+def _answer_request_id(response: Response) -> Response:
+    request_id_now = g.get("request_id")
+    if request_id_now:
+        response.headers[REQUEST_ID_HEADER] = request_id_now
+    return response
+
+
+def request_id() -> str:
+    """This request's id: what the caller sent as X-Request-Id, or one made for it."""
+    return g.request_id
 
 
 def add_health(app: Flask, settings: ServiceSettings, checks: Mapping[str, HealthCheck]) -> None:

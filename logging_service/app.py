@@ -7,7 +7,15 @@ from flask import Flask, jsonify, request
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest
 from lab_common.settings import ServiceSettings
-from lab_common.web import add_health, create_base_app, limit_param, listing_response, request_fields, text_field
+from lab_common.web import (
+    add_health,
+    create_base_app,
+    limit_param,
+    listing_response,
+    request_fields,
+    request_id,
+    text_field,
+)
 from logging_service.service import MessageLog, MessageStore
 from logging_service.settings import LoggingSettings
 
@@ -26,7 +34,7 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
         if len(uuid) > MAX_UUID_LENGTH:
             raise BadRequest(f"uuid is longer than {MAX_UUID_LENGTH} characters")
         msg = text_field(fields, "msg")
-        result = message_log.record(uuid, msg)
+        result = message_log.record(uuid, msg, request_id())
         body = {"status": "stored" if result.created else "duplicate", "copy": settings.instance,
                 **result.message.to_json()}
         return jsonify(body), 201 if result.created else 200

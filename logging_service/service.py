@@ -46,13 +46,14 @@ class MessageLog:
         # where JSON numbers are read as doubles (below 2**53)
         return self._clock() // 1000
 
-    def record(self, uuid: str, msg: str) -> RecordResult:
+    def record(self, uuid: str, msg: str, request_id: str | None = None) -> RecordResult:
         candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._instance, seq=self._next_seq())
         existing = self._store.add_if_absent(candidate)
         if existing is not None:
-            log.info("duplicate uuid=%s msg=%r (first logged by %s)", uuid, msg, existing.logged_by)
+            log.info("duplicate uuid=%s request_id=%s msg=%r (first logged by %s)", uuid, request_id, msg,
+                     existing.logged_by)
             return RecordResult(existing, created=False)
-        log.info("logged uuid=%s msg=%r", uuid, msg)
+        log.info("logged uuid=%s request_id=%s msg=%r", uuid, request_id, msg)
         return RecordResult(candidate, created=True)
 
     def messages_as_json(self) -> Iterator[list[str]]:

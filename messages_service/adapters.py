@@ -84,7 +84,7 @@ class HazelcastInbox:
         except BaseException:
             _rolled_back(transaction)
             raise
-        return Batch(recorded, len(entries))
+        return Batch(recorded, len(entries), {e.uuid: e.request_id for e in entries if e.request_id})
 
     def received_as_json(self, instance: str) -> list[str]:
         client = self._connection.client()

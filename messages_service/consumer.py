@@ -62,7 +62,8 @@ class QueueConsumer:
         """Take one batch off the queue; answers how many messages were received."""
         batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
         for message in batch.recorded:
-            log.info("received uuid=%s msg=%r", message.uuid, message.msg)
+            log.info("received uuid=%s request_id=%s msg=%r", message.uuid, batch.request_ids.get(message.uuid),
+                     message.msg)
         with self._lock:
             self.received_count += len(batch.recorded)
             self.taken_count += batch.taken

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from lab_common.contracts import LoggedMessage, ReceivedMessage
@@ -12,6 +12,7 @@ from lab_common.contracts import LoggedMessage, ReceivedMessage
 class Batch:
     recorded: list[ReceivedMessage]  # newly recorded as received by this copy
     taken: int  # items taken off the queue (a uuid received before is taken and dropped)
+    request_ids: dict[str, str] = field(default_factory=dict)  # uuid -> the id of the POST that queued it
 
 
 class Inbox(Protocol):

@@ -84,15 +84,17 @@ class FakeInbox:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
         queue, received = self.cluster.queue, self.cluster.received
-        recorded, taken = [], 0
+        recorded, taken, request_ids = [], 0, {}
         while queue and taken < max_items:
             item = queue.popleft()
             taken += 1
+            if item.get("request_id"):
+                request_ids[item["uuid"]] = item["request_id"]
             if item["uuid"] not in received:
                 self._seq += 1
                 received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], instance, self._seq)
                 recorded.append(received[item["uuid"]])
-        return Batch(recorded, taken)
+        return Batch(recorded, taken, request_ids)
 
     def received_by(self, instance: str) -> list[ReceivedMessage]:
         return sorted((m for m in self.cluster.received.values() if m.received_by == instance), key=lambda m: m.seq)
@@ -136,8 +138,10 @@ class FakeLogging:
     def __init__(self):
         self.store = FakeMessageStore()
         self.available = True
+        self.request_ids: list[str | None] = []
 
-    def log(self, uuid: str, msg: str) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
+        self.request_ids.append(request_id)
         if not self.available:
             raise Unavailable("no copy of logging-service answered")
         message = LoggedMessage(uuid, msg, "logging-1", len(self.store.entries))
@@ -159,11 +163,13 @@ class FakeQueue:
     def __init__(self):
         self.items: list[dict] = []
         self.available = True
+        self.request_ids: list[str | None] = []
 
-    def offer(self, uuid: str, msg: str) -> None:
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
         if not self.available:
             raise Unavailable("fake queue is down")
         self.items.append({"uuid": uuid, "msg": msg})
+        self.request_ids.append(request_id)
 
 
 class FakeMessages:

@@ -126,3 +126,12 @@ def test_entries_keep_their_json_field_names():
                                                                 "seq": 1}
     assert ReceivedMessage.from_text('{"uuid": "u", "msg": "m", "received_by": "messages-1", "seq": 1}') == \
         ReceivedMessage("u", "m", "messages-1", 1)
+
+
+def test_a_queue_item_carries_the_request_id_when_it_has_one_and_reads_without_one():
+    from lab_common.contracts import decode_queue_item, encode_queue_item
+
+    with_id = decode_queue_item(encode_queue_item("u1", "m", at=5, request_id="r-1"))
+    assert (with_id.uuid, with_id.at, with_id.request_id) == ("u1", 5, "r-1")
+    assert decode_queue_item(encode_queue_item("u2", "m", at=5)).request_id is None
+    assert decode_queue_item('{"uuid": "u3", "msg": "m"}').request_id is None  # an item from before

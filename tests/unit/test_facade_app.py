@@ -198,3 +198,19 @@ def test_paged_get_walks_the_log_with_a_cursor(client):
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=5000", "after=xyz"])
 def test_bad_paging_parameters_are_a_400(client, query):
     assert client.get(f"/facade?{query}").status_code == 400
+
+
+def test_the_request_id_given_goes_to_logging_and_the_queue_and_comes_back(client, parts):
+    logging, _, queue = parts
+    response = client.post("/facade", data={"msg": "m"}, headers={"X-Request-Id": "trace-42"})
+    assert response.headers["X-Request-Id"] == "trace-42"
+    assert logging.request_ids == ["trace-42"] and queue.request_ids == ["trace-42"]
+
+
+def test_a_request_without_a_sane_request_id_gets_one_of_its_own(client, parts):
+    logging, _, queue = parts
+    first = client.post("/facade", data={"msg": "a"})
+    second = client.post("/facade", data={"msg": "b"}, headers={"X-Request-Id": "x" * 200})
+    made = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]
+    assert all(len(rid) == 32 for rid in made) and made[0] != made[1]
+    assert logging.request_ids == queue.request_ids == made

@@ -114,3 +114,10 @@ def test_a_page_never_splits_messages_that_share_the_cursor_seq():
 
     messages = [LoggedMessage(f"u{i}", "m", "logging-1", seq) for i, seq in enumerate([1, 2, 2, 2, 3])]
     assert [m.uuid for m in cut_page(messages, 2)] == ["u0", "u1", "u2", "u3"]
+
+
+def test_the_log_line_of_a_message_names_its_uuid_and_request_id(client, caplog):
+    caplog.set_level("INFO", logger="logging_service.service")
+    response = client.post("/logging", json={"uuid": "u1", "msg": "m"}, headers={"X-Request-Id": "trace-7"})
+    assert response.headers["X-Request-Id"] == "trace-7"
+    assert any("uuid=u1" in r.getMessage() and "request_id=trace-7" in r.getMessage() for r in caplog.records)

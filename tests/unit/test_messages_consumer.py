@@ -32,6 +32,14 @@ def test_the_consumer_counts_what_it_took_received_and_the_transactions_that_too
     assert detail["taken"] == 4 and detail["received"] == 3 and detail["transactions"] == 2
 
 
+def test_the_log_line_of_a_received_message_names_the_request_that_queued_it(caplog):
+    cluster = FakeMessagesCluster()
+    cluster.queue.append({"uuid": "a", "msg": "1", "request_id": "trace-9"})
+    caplog.set_level("INFO", logger="messages_service.consumer")
+    QueueConsumer(FakeInbox(cluster), "messages-1").step()
+    assert any("uuid=a request_id=trace-9" in r.getMessage() for r in caplog.records)
+
+
 def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhile():
     cluster = FakeMessagesCluster()
     inbox = FakeInbox(cluster)
