@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DISCOVERY ?= config-server
+PROMETHEUS ?=
 PYTEST_ARGS ?=
 
 .PHONY: run test setup unit experiment lint clean stop
@@ -12,10 +13,13 @@ run: setup ## set everything up and run the whole system in the foreground (Ctrl
 ifeq ($(DISCOVERY),consul)
 	$(BIN)/python -m scripts.deps consul
 endif
-	$(BIN)/labctl run --discovery $(DISCOVERY)
+ifneq ($(PROMETHEUS),)
+	$(BIN)/python -m scripts.deps prometheus
+endif
+	$(BIN)/labctl run --discovery $(DISCOVERY) $(if $(PROMETHEUS),--prometheus)
 
-test: setup ## set everything up (the Consul agent too: built once per machine) and run every test
-	$(BIN)/python -m scripts.deps consul
+test: setup ## set everything up (the Consul agent, Prometheus, Chromium too: once per machine) and run every test
+	$(BIN)/python -m scripts.deps consul prometheus chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: setup ## only the fast unit tests (no cluster)

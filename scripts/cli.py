@@ -31,7 +31,7 @@ def _topology(args) -> Topology:
     facades = args.facades if args.facades is not None else (2 if args.discovery == "consul" else 1)
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
-                    discovery=args.discovery)
+                    discovery=args.discovery, prometheus=args.prometheus)
 
 
 def cmd_start(args) -> int:
@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="granian (default: HTTP parsed in Rust, Flask in worker threads), gunicorn "
                             "(gthread workers) or Flask's development server")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for all healthy")
+        p.add_argument("--prometheus", action="store_true",
+                       help="also start Prometheus on 9090 (+ offset) scraping every service and member "
+                            "(Debian's prometheus package, installed on first use)")
 
     p = sub.add_parser("run", help="start everything in the foreground; Ctrl-C stops it all")
     topology_options(p)

@@ -1,9 +1,11 @@
 """Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar (Maven
-Central) and the Consul agent (built from its Go module). Usage: python -m scripts.deps [hazelcast|consul]"""
+Central), the Consul agent (built from its Go module), and Debian's prometheus and chromium packages.
+Usage: python -m scripts.deps [hazelcast|consul|prometheus|chromium ...]"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +43,30 @@ def ensure_member_jar() -> Path:
     return jar
 
 
+def ensure_debian_package(command: str, package: str) -> str:
+    """The path of `command`, installing Debian's `package` first if it is missing (needs root, as CI is)."""
+    found = shutil.which(command)
+    if found:
+        return found
+    sys.stderr.write(f"installing Debian's {package} package (once per machine)...\n")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], check=True, env=env)
+    found = shutil.which(command)
+    if not found:
+        raise FileNotFoundError(f"{package} installed but no {command} on PATH")
+    return found
+
+
+def ensure_prometheus() -> str:
+    return ensure_debian_package("prometheus", "prometheus")
+
+
+def ensure_chromium() -> str:
+    """For the status page's browser test: Debian's chromium, driven headless (no browser download)."""
+    return ensure_debian_package("chromium", "chromium")
+
+
 def consul_binary() -> Path:
     return cache_dir() / f"consul-{CONSUL_VERSION}" / "consul"
 
@@ -55,7 +81,8 @@ def ensure_consul() -> Path:
 def main(argv: list[str] | None = None) -> int:
     wanted = (argv if argv is not None else sys.argv[1:]) or ["hazelcast"]
     for name in wanted:
-        path = {"hazelcast": ensure_member_jar, "consul": ensure_consul}[name]()
+        path = {"hazelcast": ensure_member_jar, "consul": ensure_consul, "prometheus": ensure_prometheus,
+                "chromium": ensure_chromium}[name]()
         print(f"{name}: {path}")
     return 0
 

@@ -24,6 +24,7 @@ import requests
 
 from scripts.control import ControlError, StatusRow
 from scripts.deps import ROOT
+from scripts.launcher.prometheus import write_config
 from scripts.launcher.topology import Process, State, Topology, plan
 from scripts.probe import MemberHealth, ServiceHealth, health_at, member_health
 from scripts.processes import carries, wait_gone
@@ -100,6 +101,8 @@ class System:
         run_id = uuid.uuid4().hex
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "registry.json").write_text(json.dumps(topology.registry(), indent=2))
+        if topology.prometheus:
+            write_config(topology, self.run_dir)
         processes = plan(topology, self.run_dir, run_id)
         with self._lock():
             self._save(State(run_id, topology, processes))
@@ -209,6 +212,9 @@ class System:
                 if leader.status_code == 200:
                     return (True, "leader elected") if leader.json() else (False, "no leader yet")
                 return False, ServiceHealth.of(leader).reason()
+            if process.kind == "prometheus":
+                ready = requests.get(process.health_url, timeout=timeout)
+                return (True, "ready") if ready.status_code == 200 else (False, f"HTTP {ready.status_code}")
             if process.kind == "member":
                 member = member_health(process.health_url, timeout)
                 if member.status != 200:

@@ -24,6 +24,7 @@ class Topology:
     server: str = "granian"
     discovery: str = "config-server"  # or "consul": its own dev agent, no config server
     member_java_options: tuple[str, ...] = ()  # after hazelcast/jvm.options (a later -D wins): diagnostics, say
+    prometheus: bool = False  # also a Prometheus server scraping everything (scripts/launcher/prometheus.py)
 
     @classmethod
     def from_json(cls, data: dict) -> Topology:
@@ -49,6 +50,10 @@ class Topology:
     @property
     def config_port(self) -> int:
         return 8888 + self.port_offset
+
+    @property
+    def prometheus_port(self) -> int:
+        return 9090 + self.port_offset
 
     def member_addresses(self) -> list[str]:
         return [f"127.0.0.1:{self.member_port(i)}" for i in range(1, self.members + 1)]
@@ -153,4 +158,9 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), preferring(i))
     for i in range(1, topology.facades + 1):
         service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), preferring(i))
+    if topology.prometheus:
+        from scripts.launcher.prometheus import prometheus_argv
+
+        add("prometheus", "prometheus", topology.prometheus_port, prometheus_argv(topology, run_dir), {},
+            f"http://127.0.0.1:{topology.prometheus_port}/-/ready")
     return processes

@@ -61,3 +61,25 @@ for package in ("lab_common", "config_server", "logging_service", "messages_serv
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_deployed_prometheus_config_is_the_one_the_launcher_writes_for_the_default_ports():
+    from scripts.launcher.prometheus import DEPLOYED_CONFIG, scrape_config
+
+    assert DEPLOYED_CONFIG.read_text() == scrape_config(Topology(prometheus=True)), \
+        "regenerate deploy/prometheus/prometheus.yml with scripts.launcher.prometheus.scrape_config"
+
+
+def test_prometheus_scrapes_every_service_copy_and_member_on_the_systems_ports(monkeypatch, tmp_path):
+    from scripts.launcher import prometheus
+
+    monkeypatch.setattr(prometheus, "ensure_prometheus", lambda: "/usr/bin/prometheus")
+    shifted = Topology(port_offset=3000, prometheus=True)
+    jobs = {job: [address for _, address in found] for job, found in prometheus.targets(shifted).items()}
+    assert jobs["members"] == ["127.0.0.1:12701", "127.0.0.1:12702", "127.0.0.1:12703"]
+    assert jobs["logging"] == ["127.0.0.1:11081", "127.0.0.1:11083", "127.0.0.1:11085"]
+    assert jobs["facade"] == ["127.0.0.1:11080"] and jobs["config-server"] == ["127.0.0.1:11888"]
+    server = plan(shifted, tmp_path, "run")["prometheus"]
+    assert server.port == 12090 and "--web.listen-address=127.0.0.1:12090" in server.argv
+    assert f"--config.file={tmp_path / 'prometheus.yml'}" in server.argv
+    assert "prometheus" not in plan(Topology(), tmp_path, "run")
