@@ -1,5 +1,6 @@
-"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar (Maven
-Central) and the Consul agent (built from its Go module). Usage: python -m scripts.deps [hazelcast|consul]"""
+"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar and the
+Prometheus JMX exporter agent (Maven Central) and the Consul agent (built from its Go module).
+Usage: python -m scripts.deps [hazelcast|jmx-exporter|consul]"""
 
 from __future__ import annotations
 
@@ -41,6 +42,30 @@ def ensure_member_jar() -> Path:
     return jar
 
 
+def jmx_exporter_version() -> str:
+    return (HAZELCAST_DIR / "JMX_EXPORTER_VERSION").read_text().strip()
+
+
+def jmx_exporter_jar() -> Path:
+    return cache_dir() / "jmx-exporter" / f"jmx_prometheus_javaagent-{jmx_exporter_version()}.jar"
+
+
+def ensure_jmx_exporter_jar() -> Path:
+    """The Prometheus JMX exporter Java agent every member runs (hazelcast/jmx-exporter.yaml configures it)."""
+    jar = jmx_exporter_jar()
+    if jar.exists():
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    artifact = f"io.prometheus.jmx:jmx_prometheus_javaagent:{jmx_exporter_version()}"
+    sys.stderr.write(f"fetching {artifact} from Maven Central...\n")
+    subprocess.run(
+        ["mvn", "-q", "-B", "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy",
+         f"-Dartifact={artifact}", f"-DoutputDirectory={jar.parent}"],
+        check=True,
+    )
+    return jar
+
+
 def consul_binary() -> Path:
     return cache_dir() / f"consul-{CONSUL_VERSION}" / "consul"
 
@@ -55,7 +80,8 @@ def ensure_consul() -> Path:
 def main(argv: list[str] | None = None) -> int:
     wanted = (argv if argv is not None else sys.argv[1:]) or ["hazelcast"]
     for name in wanted:
-        path = {"hazelcast": ensure_member_jar, "consul": ensure_consul}[name]()
+        fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "consul": ensure_consul}
+        path = fetch[name]()
         print(f"{name}: {path}")
     return 0
 
