@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.deps import HAZELCAST_DIR, ROOT, ensure_consul, ensure_member_jar
+from scripts.deps import HAZELCAST_DIR, ROOT, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
 
 DEFAULT_RUN_DIR = ROOT / "var" / "run"
 
@@ -59,6 +59,9 @@ class Topology:
 
     def member_port(self, i: int) -> int:
         return 5700 + i + self.port_offset
+
+    def member_metrics_port(self, i: int) -> int:
+        return member_metrics_port(i, self.port_offset)
 
     def logging_port(self, i: int) -> int:
         return 8079 + 2 * i + self.port_offset  # 8081, 8083, 8085, ...
@@ -116,6 +119,19 @@ class State:
                    processes={n: Process(**p) for n, p in data["processes"].items()})
 
 
+MEMBER_METRICS_BASE_PORT = 9700  # member N's Prometheus JMX exporter answers on 9700 + N (+ the port offset)
+
+
+def member_metrics_port(i: int, offset: int = 0) -> int:
+    """Where member i's /metrics is served (9701, 9702, 9703 by default)."""
+    return MEMBER_METRICS_BASE_PORT + i + offset
+
+
+def member_metrics_agent(agent_jar: str, i: int, offset: int = 0) -> str:
+    """The JVM flag that starts the Prometheus JMX exporter in member i, on loopback only."""
+    return f"-javaagent:{agent_jar}=127.0.0.1:{member_metrics_port(i, offset)}:{HAZELCAST_DIR / 'jmx-exporter.yaml'}"
+
+
 def _jvm_options() -> list[str]:
     lines = (HAZELCAST_DIR / "jvm.options").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
@@ -139,9 +155,11 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         processes[name] = Process(name, kind, port, argv, env, health_url, str(logs / f"{name}.log"))
 
     jar = str(ensure_member_jar()) if topology.members else ""
+    agent = str(ensure_jmx_exporter_jar()) if topology.members else ""
     for i in range(1, topology.members + 1):
         port = topology.member_port(i)
-        argv = ["java", *_jvm_options(), f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
+        argv = ["java", *_jvm_options(), member_metrics_agent(agent, i, topology.port_offset),
+                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
                 f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.port={port}",
                 f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
