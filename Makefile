@@ -35,7 +35,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 setup: $(STAMP)
-	$(BIN)/python -m scripts.deps hazelcast
+	$(BIN)/python -m scripts.deps hazelcast jmx-exporter
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

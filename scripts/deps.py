@@ -1,6 +1,7 @@
-"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar (Maven
-Central), the Consul agent (built from its Go module), and Debian's prometheus and chromium packages.
-Usage: python -m scripts.deps [hazelcast|consul|prometheus|chromium ...]"""
+"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar and the
+Prometheus JMX exporter agent (Maven Central), the Consul agent (built from its Go module), and Debian's
+prometheus and chromium packages.
+Usage: python -m scripts.deps [hazelcast|jmx-exporter|consul|prometheus|chromium ...]"""
 
 from __future__ import annotations
 
@@ -30,14 +31,31 @@ def member_jar() -> Path:
 
 
 def ensure_member_jar() -> Path:
-    jar = member_jar()
+    return _maven_jar("com.hazelcast", "hazelcast", hazelcast_version(), member_jar())
+
+
+def jmx_exporter_version() -> str:
+    return (HAZELCAST_DIR / "JMX_EXPORTER_VERSION").read_text().strip()
+
+
+def jmx_exporter_jar() -> Path:
+    return cache_dir() / "jmx-exporter" / f"jmx_prometheus_javaagent-{jmx_exporter_version()}.jar"
+
+
+def ensure_jmx_exporter_jar() -> Path:
+    """The Prometheus JMX exporter Java agent every member runs (hazelcast/jmx-exporter.yaml configures it)."""
+    return _maven_jar("io.prometheus.jmx", "jmx_prometheus_javaagent", jmx_exporter_version(), jmx_exporter_jar())
+
+
+def _maven_jar(group: str, artifact: str, version: str, jar: Path) -> Path:
+    """`jar`, copied from Maven Central by Maven's dependency plugin unless it is there already."""
     if jar.exists():
         return jar
     jar.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.write(f"fetching com.hazelcast:hazelcast:{hazelcast_version()} from Maven Central...\n")
+    sys.stderr.write(f"fetching {group}:{artifact}:{version} from Maven Central...\n")
     subprocess.run(
         ["mvn", "-q", "-B", "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy",
-         f"-Dartifact=com.hazelcast:hazelcast:{hazelcast_version()}", f"-DoutputDirectory={jar.parent}"],
+         f"-Dartifact={group}:{artifact}:{version}", f"-DoutputDirectory={jar.parent}"],
         check=True,
     )
     return jar
@@ -81,8 +99,9 @@ def ensure_consul() -> Path:
 def main(argv: list[str] | None = None) -> int:
     wanted = (argv if argv is not None else sys.argv[1:]) or ["hazelcast"]
     for name in wanted:
-        path = {"hazelcast": ensure_member_jar, "consul": ensure_consul, "prometheus": ensure_prometheus,
-                "chromium": ensure_chromium}[name]()
+        fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "consul": ensure_consul,
+                 "prometheus": ensure_prometheus, "chromium": ensure_chromium}
+        path = fetch[name]()
         print(f"{name}: {path}")
     return 0
 

@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_member_jar
+from lab_common.contracts import member_metrics_address
+from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Topology:
 
     def member_port(self, i: int) -> int:
         return 5700 + i + self.port_offset
+
+    def member_metrics_port(self, i: int) -> int:
+        """Where member i's JMX exporter serves /metrics: 9701, 9702, 9703 (+ the offset)."""
+        return int(member_metrics_address(f"127.0.0.1:{self.member_port(i)}").rpartition(":")[2])
 
     def logging_port(self, i: int) -> int:
         return 8079 + 2 * i + self.port_offset  # 8081, 8083, 8085, ...
@@ -98,6 +103,11 @@ class State:
                    processes={n: Process(**p) for n, p in data["processes"].items()})
 
 
+def member_metrics_agent(agent_jar: str, port: int) -> str:
+    """The JVM flag that starts the Prometheus JMX exporter in a member, on loopback only."""
+    return f"-javaagent:{agent_jar}=127.0.0.1:{port}:{HAZELCAST_DIR / 'jmx-exporter.yaml'}"
+
+
 def _jvm_options() -> list[str]:
     lines = (HAZELCAST_DIR / "jvm.options").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
@@ -121,9 +131,11 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         processes[name] = Process(name, kind, port, argv, env, health_url, str(logs / f"{name}.log"))
 
     jar = str(ensure_member_jar()) if topology.members else ""
+    agent = str(ensure_jmx_exporter_jar()) if topology.members else ""
     for i in range(1, topology.members + 1):
         port = topology.member_port(i)
-        argv = ["java", *_jvm_options(), f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
+        argv = ["java", *_jvm_options(), member_metrics_agent(agent, topology.member_metrics_port(i)),
+                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
                 f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.port={port}",
                 f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ from lab_common.settings import HazelcastSettings
 from scripts.launcher import System, Topology
 
 PORT_OFFSET = 10_000  # members on 15701-15703: a system the user runs on the default ports is left alone
+PORT_OFFSET = int(os.environ.get("LAB_IT_PORT_OFFSET", PORT_OFFSET))  # two test runs side by side: another offset
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from scripts.launcher import State, Topology, plan, topology
 @pytest.fixture(autouse=True)
 def no_jar_download(monkeypatch):
     monkeypatch.setattr(topology, "ensure_member_jar", lambda: Path("/cache/hazelcast.jar"))
+    monkeypatch.setattr(topology, "ensure_jmx_exporter_jar", lambda: Path("/cache/jmx_prometheus_javaagent.jar"))
 
 
 def test_extra_member_java_options_come_after_the_jvm_options_and_before_the_main_class(tmp_path):
