@@ -11,7 +11,15 @@ from facade_service.settings import FacadeSettings
 from facade_service.status import Status
 from lab_common.errors import BadRequest, NotFound
 from lab_common.settings import ServiceSettings
-from lab_common.web import add_health, create_base_app, limit_param, request_fields, request_id, text_field
+from lab_common.web import (
+    add_health,
+    create_base_app,
+    health_report,
+    limit_param,
+    request_fields,
+    request_id,
+    text_field,
+)
 
 MAX_IDEMPOTENCY_KEY = 128
 STATIC = Path(__file__).with_name("static")
@@ -93,17 +101,18 @@ def build(settings: FacadeSettings):
         messages=MessagesClient(client("messages-service")),
         queue=HazelcastQueue(connection, settings.messages_queue),
     )
-    status = Status(
-        HazelcastClusterView(connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
-                             logging_map=settings.logging_map, received_map=settings.received_map,
-                             queue=settings.messages_queue),
-        HealthProbe(_copy_targets(settings, http), http),
-        facade.recent,
-    )
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "discovery": lambda: (True, discovery.status()),
     }
+    status = Status(
+        HazelcastClusterView(connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
+                             logging_map=settings.logging_map, received_map=settings.received_map,
+                             queue=settings.messages_queue),
+        HealthProbe(_copy_targets(settings, http), http, own_base_url=settings.base_url,
+                    own_health=lambda: health_report(settings, checks)),
+        facade.recent,
+    )
 
     def close():
         connection.close()

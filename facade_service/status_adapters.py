@@ -96,7 +96,7 @@ class HazelcastClusterView:
             response = self._http.request("GET", "http://" + member_metrics_address(member), "/metrics",
                                           timeout=PROBE_TIMEOUT)
         except TransportError as err:
-            return None, f"metrics: {type(err).__name__}"
+            return None, f"metrics: no answer ({err})"
         if response.status != 200:
             return None, f"metrics: HTTP {response.status}"
         return MemberStatistics(response.data.decode()), None
@@ -108,11 +108,15 @@ def _summed(scrapes: list[MemberStatistics], name: str, label: str) -> int | Non
 
 
 class HealthProbe:
-    """Every copy the discovery source lists, each asked for its /health at once."""
+    """Every copy the discovery source lists, each asked for its /health at once; this facade itself is
+    asked in-process (over HTTP it would need a free request thread of its own)."""
 
-    def __init__(self, targets: Callable[[], list[tuple[str, str]]], http: HttpPool):
+    def __init__(self, targets: Callable[[], list[tuple[str, str]]], http: HttpPool, *,
+                 own_base_url: str = "", own_health: Callable[[], tuple[bool, dict]] | None = None):
         self._targets = targets  # (service, base URL) pairs
         self._http = http
+        self._own_base_url = own_base_url
+        self._own_health = own_health
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="copy-health")
 
     def copies(self) -> list[CopyStatus]:
@@ -123,11 +127,15 @@ class HealthProbe:
         return list(self._pool.map(lambda target: self._probe(*target), targets))
 
     def _probe(self, service: str, base_url: str) -> CopyStatus:
+        if self._own_health is not None and base_url == self._own_base_url:
+            healthy, body = self._own_health()
+            return CopyStatus(service=service, name=body.get("instance"), address=base_url, healthy=healthy,
+                              checks=body.get("checks") or {})
         try:
             response = self._http.request("GET", base_url, "/health", timeout=PROBE_TIMEOUT)
             body = orjson.loads(response.data)
         except TransportError as err:
-            return CopyStatus(service=service, name=None, address=base_url, healthy=False, error=type(err).__name__)
+            return CopyStatus(service=service, name=None, address=base_url, healthy=False, error=f"no answer ({err})")
         except orjson.JSONDecodeError:
             return CopyStatus(service=service, name=None, address=base_url, healthy=False,
                               error=f"HTTP {response.status}, not JSON")

@@ -92,15 +92,20 @@ def add_health(app: Flask, settings: ServiceSettings, checks: Mapping[str, Healt
 
     @app.get("/health")
     def health():
-        results = {name: check() for name, check in checks.items()}
-        healthy = all(ok for ok, _ in results.values())
-        body = {
-            "status": "ok" if healthy else "unavailable",
-            "service": settings.service,
-            "instance": settings.instance,
-            "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
-        }
+        healthy, body = health_report(settings, checks)
         return jsonify(body), 200 if healthy else 503
+
+
+def health_report(settings: ServiceSettings, checks: Mapping[str, HealthCheck]) -> tuple[bool, dict]:
+    """Whether every check passes, and the /health body that says so."""
+    results = {name: check() for name, check in checks.items()}
+    healthy = all(ok for ok, _ in results.values())
+    return healthy, {
+        "status": "ok" if healthy else "unavailable",
+        "service": settings.service,
+        "instance": settings.instance,
+        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
+    }
 
 
 def request_fields() -> dict:

@@ -95,9 +95,11 @@ class System:
         existing = self.load()
         if existing is not None and any(self.is_running(p, existing.run_id) for p in existing.processes.values()):
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")
-        busy = [p for p in plan(topology, self.run_dir, "check").values() if _port_in_use(p.port)]
+        ports = {p.name: p.port for p in plan(topology, self.run_dir, "check").values()}
+        ports |= {f"member-{i} metrics": topology.member_metrics_port(i) for i in range(1, topology.members + 1)}
+        busy = {name: port for name, port in ports.items() if _port_in_use(port)}
         if busy:
-            raise LauncherError("ports already in use: " + ", ".join(f"{p.name} ({p.port})" for p in busy))
+            raise LauncherError("ports already in use: " + ", ".join(f"{name} ({port})" for name, port in busy.items()))
         run_id = uuid.uuid4().hex
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "registry.json").write_text(json.dumps(topology.registry(), indent=2))
