@@ -80,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port offset of A's system (default: --port-offset + 100)")
     parser.add_argument("--against-run-dir", type=Path, default=DEFAULT_AGAINST_RUN_DIR,
                         help="run dir of A's system (default var/bench-run-a)")
+    parser.add_argument("--against-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable A's system starts with (repeatable): e.g. --against . "
+                             "--against-env LAB_METRICS=false compares this code with and without its metrics")
+    parser.add_argument("--status-page", action="store_true",
+                        help="during B's POST levels a client asks the facade's /status.json every second, as "
+                             "an open status page does (with --against: the page's cost as B against A)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where JSON and PNG go (default bench-results/)")
     parser.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",
                         help="the HTTP server of the system the bench starts (default granian; gunicorn to "
@@ -110,6 +116,7 @@ def plan_from_args(args) -> Plan:
         rounds=max(1, args.rounds),
         member_ops=args.member_ops,
         member_ops_period_s=PROFILER_PERIOD_S,
+        status_page=args.status_page,
     )
 
 
@@ -147,8 +154,13 @@ def run_bench(args, out: Out = print) -> int:
     other = None
     if args.against:
         offset = args.against_port_offset if args.against_port_offset is not None else args.port_offset + 100
+        try:
+            env = dict(_name_value(text) for text in args.against_env)
+        except ValueError as err:
+            out(f"labctl bench --against-env: {err}")
+            return 2
         other = OtherCheckout(args.against, args.against_run_dir, port_offset=offset,
-                              cluster_name=f"bench-a-{uuid.uuid4().hex[:8]}")
+                              cluster_name=f"bench-a-{uuid.uuid4().hex[:8]}", env=env)
         problem = other.check()
         if problem:
             out(f"labctl bench --against: {problem}")
@@ -201,6 +213,13 @@ def run_bench(args, out: Out = print) -> int:
     out(f"load average before {results.load_before}, after {results.load_after}")
     out(f"saved {paths[0]}" + (f" and {paths[1]}" if len(paths) > 1 else ""))
     return 0
+
+
+def _name_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"{text!r} is not NAME=VALUE")
+    return name, value
 
 
 def save(results: BenchResults, out_dir: Path, started: datetime) -> list[Path]:

@@ -275,3 +275,34 @@ def _is_open(sock: socket.socket) -> bool:
     except OSError:
         return False
     return False  # end of file, or an answer (say a timeout's 408): the server is done with it
+
+
+class StatusPageReader:
+    """What an open status page does: GET /status.json every second, on one keep-alive session."""
+
+    def __init__(self, url: str, period_s: float = 1.0):
+        self._url = url
+        self._period = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="status-page", daemon=True)
+        self.answered = 0
+
+    def start(self) -> StatusPageReader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        """Stop reading; answers how many reads got a 200."""
+        self._stop.set()
+        self._thread.join(timeout=REQUEST_TIMEOUT + 1)
+        return self.answered
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                try:
+                    if session.get(self._url, timeout=REQUEST_TIMEOUT).status_code == 200:
+                        self.answered += 1
+                except requests.RequestException:
+                    pass
+                self._stop.wait(self._period)

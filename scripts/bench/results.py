@@ -115,6 +115,7 @@ class PostLevel:
     latencies_ms: list[float] = field(default_factory=list)
     round: int = 1  # of an A/B comparison; 0: every round's run of this level as one
     consumer_batch: float | None = None  # messages per consumer transaction during the level, if told
+    status_reads: int | None = None  # with --status-page: /status.json answers read during the level (200s)
 
     @property
     def failed(self) -> int:

@@ -17,6 +17,7 @@ from scripts.bench.load import (
     REQUEST_TIMEOUT,
     SLOW_REQUEST_TIMEOUT,
     SlowClients,
+    StatusPageReader,
     post_load,
     queue_latency,
     timed_gets,
@@ -73,6 +74,7 @@ class Plan:
     rounds: int = 2  # of the A/B POST levels, with another checkout to compare with
     member_ops: bool = False  # count the members' operations around the reference level
     member_ops_period_s: int = PROFILER_PERIOD_S  # between two operation-profiler dumps of a member
+    status_page: bool = False  # B's POST levels run with /status.json read every second, as an open page does
 
     @property
     def reference_clients(self) -> int:
@@ -236,9 +238,14 @@ class Bench:
         ops_before = self._profiler_dumps(time.time()) if count_ops else None
         counts_before = consumer_counts(side)
         before = CpuSnapshot.take(self.meter, side.roots)
-        run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
-                        max_requests=max(1000, int(self.plan.duration_s * 5000)),
-                        tag=f"bench-post-{self.tag}-{side.label}{round_number or ''}-{clients}")
+        page = StatusPageReader(side.facade + "/status.json").start() if self.plan.status_page and \
+            side is self.side else None
+        try:
+            run = post_load(side.facade + "/facade", clients, seconds=self.plan.duration_s,
+                            max_requests=max(1000, int(self.plan.duration_s * 5000)),
+                            tag=f"bench-post-{self.tag}-{side.label}{round_number or ''}-{clients}")
+        finally:
+            status_reads = page.stop() if page else None
         drained = wait_drained(side, None if counts_before is None else counts_before.received + run.acknowledged,
                                DRAIN_TIMEOUT)
         after = CpuSnapshot.take(self.meter, side.roots)
@@ -248,7 +255,7 @@ class Bench:
                           failures=dict(run.failures), throughput=round(run.throughput, 1),
                           latency=Latency.of(run.latencies), stored_before=stored, queue_drained_after_s=drained,
                           cpu=cpu, latencies_ms=[round(s * 1000, 3) for s in run.latencies], round=round_number or 1,
-                          consumer_batch=batch)
+                          consumer_batch=batch, status_reads=status_reads)
         if side is self.side:
             self.stored += run.acknowledged
         self.out(f"  {level.throughput:.0f} msg/s, p99 {fmt(level.latency.p99_ms)} ms, {level.failed} failed, "

@@ -174,14 +174,17 @@ class OtherCheckout:
     """Another checkout of the project (say a worktree of the previous main), run with its own code:
     its `scripts.cli` from its own directory, so its modules come first on sys.path."""
 
-    def __init__(self, path: Path, run_dir: Path, *, port_offset: int, cluster_name: str):
+    def __init__(self, path: Path, run_dir: Path, *, port_offset: int, cluster_name: str,
+                 env: dict[str, str] | None = None):
         self.path = Path(path).resolve()
+        self.env = env or {}  # what A's processes start with besides ours (its launcher passes it on)
         self.run_dir = Path(run_dir).resolve()
         self.port_offset = port_offset
         self.cluster_name = cluster_name
 
     def _cli(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # its own modules, none of ours
+        env.update(self.env)
         return subprocess.run([sys.executable, "-m", "scripts.cli", "--run-dir", str(self.run_dir), *args],
                               cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
 
