@@ -91,6 +91,14 @@ def test_kv_settings_reach_the_services(system):
         client.shutdown()
 
 
+def test_the_status_page_lists_every_registered_copy_and_the_members_from_kv(system):
+    status = requests.get(system.url("facade-2") + "/status.json", timeout=10).json()
+    names = sorted(c["name"] for c in status["copies"] if c["healthy"])
+    assert names == ["facade-1", "facade-2", "logging-1", "logging-2", "logging-3", "messages-1", "messages-2"]
+    assert [m["address"] for m in status["members"]] == system.state().topology.member_addresses()
+    assert all(m["up"] for m in status["members"])
+
+
 def test_a_killed_copy_leaves_the_passing_set_and_the_facade_routes_around_it(system, consul_client):
     victim = system.process("logging-1")
     system.kill("logging-1")
