@@ -29,9 +29,13 @@ def to_ticks(seconds: float) -> int:
 
 
 def alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
+    """Running, not a zombie waiting to be reaped. A process whose main thread is a zombie while its other
+    threads are still exiting (a JVM a moment after SIGKILL) still holds its sockets: it counts as alive."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        process = psutil.Process(pid)
+        if process.status() != psutil.STATUS_ZOMBIE:
+            return True
+        return process.num_threads() > 1
     except psutil.Error:
         return False
 

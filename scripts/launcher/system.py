@@ -30,6 +30,7 @@ from scripts.probe import MemberHealth, ServiceHealth, health_at, member_health
 from scripts.processes import carries, wait_gone
 
 DEFAULT_RUN_DIR = ROOT / "var" / "run"
+PORTS_FREE_WAIT = 10.0  # seconds start() waits for ports a system stopped just before to close
 
 
 class LauncherError(ControlError):
@@ -97,7 +98,7 @@ class System:
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")
         ports = {p.name: p.port for p in plan(topology, self.run_dir, "check").values()}
         ports |= {f"member-{i} metrics": topology.member_metrics_port(i) for i in range(1, topology.members + 1)}
-        busy = {name: port for name, port in ports.items() if _port_in_use(port)}
+        busy = _still_busy(ports, PORTS_FREE_WAIT)
         if busy:
             raise LauncherError("ports already in use: " + ", ".join(f"{name} ({port})" for name, port in busy.items()))
         run_id = uuid.uuid4().hex
@@ -295,6 +296,17 @@ def seed_consul_kv(topology: Topology) -> None:
     settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=f"127.0.0.1:{topology.consul_port}",
                              hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
     seed_kv(agent(settings), kv_defaults(settings))
+
+
+def _still_busy(ports: dict[str, int], wait: float) -> dict[str, int]:
+    """The ports still in use after up to `wait` seconds: a JVM stopped a moment ago may still be
+    closing its sockets after its main thread is reaped (the JMX exporter's is among the last)."""
+    deadline = time.monotonic() + wait
+    while True:
+        busy = {name: port for name, port in ports.items() if _port_in_use(port)}
+        if not busy or time.monotonic() > deadline:
+            return busy
+        time.sleep(0.2)
 
 
 def _port_in_use(port: int) -> bool:
