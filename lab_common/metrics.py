@@ -9,8 +9,6 @@ process, however many apps a test builds. The queue's depth comes from the membe
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -39,6 +37,15 @@ DISCOVERY_LOOKUPS = Counter("lab_discovery_lookups", "address lookups, by result
 
 
 _enabled = True
+_children: dict[tuple, object] = {}  # (metric, label values) -> its child: labels() costs more than the update
+
+
+def _child(metric, *values: str):
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children.setdefault(key, metric.labels(*values))
+    return child
 
 
 def enable(on: bool) -> None:
@@ -49,18 +56,18 @@ def enable(on: bool) -> None:
 
 def record_call(service: str, target: str, seconds: float, ok: bool) -> None:
     if _enabled:
-        CALL_SECONDS.labels(service, target).observe(seconds)
-        CALLS.labels(service, target, "ok" if ok else "failed").inc()
+        _child(CALL_SECONDS, service, target).observe(seconds)
+        _child(CALLS, service, target, "ok" if ok else "failed").inc()
 
 
 def record_retry(service: str) -> None:
     if _enabled:
-        RETRIES.labels(service).inc()
+        _child(RETRIES, service).inc()
 
 
 def record_lookup(service: str, result: str) -> None:
     if _enabled:
-        DISCOVERY_LOOKUPS.labels(service, result).inc()
+        _child(DISCOVERY_LOOKUPS, service, result).inc()
 
 
 def record_consumed(received: int, taken: int) -> None:
@@ -76,12 +83,12 @@ def record_redelivered(count: int) -> None:
 
 def record_hazelcast(operation: str, seconds: float) -> None:
     if _enabled:
-        HAZELCAST_SECONDS.labels(operation).observe(seconds)
+        _child(HAZELCAST_SECONDS, operation).observe(seconds)
 
 
 def record_hazelcast_error(operation: str) -> None:
     if _enabled:
-        HAZELCAST_ERRORS.labels(operation).inc()
+        _child(HAZELCAST_ERRORS, operation).inc()
 
 
 def add_metrics(app: Flask) -> None:
@@ -96,8 +103,8 @@ def add_metrics(app: Flask) -> None:
         started_at = g.pop("lab_started", None)
         if started_at is not None:
             route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - started_at)
-            REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+            _child(REQUEST_SECONDS, route, request.method).observe(time.perf_counter() - started_at)
+            _child(REQUESTS, route, request.method, str(response.status_code)).inc()
         return response
 
     @app.get("/metrics")
@@ -105,18 +112,20 @@ def add_metrics(app: Flask) -> None:
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 
-@contextmanager
-def hazelcast_operation(name: str) -> Iterator[None]:
+class hazelcast_operation:  # lower case: it reads as a `with` statement
     """Time one Hazelcast operation under `name` (e.g. "map.put_if_absent"); count it if it fails."""
-    if not _enabled:
-        yield
-        return
-    started = time.perf_counter()
-    try:
-        yield
-    except Exception:
-        HAZELCAST_ERRORS.labels(name).inc()
-        raise
-    finally:
-        HAZELCAST_SECONDS.labels(name).observe(time.perf_counter() - started)
 
+    __slots__ = ("name", "started")
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if _enabled:
+            if kind is not None and issubclass(kind, Exception):
+                record_hazelcast_error(self.name)
+            record_hazelcast(self.name, time.perf_counter() - self.started)
+        return False
