@@ -13,6 +13,7 @@ from lab_common.errors import BadRequest, NotFound
 from lab_common.settings import ServiceSettings
 from lab_common.web import (
     add_health,
+    after_param,
     create_base_app,
     health_report,
     limit_param,
@@ -49,12 +50,10 @@ def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None,
     @app.get("/")
     def get_messages():
         limit = limit_param(default=None, maximum=1000)
-        after = request.args.get("after")
+        after = after_param("the 'next' value of the previous page")
         if limit is None and after is None:
             return Response(facade.read(), mimetype="application/json")
-        if after is not None and not after.lstrip("-").isdigit():
-            raise BadRequest("after must be the 'next' value of the previous page")
-        return jsonify(facade.read_page(limit or 100, after))
+        return jsonify(facade.read_page(limit or 100, None if after is None else str(after)))
 
     return app
 

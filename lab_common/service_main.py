@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib
+import ipaddress
 import logging
 import os
 import sys
@@ -45,9 +46,20 @@ def run_service(settings_class: type[ServiceSettings], service: str, default_por
         return 2
     log.info("starting %s on %s (%s server, %s discovery)", settings.instance, settings.base_url, settings.server,
              settings.discovery)
+    if not is_loopback(settings.host):
+        log.warning("%s listens on %s, not on loopback: anyone who can reach this host can post, read every "
+                    "message and see its health; it has no authentication. Bind 127.0.0.1 unless you mean it.",
+                    settings.instance, settings.host)
     serve(settings, lambda: _registered(settings, build))
     log.info("%s stopped", settings.instance)
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def limit_malloc_arenas() -> None:

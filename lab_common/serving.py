@@ -22,6 +22,7 @@ AppFactory = Callable[[], "tuple[Flask, Callable[[], None]]"]
 
 HEADER_READ_TIMEOUT_MS = 10_000  # a client that has not sent its request head by then is cut off
 GRACEFUL_SECONDS = 10  # requests under way on SIGTERM get this long to finish
+HEAD_BYTES = 32 * 1024  # request line and headers larger than this are refused (431) before the app sees them
 
 
 def serve(settings: ServiceSettings, build: AppFactory) -> None:
@@ -64,7 +65,7 @@ def _granian(settings: ServiceSettings, build: AppFactory) -> None:
         settings.instance,  # granian's name for the target; load_app is what it loads
         address=settings.host, port=settings.port, interface=Interfaces.WSGI,
         workers=1, blocking_threads=settings.threads, runtime_threads=1, http=HTTPModes.http1,
-        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS, max_buffer_size=HEAD_BYTES),
         log_level=LogLevels.warning, log_dictconfig=log_config, workers_kill_timeout=GRACEFUL_SECONDS,
         respawn_failed_workers=True,
     )

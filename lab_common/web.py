@@ -147,6 +147,19 @@ def text_field(fields: dict, name: str, *aliases: str) -> str:
     return value
 
 
+MAX_SEQ = 2**63 - 1  # a seq is a Hazelcast long (µs since the epoch)
+
+
+def after_param(what: str) -> int | None:
+    """The `after` cursor of a paged read: a seq, a whole number 0 to 2**63-1; 400 for anything else."""
+    text = request.args.get("after")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEQ:
+        raise BadRequest(f"after must be {what} (a whole number 0-{MAX_SEQ})")
+    return int(text)
+
+
 def limit_param(default: int | None, maximum: int = 10_000) -> int | None:
     text = request.args.get("limit")
     if text is None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest
 from lab_common.settings import ServiceSettings
 from lab_common.web import (
     add_health,
+    after_param,
     create_base_app,
     limit_param,
     listing_response,
@@ -42,13 +43,11 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
     @app.get("/logging")
     def get_messages():
         limit = limit_param(default=None)
-        after = request.args.get("after")
-        if after is not None and not after.lstrip("-").isdigit():
-            raise BadRequest("after must be the seq of the last message of the previous page")
+        after = after_param("the seq of the last message of the previous page")
         if limit is None and after is None:
             return listing_response({"copy": settings.instance}, message_log.messages_as_json())
         limit = limit or 100
-        page = message_log.page(int(after) if after is not None else None, limit)
+        page = message_log.page(after, limit)
         body = {"copy": settings.instance, "count": len(page), "messages": [m.to_json() for m in page],
                 "next": str(page[-1].seq) if len(page) >= limit else None}
         return jsonify(body)

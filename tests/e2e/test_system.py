@@ -84,6 +84,22 @@ def test_unknown_routes_and_methods_answer_json(system, facade, method, path):
     assert response.json()["error"] in ("not_found", "method_not_allowed")
 
 
+@pytest.mark.parametrize("service, query", [
+    ("facade-1", "after=-99999999999999999999999"), ("facade-1", "limit=5&after=99999999999999999999999"),
+    ("logging-1", "after=-99999999999999999999999"), ("logging-1", "limit=5&after=-1"),
+    ("facade-1", "limit=99999999999999999999"),
+])
+def test_out_of_range_numbers_in_the_query_are_a_400_not_a_503(system, service, query):
+    response = requests.get(f"{system.url(service)}/{service.split('-')[0]}?{query}", timeout=10)
+    assert response.status_code == 400 and response.json()["error"] == "bad_request"
+
+
+def test_request_heads_past_the_servers_limit_are_refused_before_the_app(system, facade):
+    assert requests.get(facade + "/facade?limit=1&x=" + "a" * 100_000, timeout=10).status_code in (414, 431)
+    assert requests.get(facade + "/facade?limit=1", headers={"X-Big": "a" * 100_000}, timeout=10).status_code == 431
+    assert requests.get(facade + "/facade?limit=1", timeout=10).status_code == 200  # and it still serves
+
+
 def test_unicode_round_trips_through_logging_and_the_queue(system, facade):
     text = "Привіт, світе! Ґанок, їжак, «лапки» 🌻🚀"
     posted = requests.post(facade + "/facade", json={"msg": text}, timeout=10).json()

@@ -195,9 +195,19 @@ def test_paged_get_walks_the_log_with_a_cursor(client):
     assert rest["next"] is None
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=5000", "after=xyz"])
-def test_bad_paging_parameters_are_a_400(client, query):
-    assert client.get(f"/facade?{query}").status_code == 400
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=5000", "limit=-1", "limit=99999999999999999999",
+                                   "after=xyz", "after=-5", "after=-99999999999999999999999",
+                                   "after=99999999999999999999999", "after=9223372036854775808", "after=１２",
+                                   "after=", "limit=5&after=1.5"])
+def test_bad_paging_parameters_are_a_400_with_the_json_error_shape(client, parts, query):
+    logging, _, _ = parts
+    response = client.get(f"/facade?{query}")
+    assert response.status_code == 400
+    assert response.json["error"] == "bad_request" and response.json["message"]
+
+
+def test_the_largest_seq_is_a_valid_cursor(client):
+    assert client.get("/facade?limit=5&after=9223372036854775807").status_code == 200
 
 
 def test_the_request_id_given_goes_to_logging_and_the_queue_and_comes_back(client, parts):

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from lab_common.service_main import _resolve
+from lab_common.service_main import _resolve, is_loopback
 
 
 def test_a_builder_named_by_string_is_imported_when_it_is_needed():
@@ -18,3 +18,8 @@ def test_the_master_process_imports_neither_flask_nor_the_hazelcast_client():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'hazelcast', 'werkzeug'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_loopback_addresses_count_as_loopback():
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.53", "::1", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.5", "::", "example.org"))
