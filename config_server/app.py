@@ -7,8 +7,10 @@ from pathlib import Path
 
 from flask import Flask, jsonify
 
+from config_server.api import openapi
 from config_server.settings import ConfigServerSettings
 from lab_common.errors import NotFound
+from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app
 
@@ -28,6 +30,7 @@ def load_registry(path: Path) -> dict[str, list[str]]:
 def create_app(settings: ServiceSettings, *, registry: dict[str, list[str]]) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, {"registry": lambda: (True, f"{len(registry)} services")})
+    add_openapi(app, openapi())
 
     @app.get("/services")
     def all_services():

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 
+from facade_service.api import openapi
 from facade_service.service import Facade
 from facade_service.settings import FacadeSettings
 from facade_service.status import Status
 from lab_common.errors import BadRequest, NotFound
+from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
 from lab_common.web import (
     add_health,
@@ -30,6 +32,7 @@ STATUS_ASSETS = {"status.js", "status.css"}
 def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None, status: Status | None = None) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, health_checks or {})
+    add_openapi(app, openapi())
     if status is not None:
         add_status_page(app, status)
 

@@ -52,7 +52,7 @@ class WholeResponse(Response):
 
 
 def create_base_app(name: str, settings: ServiceSettings) -> Flask:
-    app = Flask(name)
+    app = Flask(name, static_folder=None)  # the status page serves its own few files
     app.response_class = WholeResponse
     app.json = FastJSONProvider(app)
     # One byte past the limit: a body sent without a length (chunked) is read up to there, so a longer

@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 
 from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest
+from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
 from lab_common.web import (
     add_health,
@@ -17,6 +18,7 @@ from lab_common.web import (
     request_id,
     text_field,
 )
+from logging_service.api import openapi
 from logging_service.service import MessageLog, MessageStore
 from logging_service.settings import LoggingSettings
 
@@ -27,6 +29,7 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
     app = create_base_app(__name__, settings)
     message_log = MessageLog(store, settings.instance)
     add_health(app, settings, health_checks or {})
+    add_openapi(app, openapi())
 
     @app.post("/logging")
     def post_message():

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from lab_common.cluster import ClusterConnection
+from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
 from lab_common.web import add_health, create_base_app, listing_response
+from messages_service.api import openapi
 from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
 from messages_service.service import Inbox
@@ -16,6 +18,7 @@ from messages_service.settings import MessagesSettings
 def create_app(settings: ServiceSettings, *, inbox: Inbox, health_checks=None) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, health_checks or {})
+    add_openapi(app, openapi())
 
     @app.get("/messages")
     def get_messages():

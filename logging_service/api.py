@@ -1,0 +1,35 @@
+"""logging-service's HTTP API as OpenAPI 3.1, served at /openapi.json."""
+
+from __future__ import annotations
+
+from lab_common.openapi import document, json_response, operation, query, ref
+
+ENTRY = {"type": "object", "required": ["uuid", "msg"],
+         "properties": {"uuid": {"type": "string", "minLength": 1, "maxLength": 128},
+                        "msg": {"type": "string", "minLength": 1}}}
+STORED = {"type": "object", "required": ["status", "copy", "uuid", "msg", "logged_by", "seq"],
+          "properties": {"status": {"enum": ["stored", "duplicate"]}, "copy": {"type": "string"},
+                         "uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
+                         "seq": {"type": "integer"}}}
+LISTING = {"type": "object", "required": ["copy", "count", "messages"],
+           "properties": {"copy": {"type": "string"}, "count": {"type": "integer"},
+                          "messages": {"type": "array", "items": ref("Logged")}, "next": {"type": ["string", "null"]}}}
+LOGGED = {"type": "object", "required": ["uuid", "msg", "logged_by", "seq"],
+          "properties": {"uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
+                         "seq": {"type": "integer"}}}
+
+
+def openapi() -> dict:
+    return document("logging-service", {"/logging": {
+        "post": operation("store a message once by its uuid (a repeat is answered as a duplicate)",
+                          {201: json_response("stored", STORED), 200: json_response("stored before", STORED)},
+                          (400, 413, 415, 503),
+                          body={"required": True, "content": {"application/json": {"schema": ENTRY},
+                                                              "application/x-www-form-urlencoded": {"schema": ENTRY}}}),
+        "get": operation("every message in the order logged, or a page with `limit`/`after`",
+                         {200: json_response("the listing", LISTING)}, (400, 503),
+                         parameters=[query("limit", "a page of at most this many (1-10000)",
+                                           {"type": "integer", "minimum": 1, "maximum": 10000}),
+                                     query("after", "the seq of the last message of the previous page",
+                                           {"type": "string", "pattern": "^[0-9]+$"})]),
+    }}, {"Logged": LOGGED})
