@@ -22,6 +22,7 @@ from logging_service.service import cut_page
 FIRST_WINDOW_US = 50_000  # 50 ms of messages: about a page at the rates this system takes
 CLOCK_SKEW_US = 60_000_000  # copies' clocks may differ by this much
 FULL_READ_PAGE = 5000  # messages per range scan of a full read
+MAX_WINDOWS = 64  # widening by 4 covers 50 ms to centuries in ~30 scans; more means a bug, not a sparse log
 
 
 class HazelcastMessageStore:
@@ -87,20 +88,23 @@ class HazelcastMessageStore:
             low = after_seq + 1 if after_seq is not None else self._meta().get(FIRST_SEQ_MARK)
             if low is None:
                 return []
-            start, end = low, time.time_ns() // 1000 + CLOCK_SKEW_US
-            window, found = self._window_for(limit), []
+            end = time.time_ns() // 1000 + CLOCK_SKEW_US  # no seq is later: the scan never asks past it
+            window, found, scans = self._window_for(limit), [], 0
             while low <= end and len(found) < limit:
+                if scans == MAX_WINDOWS:
+                    raise Unavailable(f"a page of {self._map_name} took over {MAX_WINDOWS} range scans")
+                scans += 1
                 with metrics.hazelcast_operation("map.values_range"):
-                    values = messages.values(between(SEQ_INDEX.attribute, low, low + window))
+                    values = messages.values(between(SEQ_INDEX.attribute, low, min(low + window, end)))
                 batch = [v.to_string() for v in values]
                 found.extend((orjson.loads(text)[SEQ_INDEX.attribute], text) for text in batch)
                 low += window + 1
-                window = window * 4 if len(batch) < limit // 2 else window
+                window = window * 4 if len(batch) < (limit + 1) // 2 else window  # sparse: widen (limit 1 too)
         except HazelcastError as err:
             raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
         page = cut_page(sorted(found), limit, seq=lambda entry: entry[0])
-        if len(page) >= limit:
-            self._us_per_message = max(1.0, (page[-1][0] - start) / len(page))
+        if len(page) >= limit > 1:  # spacing within the page: a cursor far before the data says nothing
+            self._us_per_message = max(1.0, (page[-1][0] - page[0][0]) / (len(page) - 1))
         return page
 
     def _window_for(self, limit: int) -> int:

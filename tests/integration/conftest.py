@@ -21,10 +21,12 @@ def cluster(tmp_path_factory):
     system = System(tmp_path_factory.mktemp("cluster"))
     topology = Topology(cluster_name=f"it-{uuid.uuid4().hex[:8]}", members=3, logging=0, messages=0, facades=0,
                         port_offset=PORT_OFFSET)
-    system.start(topology, timeout=120)
-    system.wait_cluster_safe(3)
-    yield system
-    system.stop()
+    try:
+        system.start(topology, timeout=120)
+        system.wait_cluster_safe(3)
+        yield system
+    finally:
+        system.stop()
 
 
 @pytest.fixture(scope="session")

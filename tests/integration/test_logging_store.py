@@ -90,3 +90,15 @@ def test_a_write_that_took_its_seq_first_but_stored_second_is_read(connect, uniq
     message_log.record("stored-second", "a")
     assert [m.uuid for m in message_log.page(None, 10)] == ["stored-second", "stored-first"]
     assert [m.uuid for m in everything(message_log)] == ["stored-second", "stored-first"]
+
+
+def test_a_page_of_one_from_seq_0_or_from_the_last_possible_seq_answers_and_later_reads_still_work(message_log):
+    """Found by schemathesis: with limit=1 the scan windows never widened, so after=0 scanned 50 ms at a time
+    from 1970 on (a request that never ended); and a cursor far before the data made the next window so wide
+    its bound overflowed a long (a 503 for every full read after it)."""
+    for i in range(5):
+        message_log.record(f"u{i}", f"msg{i}")
+    assert [m.msg for m in message_log.page(0, 1)] == ["msg0"]
+    assert message_log.page(2**63 - 1, 10) == []
+    assert [m.msg for m in everything(message_log)] == [f"msg{i}" for i in range(5)]
+    assert [m.msg for m in message_log.page(None, 3)] == ["msg0", "msg1", "msg2"]
