@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from lab_common.openapi import document, json_response, operation, query, ref
 
-MESSAGE = {"type": "object", "properties": {"msg": {"type": "string", "minLength": 1}},
-           "description": "the message; the lab's Task 1 field `txt` is accepted in its place"}
+TEXT = {"type": "string", "pattern": "\\S"}  # not empty, not whitespace only
+MESSAGE = {"type": "object", "properties": {"msg": TEXT, "txt": TEXT},
+           "anyOf": [{"required": ["msg"]}, {"required": ["txt"]}],
+           "description": "the message in `msg`; the lab's Task 1 field `txt` is accepted in its place"}
 POST_BODY = {"required": True, "content": {"application/json": {"schema": MESSAGE},
                                            "application/x-www-form-urlencoded": {"schema": MESSAGE}}}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "1-128 printable characters; it becomes the uuid: a retry is stored once",
-                   "schema": {"type": "string"}}
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 128,
+                              "pattern": "^[!-~](?:[ -~]*[!-~])?$"}}
+SEQ = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 PAGING = [query("limit", "a page of at most this many (1-1000) instead of everything",
                 {"type": "integer", "minimum": 1, "maximum": 1000}),
-          query("after", "the `next` of the previous page", {"type": "string", "pattern": "^[0-9]+$"})]
+          query("after", "the `next` of the previous page", SEQ)]
 
 POST = operation("post a message: logged by a logging copy, then queued for the messages copies",
                  {201: json_response("logged and queued", ref("Posted"))}, (400, 409, 413, 415, 503),

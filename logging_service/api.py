@@ -5,8 +5,8 @@ from __future__ import annotations
 from lab_common.openapi import document, json_response, operation, query, ref
 
 ENTRY = {"type": "object", "required": ["uuid", "msg"],
-         "properties": {"uuid": {"type": "string", "minLength": 1, "maxLength": 128},
-                        "msg": {"type": "string", "minLength": 1}}}
+         "properties": {"uuid": {"type": "string", "maxLength": 128, "pattern": "\\S"},
+                        "msg": {"type": "string", "pattern": "\\S"}}}
 STORED = {"type": "object", "required": ["status", "copy", "uuid", "msg", "logged_by", "seq"],
           "properties": {"status": {"enum": ["stored", "duplicate"]}, "copy": {"type": "string"},
                          "uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
@@ -31,5 +31,5 @@ def openapi() -> dict:
                          parameters=[query("limit", "a page of at most this many (1-10000)",
                                            {"type": "integer", "minimum": 1, "maximum": 10000}),
                                      query("after", "the seq of the last message of the previous page",
-                                           {"type": "string", "pattern": "^[0-9]+$"})]),
+                                           {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})]),
     }}, {"Logged": LOGGED})
