@@ -37,6 +37,7 @@ class QueueStatus:
     owner: str | None  # address of the member holding the queue's partition
     offers_total: int | None  # as the owner counts them since it started
     polls_total: int | None
+    read_at: float | None = None  # when the owner's statistics were read (they are not read at every snapshot)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class Status:
         self._wall = wall
         self._lock = threading.Lock()
         self._last: tuple[float, dict] | None = None
-        self._previous_queue: tuple[float, QueueStatus] | None = None
+        self._previous_queue: tuple[float | None, QueueStatus] | None = None
+        self._rates: dict = {"offers_per_second": None, "polls_per_second": None}
 
     def snapshot(self) -> dict:
         """The page's JSON; shared by the callers of the same half second."""
@@ -122,7 +124,7 @@ class Status:
         except Unavailable as err:  # the page shows what it has: a missing answer is a note, not a 503
             received, cluster = {}, _with_error(cluster, err.message)
         queue = cluster.queue
-        rates = self._queue_rates(now, queue)
+        rates = self._queue_rates(queue)
         return {
             "at": self._wall(),
             "members": [asdict(m) for m in cluster.members],
@@ -134,14 +136,19 @@ class Status:
             "error": cluster.error,
         }
 
-    def _queue_rates(self, now: float, queue: QueueStatus) -> dict:
-        """Offers and polls per second since the snapshot before (None for the first one, or across a
-        restart of the owner, when its counts start again)."""
-        previous, self._previous_queue = self._previous_queue, (now, queue)
+    def _queue_rates(self, queue: QueueStatus) -> dict:
+        """Offers and polls per second between the owner's last two readings (None before there are two,
+        or across a change of owner, whose counts are its own); kept until the next reading."""
+        if queue.read_at is not None and self._previous_queue is not None and \
+                queue.read_at == self._previous_queue[1].read_at:
+            return self._rates
+        previous, self._previous_queue = self._previous_queue, (queue.read_at, queue)
         rates = {"offers_per_second": None, "polls_per_second": None}
-        if previous is None or now <= previous[0] or previous[1].owner != queue.owner:
+        self._rates = rates
+        if previous is None or queue.read_at is None or previous[0] is None or queue.read_at <= previous[0] \
+                or previous[1].owner != queue.owner:
             return rates
-        seconds = now - previous[0]
+        seconds = queue.read_at - previous[0]
         for key, new, old in (("offers_per_second", queue.offers_total, previous[1].offers_total),
                               ("polls_per_second", queue.polls_total, previous[1].polls_total)):
             if new is not None and old is not None and new >= old:

@@ -77,7 +77,8 @@ class HazelcastClusterView:
             name=self._queue, owner=queue_owner,
             size=owner_stats.get("hazelcast_queue_owned_items", self._queue) if owner_stats else None,
             offers_total=owner_stats.get("hazelcast_queue_offers_total", self._queue) if owner_stats else None,
-            polls_total=owner_stats.get("hazelcast_queue_polls_total", self._queue) if owner_stats else None)
+            polls_total=owner_stats.get("hazelcast_queue_polls_total", self._queue) if owner_stats else None,
+            read_at=self._scraped[0] if self._scraped else None)
         return ClusterView(members=members, queue=queue, error=error,
                            logged=_summed(up_stats, "hazelcast_map_owned_entries", self._logging_map),
                            received=_summed(up_stats, "hazelcast_map_owned_entries", self._received_map))

@@ -22,13 +22,15 @@ class FakeCluster:
         self.received: dict[str, str] = {}
         self.views = 0
         self.failing_reads = False
+        self.read_at = 0.0  # when the owner's statistics were last read
 
     def view(self) -> ClusterView:
         self.views += 1
         members = [MemberStatus(address=a, up=a not in self.down, partitions=None if a in self.down else 90,
                                 owned_entries=None if a in self.down else 10, backup_entries=20)
                    for a in MEMBERS]
-        queue = QueueStatus(name="q", size=3, owner=MEMBERS[1], offers_total=self.offers, polls_total=self.polls)
+        queue = QueueStatus(name="q", size=3, owner=MEMBERS[1], offers_total=self.offers, polls_total=self.polls,
+                            read_at=self.read_at)
         return ClusterView(members=members, queue=queue, logged=30, received=28)
 
     def received_by(self, uuids):
@@ -64,15 +66,20 @@ def test_a_snapshot_shows_members_copies_counts_and_the_last_messages_newest_fir
     assert [c["healthy"] for c in snapshot["copies"]] == [True, True, False]
 
 
-def test_offers_and_polls_are_per_second_since_the_snapshot_before(parts):
+def test_offers_and_polls_are_per_second_between_two_readings_and_kept_until_the_next(parts):
     cluster, recent, clock = parts
     status = Status(cluster, FakeCopies(), recent, clock=clock)
-    first = status.snapshot()
-    assert first["queue"]["offers_per_second"] is None
-    cluster.offers, cluster.polls = 50, 20
-    clock.now += 2.0
-    second = status.snapshot()
-    assert (second["queue"]["offers_per_second"], second["queue"]["polls_per_second"]) == (25.0, 10.0)
+    assert status.snapshot()["queue"]["offers_per_second"] is None
+    cluster.offers, cluster.polls, cluster.read_at = 50, 20, 2.0
+    clock.now += 1.0
+    queue = status.snapshot()["queue"]
+    assert (queue["offers_per_second"], queue["polls_per_second"]) == (25.0, 10.0)
+    cluster.offers = 90  # counts that were not read again: the rate stays, it does not drop to 0 or jump
+    clock.now += 1.0
+    assert status.snapshot()["queue"]["offers_per_second"] == 25.0
+    cluster.read_at = 3.0
+    clock.now += 1.0
+    assert status.snapshot()["queue"]["offers_per_second"] == 40.0
 
 
 def test_pages_open_at_the_same_time_share_one_snapshot(parts):
