@@ -13,7 +13,7 @@ from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
 from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
-from scripts.launcher import DEFAULT_RUN_DIR, System, Topology
+from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
 from scripts.table import render
 
 
@@ -114,13 +114,7 @@ def cmd_restart(args) -> int:
 
 
 def cmd_consul_seed(args) -> int:
-    from lab_common.consul_support import agent, kv_defaults, seed_kv
-    from messages_service.settings import MessagesSettings as Settings  # it holds every KV setting
-
-    settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=args.consul,
-                             hz_cluster_name=args.cluster_name)
-    values = kv_defaults(settings)
-    seed_kv(agent(settings), values)
+    values = seed_consul_kv(args.consul, args.cluster_name)
     _say(render(["KEY", "VALUE"], [(f"lab/{k}", v) for k, v in values.items()]))
     return 0
 

@@ -113,7 +113,7 @@ class System:
             if topology.discovery == "consul":  # the agent first: services wait for their settings in its KV
                 self._spawn("consul")
                 self.wait_healthy(["consul"], timeout=30, progress=progress)
-                seed_consul_kv(topology)
+                _seed_consul_kv(topology)
             for name in processes:
                 if name != "consul":
                     self._spawn(name)
@@ -147,7 +147,7 @@ class System:
         if wait or self.process(name).kind == "consul":
             self.wait_healthy([name], timeout=timeout)
         if self.process(name).kind == "consul":  # a dev agent starts empty: give it the settings again
-            seed_consul_kv(self.state().topology)
+            _seed_consul_kv(self.state().topology)
 
     def restart(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         if self.is_running(self.process(name), self.state().run_id):
@@ -288,14 +288,21 @@ class System:
         return rows
 
 
-def seed_consul_kv(topology: Topology) -> None:
-    """Write the cluster settings and object names the services read from Consul KV."""
+def seed_consul_kv(consul: str, cluster_name: str, members: tuple[str, ...] = ()) -> dict[str, str]:
+    """Write the cluster settings and object names the services read from Consul KV (the members are
+    the repo's defaults unless given); answers what it wrote."""
     from lab_common.consul_support import agent, kv_defaults, seed_kv
-    from messages_service.settings import MessagesSettings as Settings  # it holds every KV setting
+    from messages_service.settings import MessagesSettings  # the one settings class with every KV field
 
-    settings = Settings.load("labctl", default_port=1, environ={}, argv=[], consul=f"127.0.0.1:{topology.consul_port}",
-                             hz_cluster_name=topology.cluster_name, hz_members=tuple(topology.member_addresses()))
-    seed_kv(agent(settings), kv_defaults(settings))
+    settings = MessagesSettings.load("labctl", default_port=1, environ={}, argv=[], consul=consul,
+                                     hz_cluster_name=cluster_name, **({"hz_members": members} if members else {}))
+    values = kv_defaults(settings)
+    seed_kv(agent(settings), values)
+    return values
+
+
+def _seed_consul_kv(topology: Topology) -> None:
+    seed_consul_kv(f"127.0.0.1:{topology.consul_port}", topology.cluster_name, tuple(topology.member_addresses()))
 
 
 def _still_busy(ports: dict[str, int], wait: float) -> dict[str, int]:

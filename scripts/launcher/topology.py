@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab_common.contracts import member_metrics_address
+from lab_common.contracts import MEMBER_METRICS_PORT_SHIFT
 from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
 
 
@@ -41,7 +41,7 @@ class Topology:
 
     def member_metrics_port(self, i: int) -> int:
         """Where member i's JMX exporter serves /metrics: 9701, 9702, 9703 (+ the offset)."""
-        return int(member_metrics_address(f"127.0.0.1:{self.member_port(i)}").rpartition(":")[2])
+        return self.member_port(i) + MEMBER_METRICS_PORT_SHIFT
 
     def logging_port(self, i: int) -> int:
         return 8079 + 2 * i + self.port_offset  # 8081, 8083, 8085, ...
