@@ -1,5 +1,6 @@
-"""The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue and records
-into the received map; uncommitted polls go back to the queue) and what redelivery reads and writes.
+"""The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue, the batch is
+recorded into the received map, then the polls are committed; uncommitted polls go back to the queue) and what
+redelivery reads and writes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class HazelcastInbox:
-    """The consumer's port: a transaction takes from the queue and records into the received map."""
+    """The consumer's port: a transaction takes from the queue; what it took is recorded into the received
+    map before the take is committed."""
 
     def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
         self._connection = connection
@@ -55,11 +57,11 @@ class HazelcastInbox:
 
     def _receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         client = self._connection.client()
+        received = self._connection.proxy("map", self._received_map, blocking=False)
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            # the whole batch first, then record it: hold the map's key locks as briefly as can be
             entries = []
             item = queue.poll(wait_seconds)
             while item is not None:
@@ -67,18 +69,19 @@ class HazelcastInbox:
                 if len(entries) >= max_items:
                     break
                 item = queue.poll(0)
-            received = transaction.get_map(self._received_map)
-            recorded = []
+            # Recorded before the commit and outside the transaction: put_if_absent by uuid makes a record
+            # idempotent (a poll that goes back to the queue is dropped when taken again), and a plain write
+            # holds no key lock that a transaction stranded by a dying member could keep for good.
+            pending = []
             for entry in entries:
                 message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
-                value = HazelcastJsonValue(message.to_text())
-                if received.put_if_absent(message.uuid, value) is None:
-                    recorded.append(message)
+                pending.append((message, received.put_if_absent(message.uuid, HazelcastJsonValue(message.to_text()))))
+            recorded = [message for message, answer in pending if answer.result() is None]
             transaction.commit()
         except HazelcastError as err:
             if not _rolled_back(transaction):
-                # stranded (its coordinating member is gone): its locks would block every later
-                # transaction that records these uuids, for as long as this client lives
+                # stranded (its coordinating member is gone): the items it took stay reserved for as long
+                # as this client lives; a new client makes the members put them back
                 self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
             raise Unavailable(f"queue transaction failed: {type(err).__name__}: {err}") from err
         except BaseException:

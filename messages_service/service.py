@@ -19,9 +19,9 @@ class Inbox(Protocol):
     """The consumer's port (and the HTTP face's read): the queue taken into the received map."""
 
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
-        """Take up to max_items from the queue and, atomically with taking them, record them as received
-        by instance. Waits up to wait_seconds for the first item. A uuid recorded before is dropped,
-        not recorded twice."""
+        """Take up to max_items from the queue and record them as received by instance before the take is
+        final (a take that fails goes back to the queue). Waits up to wait_seconds for the first item. A uuid
+        recorded before is dropped, not recorded twice."""
 
     def received_as_json(self, instance: str) -> list[str]:
         """What instance received, in seq order, each message as its JSON text ({uuid, msg,

@@ -101,6 +101,42 @@ def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings,
     eventually(taken_again, timeout=30)
 
 
+def test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded(connect, names):
+    """A consumer transaction stranded between recording and committing (its members killed) must not keep
+    the received map's keys locked: redelivered copies of those messages could never be recorded."""
+    connection = connect()
+    offer(connection, names, [("u1", "held")])
+    inbox = inbox_on(connection, names)
+    at_commit, release = threading.Event(), threading.Event()
+    real_new_transaction = connection.client().new_transaction
+
+    def transaction_that_waits_at_commit(**options):
+        transaction = real_new_transaction(**options)
+        commit = transaction.commit
+
+        def waiting_commit():
+            at_commit.set()
+            release.wait(30)
+            commit()
+        transaction.commit = waiting_commit
+        return transaction
+
+    connection.client().new_transaction = transaction_that_waits_at_commit
+    batches = []
+    consumer = threading.Thread(target=lambda: batches.append(inbox.receive_batch("messages-1", 10, 1.0)))
+    consumer.start()
+    try:
+        assert at_commit.wait(30)
+        received = connection.client().get_map(names["received_map"]).blocking()
+        assert not received.is_locked("u1")
+        assert ReceivedMessage.from_text(received.get("u1").to_string()).received_by == "messages-1"
+    finally:
+        release.set()
+        consumer.join(30)
+        connection.client().new_transaction = real_new_transaction
+    assert [m.uuid for m in batches[0].recorded] == ["u1"]
+
+
 def test_what_a_copy_received_survives_its_restart(connect, names):
     first_life = connect()
     offer(first_life, names, [("u1", "kept")])
