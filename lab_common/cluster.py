@@ -23,6 +23,8 @@ from lab_common.settings import HazelcastSettings
 
 log = logging.getLogger(__name__)
 
+BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
+
 hazelcast_fixes.apply()
 
 
@@ -52,7 +54,21 @@ class ClusterConnection:
         self._closing = threading.Event()
         self._last_error = "not connected yet"
         self._proxies: tuple[object, dict] = (None, {})
+        self._membership_listeners: list[Callable[[str, bool], None]] = []
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
+
+    def on_membership(self, listener: Callable[[str, bool], None]) -> None:
+        """Call `listener(address, joined)` when a member joins or leaves, through every client this
+        connection builds (each new client first reports the members it finds as joined). Before start()."""
+        self._membership_listeners.append(listener)
+
+    def _membership_event(self, member, joined: bool) -> None:
+        address = f"{member.address.host}:{member.address.port}"
+        for listener in self._membership_listeners:
+            try:
+                listener(address, joined)
+            except Exception:  # a listener's failure must not reach the client's reactor thread
+                log.exception("membership listener failed")
 
     def start(self) -> ClusterConnection:
         self._thread.start()
@@ -164,7 +180,13 @@ class ClusterConnection:
             "connection_timeout": min(s.hz_connect_timeout, 2.0),
             "heartbeat_interval": 1.0,
             "heartbeat_timeout": 10.0,
+            # A write is answered once its backups are acknowledged, or after this long without them (the
+            # write is then on its owner and the backups that did answer): a member that hangs holding a
+            # backup costs each write this, not the whole invocation timeout (default 5 s).
+            "operation_backup_timeout": BACKUP_ACK_TIMEOUT,
             "lifecycle_listeners": [self._on_state],
+            "membership_listeners": [(lambda member: self._membership_event(member, True),
+                                      lambda member: self._membership_event(member, False))],
             "statistics_enabled": False,
             # Python ints go over the wire as Java longs (ids and microsecond timestamps exceed 32 bits)
             "default_int_type": IntType.LONG,

@@ -31,12 +31,15 @@ def build(settings: MessagesSettings):
     """The real wiring: cluster connection, the Hazelcast adapters, the consumer and redelivery threads."""
     from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
 
-    connection = ClusterConnection(settings).start()
+    connection = ClusterConnection(settings)
+    redelivery = Redelivery(HazelcastRedelivery(connection, settings.messages_queue, settings.received_map,
+                                                settings.logging_map))
+    connection.on_membership(redelivery.membership_changed)
+    connection.start()
     inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
     consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
                              threads=settings.consumer_threads).start()
-    redelivery = Redelivery(HazelcastRedelivery(connection, settings.messages_queue, settings.received_map,
-                                                settings.logging_map)).start()
+    redelivery.start()
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "consumer": consumer.health,
