@@ -29,6 +29,13 @@ class Controller(Protocol):
 
     def kill(self, name: str) -> float: ...
 
+    def freeze(self, name: str) -> float:
+        """Stop the process without ending it (SIGSTOP; a paused container): its sockets stay open, it answers
+        nothing. Answers the time."""
+
+    def thaw(self, name: str) -> float:
+        """Let a frozen process go on (SIGCONT); answers the time."""
+
     def terminate(self, name: str, timeout: float = 20.0) -> None: ...
 
     def start_process(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None: ...

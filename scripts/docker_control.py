@@ -117,6 +117,14 @@ class DockerCompose:
         self._container(name).kill(signal="SIGKILL")
         return time.time()
 
+    def freeze(self, name: str) -> float:
+        self._container(name).pause()
+        return time.time()
+
+    def thaw(self, name: str) -> float:
+        self._container(name).unpause()
+        return time.time()
+
     def terminate(self, name: str, timeout: float = 20.0) -> None:
         self._container(name).stop(timeout=int(timeout))
 

@@ -5,10 +5,13 @@ from scripts.drills.catalog import (
     cluster_loss,
     config_loss,
     consumer_crash,
+    logging_freeze,
     logging_loss,
     map_hard,
     map_lab,
+    member_freeze,
     member_loss,
+    messages_freeze,
     queue_lab,
     rejoin,
 )
@@ -16,4 +19,5 @@ from scripts.drills.framework import DRILLS, DrillError, DrillRun, run_drill
 from scripts.drills.report import Report
 
 __all__ = ["DRILLS", "DrillError", "DrillRun", "Report", "run_drill", "cluster_loss", "config_loss",
-           "consumer_crash", "logging_loss", "map_hard", "map_lab", "member_loss", "queue_lab", "rejoin"]
+           "consumer_crash", "logging_freeze", "logging_loss", "map_hard", "map_lab", "member_freeze", "member_loss",
+           "messages_freeze", "queue_lab", "rejoin"]

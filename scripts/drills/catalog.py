@@ -2,29 +2,55 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterable, Iterator
 
 from scripts.control import Controller
 from scripts.drills.delivery import read_delivery, readable_through_facade
 from scripts.drills.framework import DrillError, DrillRun, drill
-from scripts.load import PostClient, failure_summary
+from scripts.load import Outcome, PostClient, failure_summary
 from scripts.probe import wait_for
 
 QUEUE_NAME = "messages-queue"  # Settings.messages_queue default
+RECEIVED_MAP = "received"  # Settings.received_map default
 FAIL_FAST_SECONDS = 10.0  # a POST the system cannot take must be answered 503 within this
 
 
-def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
-    """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
+@contextlib.contextmanager
+def cluster_client(controller: Controller, timeout: float = 5.0) -> Iterator:
+    """A Hazelcast client of the deployment's cluster, for what only the cluster itself can tell."""
     import hazelcast
 
     cluster_name, addresses = controller.hazelcast_cluster()
-    names_by_address = {address: name for name, address in addresses.items()}
     client = hazelcast.HazelcastClient(
         cluster_name=cluster_name, cluster_members=list(addresses.values()), cluster_connect_timeout=timeout,
         invocation_timeout=timeout, connection_timeout=2.0, statistics_enabled=False,
     )
     try:
+        yield client
+    finally:
+        client.shutdown()
+
+
+def received_in_cluster(controller: Controller, uuids: Iterable[str]) -> int:
+    """How many of the uuids the received map holds, read from the cluster: counts what a frozen copy
+    recorded too (its own GET /messages cannot answer)."""
+    with cluster_client(controller) as client:
+        return len(client.get_map(RECEIVED_MAP).blocking().get_all(list(uuids)))
+
+
+def longest_silence(outcomes: Iterable[Outcome], start: float, end: float) -> float:
+    """The longest stretch of [start, end] (wall-clock seconds) in which no POST was answered 201."""
+    answered = sorted(o.started + o.elapsed for o in outcomes if o.uuid and start <= o.started + o.elapsed <= end)
+    edges = [start, *answered, end]
+    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+
+def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
+    """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
+    names_by_address = {address: name for name, address in controller.hazelcast_cluster()[1].items()}
+    with cluster_client(controller, timeout) as client:
         partitions = client.partition_service
 
         def owner_address() -> str | None:
@@ -32,8 +58,6 @@ def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: f
             return members.get(partitions.get_partition_owner(partitions.get_partition_id(queue_name)))
 
         address, _ = wait_for(owner_address, lambda a: a is not None, timeout, interval=0.1)
-    finally:
-        client.shutdown()
     if address not in names_by_address:
         raise DrillError(f"the cluster names {address} as the owner of {queue_name}, which is no member known here")
     return names_by_address[address]
@@ -240,4 +264,87 @@ def rejoin(run: DrillRun, count: int = 100) -> None:
     run.recovered(safe_after, f"{first} healthy -> cluster safe")
     run.kill(*others)
     run.wait_readable(accepted, f"with only the rejoined {first} left")
+    run.settle(accepted)
+
+
+@drill("member-freeze", "Member hang: freeze the queue's owner (SIGSTOP) while clients POST, thaw it, "
+                        "let it merge back")
+def member_freeze(run: DrillRun, frozen: float = 20.0, after: float = 10.0, threads: int = 4,
+                  victim: str | None = None) -> None:
+    poster = run.poster(threads=threads, seconds=frozen + after + 120.0).start()
+    run.note(f"POSTing from {threads} threads")
+    run.check(poster.wait_accepted(20, timeout=30), "the POSTs did not get going")
+    if victim is None:  # the worst case: every offer waits on it, and every write waits on it as a backup
+        victim = queue_owner(run.controller)
+        run.note(f"{victim} owns the partition of {QUEUE_NAME}")
+    frozen_at = run.freeze(victim)
+    time.sleep(frozen)
+    thawed_at = run.thaw(victim)
+    time.sleep(after)
+    poster.stop()
+    accepted = run.record_load(poster)
+    run.note(f"load stopped: {len(poster.outcomes)} POSTs, {len(accepted)} answered 201")
+    outcomes = poster.outcomes
+    resumed = min((o.started + o.elapsed for o in outcomes if o.uuid and o.started >= frozen_at), default=None)
+    silence = longest_silence(outcomes, frozen_at, thawed_at)
+    run.figure("longest stretch without a 201 while frozen (s)", f"{silence:.1f}")
+    run.figure("POSTs answered 201 while the member was frozen",
+               sum(1 for o in outcomes if o.uuid and frozen_at <= o.started + o.elapsed <= thawed_at))
+    run.figure("slowest POST answered 201 (s)", f"{max((o.elapsed for o in outcomes if o.uuid), default=0):.1f}")
+    not_503 = [o for o in poster.failures if o.status != 503]
+    run.check(not not_503, f"{len(not_503)} failed POSTs were not a 503: {failure_summary(not_503)}")
+    run.check(resumed is not None and resumed < thawed_at,
+              f"no POST sent after the freeze was answered 201 before {victim} was thawed")
+    run.recovered(None if resumed is None else resumed - frozen_at, "freeze -> first 201 of a POST sent after")
+    began = time.monotonic()
+    run.controller.wait_cluster_safe(len(run.controller.names("member")), timeout=120)
+    run.note(f"{victim} is back in the cluster and every partition safe, {time.monotonic() - began:.1f} s after")
+    run.settle(accepted, failed=poster.failures)
+
+
+@drill("logging-freeze", "Logging copy hang: freeze a logging copy while clients POST; the facade fails over")
+def logging_freeze(run: DrillRun, frozen: float = 10.0, after: float = 5.0, victim: str | None = None) -> None:
+    copies = run.controller.names("logging")
+    victim = victim or copies[min(1, len(copies) - 1)]
+    poster = run.poster(threads=4, seconds=frozen + after + 120.0).start()
+    run.note("POSTing from 4 threads")
+    run.check(poster.wait_accepted(10, timeout=30), "the POSTs did not get going")
+    frozen_at = run.freeze(victim)
+    time.sleep(frozen)
+    thawed_at = run.thaw(victim)
+    time.sleep(after)
+    poster.stop()
+    accepted = run.record_load(poster)
+    outcomes = poster.outcomes
+    run.figure(f"POSTs answered 201 while {victim} was frozen",
+               sum(1 for o in outcomes if o.uuid and frozen_at <= o.started + o.elapsed <= thawed_at))
+    run.figure("slowest POST answered 201 (s)", f"{max((o.elapsed for o in outcomes if o.uuid), default=0):.1f}")
+    run.check(not poster.failures, f"POSTs failed while {victim} hung: {failure_summary(poster.failures)}")
+    run.recovered(longest_silence(outcomes, frozen_at, thawed_at), "longest stretch without a 201 while frozen")
+    run.settle(accepted)
+
+
+@drill("messages-freeze", "Messages copy hang: freeze a messages copy while clients POST; the other copy "
+                          "takes the queue, and what the frozen one held comes back")
+def messages_freeze(run: DrillRun, frozen: float = 30.0, load: float = 5.0, victim: str | None = None) -> None:
+    victim = victim or run.controller.names("messages")[0]
+    poster = run.poster(threads=4, seconds=load + 120.0).start()
+    run.note("POSTing from 4 threads")
+    run.check(poster.wait_accepted(10, timeout=30), "the POSTs did not get going")
+    frozen_at = run.freeze(victim)
+    time.sleep(load)
+    poster.stop()
+    accepted = run.record_load(poster)
+    run.note(f"load stopped: {len(poster.outcomes)} POSTs, {len(accepted)} answered 201")
+    run.check(not poster.failures, f"POSTs failed while {victim} hung: {failure_summary(poster.failures)}")
+    count, _ = wait_for(lambda: received_in_cluster(run.controller, accepted), lambda n: n == len(accepted),
+                        max(1.0, frozen_at + frozen - time.time()), interval=0.5)
+    if run.check(count == len(accepted), f"only {count or 0} of {len(accepted)} received while {victim} was "
+                                         f"frozen ({frozen:.0f} s): the rest were stuck with it"):
+        run.recovered(run.note(f"all {len(accepted)} received while {victim} is still frozen") - frozen_at,
+                      "freeze -> every message received (the frozen copy's included)")
+    time.sleep(max(0.0, frozen_at + frozen - time.time()))
+    run.thaw(victim)
+    run.controller.wait_healthy([victim], timeout=60)
+    run.note(f"{victim} healthy again")
     run.settle(accepted)

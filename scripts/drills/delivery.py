@@ -61,6 +61,19 @@ def read_delivery(controller: Controller, uuids: Iterable[str]) -> Delivery:
     return Delivery(logged, received, per_copy, tuple(unreadable))
 
 
+def logged_texts(controller: Controller, texts: Iterable[str]) -> dict[str, str] | None:
+    """uuid -> msg of the logged entries whose text is one of these (a POST answered 503 has no uuid to look
+    for, and may be logged all the same); None when no logging copy answers."""
+    wanted = set(texts)
+    for name in controller.names("logging"):
+        try:
+            listing = logging_listing(controller.url(name), READ_TIMEOUT)
+        except (requests.RequestException, ValueError):
+            continue
+        return {e.uuid: e.msg for e in listing.entries if e.msg in wanted}
+    return None
+
+
 def redelivery_offers(controller: Controller) -> int | None:
     """How many messages the messages copies' redelivery checks offered again (None if none answers)."""
     counts = []

@@ -16,9 +16,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from scripts.control import ControlError, Controller
-from scripts.drills.delivery import READ_TIMEOUT, read_delivery, readable_through_facade, redelivery_offers
+from scripts.drills.delivery import (
+    READ_TIMEOUT,
+    logged_texts,
+    read_delivery,
+    readable_through_facade,
+    redelivery_offers,
+)
 from scripts.drills.report import Event, Report, clock
-from scripts.load import Poster, failure_summary
+from scripts.load import Outcome, Poster, failure_summary
 from scripts.probe import ServiceHealth, service_health, wait_for
 
 SETTLE_TIMEOUT = 45.0  # for the queue to drain into the messages copies (a few seconds when all is well)
@@ -39,6 +45,7 @@ class DrillRun:
         self.report = report
         self.out = out
         self.down: list[str] = []
+        self.frozen: list[str] = []
         self.tag = f"{report.drill}-{uuid_module.uuid4().hex[:4]}-"
 
     @property
@@ -83,6 +90,16 @@ class DrillRun:
             self.note(f"killed {name} (SIGKILL)", at)
         return min(times)
 
+    def freeze(self, name: str) -> float:
+        at = self.controller.freeze(name)
+        self.frozen.append(name)
+        return self.note(f"froze {name} (SIGSTOP: it hangs with its connections open)", at)
+
+    def thaw(self, name: str) -> float:
+        at = self.controller.thaw(name)
+        self.frozen.remove(name)
+        return self.note(f"thawed {name} (SIGCONT)", at)
+
     def stop(self, *names: str) -> None:
         for name in names:
             self.controller.terminate(name)
@@ -100,7 +117,10 @@ class DrillRun:
         return self.note(f"{', '.join(names)} healthy after {time.monotonic() - started:.1f} s")
 
     def restore(self) -> None:
-        """Start what the drill left down, members first, and wait for the cluster to be safe again."""
+        """Thaw what the drill left frozen; start what it left down, members first, and wait for the cluster
+        to be safe again."""
+        for name in list(self.frozen):
+            self.thaw(name)
         if not self.down:
             return
         all_members = self.controller.names("member")
@@ -154,9 +174,15 @@ class DrillRun:
         if self.check(seconds is not None, f"the messages copies did not take all {len(uuids)} within {timeout:.0f} s"):
             self.note(f"all {len(uuids)} consumed before the kill")
 
-    def settle(self, uuids: dict[str, str], timeout: float = SETTLE_TIMEOUT) -> float | None:
+    def settle(self, uuids: dict[str, str], timeout: float = SETTLE_TIMEOUT, *,
+               failed: list[Outcome] = ()) -> float | None:
         """Wait (bounded) until every posted uuid is logged and received, then count loss and duplication
-        into the report; answers the time it was complete (None if never)."""
+        into the report; answers the time it was complete (None if never). POSTs that `failed` may be logged
+        all the same: whatever of them is logged must be received too (redelivery's promise)."""
+        if failed:
+            stored = logged_texts(self.controller, [o.msg for o in failed]) or {}
+            self.figure("POSTs that failed but were logged all the same", len(stored))
+            uuids = {**uuids, **stored}
         delivery, _ = wait_for(lambda: read_delivery(self.controller, uuids), lambda d: d.complete(uuids), timeout,
                                interval=0.5)
         done_at = time.time()

@@ -171,6 +171,21 @@ class System:
         wait_gone(process.pid, 5.0)
         return killed_at
 
+    def freeze(self, name: str) -> float:
+        """SIGSTOP the process and everything in its group: it hangs with its sockets open."""
+        return self._signal_group(name, signal.SIGSTOP)
+
+    def thaw(self, name: str) -> float:
+        return self._signal_group(name, signal.SIGCONT)
+
+    def _signal_group(self, name: str, signum: int) -> float:
+        state = self.state()
+        process = self.process(name)
+        if not self.is_running(process, state.run_id):
+            raise LauncherError(f"{name} is not running")
+        os.killpg(process.pid, signum)
+        return time.time()
+
     def terminate(self, name: str, timeout: float = 20.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds."""
         self._stop_many([self.process(name)], self.state().run_id, timeout)
@@ -192,6 +207,7 @@ class System:
         for p in alive:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, signal.SIGCONT)  # a frozen process handles its SIGTERM only once it runs
         deadline = time.monotonic() + timeout
         for p in alive:
             if not wait_gone(p.pid, max(0.1, deadline - time.monotonic())):

@@ -76,3 +76,24 @@ def test_a_rejoined_member_alone_still_holds_everything(system):
     report = drills.rejoin(system, print)
     assert_kept_the_promise(report)
     assert report.value_of("readable through the facade with only the rejoined member-1 left") == "200/200"
+
+
+# A member that hangs keeps its sockets open: the cluster drops it after 10 s without heartbeats
+# (hazelcast/member.yaml); it thaws, finds itself alone, and merges back.
+def test_a_hung_queue_owner_is_routed_around_and_merges_back_without_loss(system):
+    report = drills.member_freeze(system, print)
+    assert_kept_the_promise(report)
+    assert int(report.value_of("POSTs answered 201 while the member was frozen")) > 0
+
+
+def test_a_hung_logging_copy_is_failed_over_and_no_post_fails(system):
+    report = drills.logging_freeze(system, print)
+    assert_kept_the_promise(report)
+    assert report.value_of("POSTs failed") == "none"
+    assert int(report.value_of("POSTs answered 201 while logging-2 was frozen")) > 0
+
+
+def test_what_a_hung_messages_copy_held_reaches_the_other_copy_while_it_is_still_frozen(system):
+    report = drills.messages_freeze(system, print)
+    assert_kept_the_promise(report)
+    assert report.recovery_seconds is not None

@@ -72,3 +72,16 @@ def test_wait_for_treats_a_failing_probe_as_not_yet():
         raise ValueError("not JSON")
 
     assert wait_for(probe, bool, timeout=0.05, interval=0.01) == (None, None)
+
+
+def test_the_longest_silence_counts_the_edges_and_only_posts_answered_201():
+    from scripts.drills.catalog import longest_silence
+    from scripts.load import Outcome
+
+    def answered(at: float, uuid: str | None = "u") -> Outcome:
+        return Outcome("m", started=at - 0.5, elapsed=0.5, status=201 if uuid else 503, uuid=uuid)
+
+    outcomes = [answered(101.0), answered(103.0), answered(109.0, uuid=None), answered(110.0)]
+    assert longest_silence(outcomes, 100.0, 112.0) == 7.0  # 103 -> 110: the 503 at 109 does not count
+    assert longest_silence([], 100.0, 112.0) == 12.0
+    assert longest_silence(outcomes, 100.0, 102.0) == 1.0
