@@ -7,6 +7,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from lab_common.logs import ERROR_PREFIX, clipped
+
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +58,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(err: ServiceError):
         if err.status >= 500:
-            log.warning("%s: %s", err.code, err.message)
+            log.warning("%s: %s", err.code, clipped(err.message, ERROR_PREFIX))
         return jsonify(error_body(err.code, err.message, **err.details)), err.status
 
     @app.errorhandler(HTTPException)

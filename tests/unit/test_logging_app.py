@@ -127,3 +127,13 @@ def test_the_log_line_of_a_message_names_its_uuid_and_request_id(client, caplog)
     response = client.post("/logging", json={"uuid": "u1", "msg": "m"}, headers={"X-Request-Id": "trace-7"})
     assert response.headers["X-Request-Id"] == "trace-7"
     assert any("uuid=u1" in r.getMessage() and "request_id=trace-7" in r.getMessage() for r in caplog.records)
+
+
+def test_the_log_line_of_a_long_message_shows_only_its_start(client, caplog):
+    caplog.set_level("INFO", logger="logging_service.service")
+    msg = "start " + "x" * 5000 + " secret end"
+    for _ in range(2):  # logged, then a duplicate
+        client.post("/logging", json={"uuid": "u1", "msg": msg})
+    lines = [r.getMessage() for r in caplog.records if "uuid=u1" in r.getMessage()]
+    assert len(lines) == 2
+    assert all(f"msg={msg[:32] + '…'!r} (5017 chars)" in line and "secret" not in line for line in lines)
