@@ -198,7 +198,8 @@ def test_paged_get_walks_the_log_with_a_cursor(client):
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=5000", "limit=-1", "limit=99999999999999999999",
                                    "after=xyz", "after=-5", "after=-99999999999999999999999",
                                    "after=99999999999999999999999", "after=9223372036854775808", "after=１２",
-                                   "after=", "limit=5&after=1.5"])
+                                   "after=", "limit=5&after=1.5", "limit=²", "limit=٥", "limit=" + "9" * 5000,
+                                   "after=" + "9" * 5000, "after=" + "0" * 5000 + "1x"])
 def test_bad_paging_parameters_are_a_400_with_the_json_error_shape(client, parts, query):
     logging, _, _ = parts
     response = client.get(f"/facade?{query}")
@@ -208,6 +209,11 @@ def test_bad_paging_parameters_are_a_400_with_the_json_error_shape(client, parts
 
 def test_the_largest_seq_is_a_valid_cursor(client):
     assert client.get("/facade?limit=5&after=9223372036854775807").status_code == 200
+
+
+def test_leading_zeros_do_not_change_a_number(client):
+    zeros = "0" * 5000
+    assert client.get(f"/facade?limit={zeros}5&after={zeros}9223372036854775807").status_code == 200
 
 
 def test_the_request_id_given_goes_to_logging_and_the_queue_and_comes_back(client, parts):

@@ -69,7 +69,8 @@ def test_a_full_read_that_fails_after_its_first_page_is_a_503_not_a_cut_listing(
     assert "member gone mid-read" in response.json["message"]
 
 
-@pytest.mark.parametrize("after", ["-1", "-99999999999999999999999", "99999999999999999999999", "abc", "٣"])
+@pytest.mark.parametrize("after", ["-1", "-99999999999999999999999", "99999999999999999999999", "abc", "٣", "²",
+                                   "9" * 5000])
 def test_a_cursor_that_is_not_a_seq_is_a_400_and_never_reaches_the_store(client, after):
     response = client.get(f"/logging?limit=5&after={after}")
     assert response.status_code == 400 and response.json["error"] == "bad_request"
