@@ -58,6 +58,7 @@ def create_base_app(name: str, settings: ServiceSettings) -> Flask:
     # One byte past the limit: a body sent without a length (chunked) is read up to there, so a longer
     # one shows as too long instead of being cut to the limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes  # werkzeug's own 500 kB cap on a form field
     app.extensions["lab.settings"] = settings
     register_error_handlers(app)
     app.before_request(_take_request_id)

@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 import time
 from types import SimpleNamespace
@@ -105,6 +106,23 @@ def test_unknown_route_and_method_answer_json(client):
     response = client.delete("/facade")
     assert response.status_code == 405
     assert response.json["error"] == "method_not_allowed"
+
+
+def test_a_form_of_over_1000_parts_is_a_413_with_the_services_own_code(client, parts):
+    logging, _, queue = parts
+    part = b"--b\r\nContent-Disposition: form-data; name=a\r\n\r\n\r\n"  # within the byte limit: werkzeug's refusal
+    body = part * 1001 + b"--b\r\nContent-Disposition: form-data; name=msg\r\n\r\nm\r\n--b--\r\n"
+    response = client.post("/facade", data=body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 413 and response.json["error"] == "payload_too_large"
+    assert logging.store.entries == {} and queue.items == []
+
+
+def test_a_form_field_is_limited_by_the_body_limit_alone(settings, parts):
+    logging, messages, queue = parts
+    roomy = dataclasses.replace(settings, max_body_bytes=1_000_000)  # werkzeug's own cap on a field is 500 kB
+    client = create_app(roomy, facade=Facade(logging, messages, queue)).test_client()
+    response = client.post("/facade", data={"msg": "x" * 600_000}, content_type="multipart/form-data")
+    assert response.status_code == 201
 
 
 def test_get_merges_logging_with_one_messages_copy(client, parts):
