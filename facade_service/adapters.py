@@ -9,7 +9,7 @@ from facade_service.service import FullListing, Listing
 from lab_common import metrics
 from lab_common.cluster import ClusterConnection
 from lab_common.contracts import REQUEST_ID_HEADER, encode_queue_item
-from lab_common.errors import BadRequest, Unavailable
+from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.http import ServiceClient
 
 LISTING_TIMEOUT = (2.0, 30.0)  # (connect, read): a full listing grows with the data (docs/internals.md)
@@ -48,6 +48,8 @@ class LoggingClient:
             return reply.body
         if reply.status == 400:
             raise BadRequest(reply.body.get("message", "logging rejected the message"))
+        if reply.status == 413:  # the message as JSON, with its uuid, can be larger than the body it came in
+            raise PayloadTooLarge(f"the message is too large for logging: {reply.body.get('message')}")
         raise Unavailable(f"logging answered {reply.status}: {reply.body.get('message')}")
 
     def messages(self) -> FullListing:

@@ -14,6 +14,7 @@ import orjson
 
 from facade_service.status import RecentPosts
 from lab_common.errors import Conflict, Unavailable
+from lab_common.logs import ERROR_PREFIX, clipped
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class Facade:
         try:
             return self._messages.messages(), None
         except Unavailable as err:
-            log.warning("GET without messages: %s", err.message)
+            log.warning("GET without messages: %s", clipped(err.message, ERROR_PREFIX))
             return None, err.message
 
 

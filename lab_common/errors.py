@@ -7,6 +7,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from lab_common.logs import ERROR_PREFIX, clipped
+
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +50,12 @@ class Unavailable(ServiceError):
     status, code = 503, "unavailable"
 
 
+# werkzeug's own refusals (its form parser's 413, routing's 404) answer with the code of the service's error
+# of that status: one code per status, the ones the OpenAPI descriptions list
+OWN_CODES = {error.status: error.code
+             for error in (BadRequest, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType, Unavailable)}
+
+
 def error_body(code: str, message: str, **details) -> dict:
     return {"error": code, "message": message, **details}
 
@@ -56,12 +64,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(err: ServiceError):
         if err.status >= 500:
-            log.warning("%s: %s", err.code, err.message)
+            log.warning("%s: %s", err.code, clipped(err.message, ERROR_PREFIX))
         return jsonify(error_body(err.code, err.message, **err.details)), err.status
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
-        code = (err.name or "error").lower().replace(" ", "_")
+        code = OWN_CODES.get(err.code) or (err.name or "error").lower().replace(" ", "_")
         response = jsonify(error_body(code, err.description or err.name))
         response.status_code = err.code or 500
         if err.code == 405 and hasattr(err, "valid_methods") and err.valid_methods:

@@ -58,6 +58,7 @@ def create_base_app(name: str, settings: ServiceSettings) -> Flask:
     # One byte past the limit: a body sent without a length (chunked) is read up to there, so a longer
     # one shows as too long instead of being cut to the limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes  # werkzeug's own 500 kB cap on a form field
     app.extensions["lab.settings"] = settings
     register_error_handlers(app)
     app.before_request(_take_request_id)
@@ -155,18 +156,29 @@ def after_param(what: str) -> int | None:
     text = request.args.get("after")
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_SEQ:
+    after = _whole_number(text, MAX_SEQ)
+    if after is None:
         raise BadRequest(f"after must be {what} (a whole number 0-{MAX_SEQ})")
-    return int(text)
+    return after
 
 
 def limit_param(default: int | None, maximum: int = 10_000) -> int | None:
     text = request.args.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 0 < int(text) <= maximum:
+    limit = _whole_number(text, maximum)
+    if not limit:
         raise BadRequest(f"limit must be a whole number 1-{maximum}")
-    return int(text)
+    return limit
+
+
+def _whole_number(text: str, maximum: int) -> int | None:
+    """`text` as a whole number 0 to `maximum` written in ASCII digits, else None (int() alone also reads
+    other digits, and raises past 4,300 of them)."""
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(maximum)) or int(digits) > maximum:
+        return None
+    return int(digits)
 
 
 def listing_response(fields: dict, pages: Iterable[Sequence[str]]) -> Response:

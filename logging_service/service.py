@@ -10,6 +10,7 @@ from operator import attrgetter
 from typing import Protocol, TypeVar
 
 from lab_common.contracts import LoggedMessage
+from lab_common.logs import clipped
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,10 @@ class MessageLog:
         candidate = LoggedMessage(uuid=uuid, msg=msg, logged_by=self._instance, seq=self._next_seq())
         existing = self._store.add_if_absent(candidate)
         if existing is not None:
-            log.info("duplicate uuid=%s request_id=%s msg=%r (first logged by %s)", uuid, request_id, msg,
+            log.info("duplicate uuid=%s request_id=%s msg=%s (first logged by %s)", uuid, request_id, clipped(msg),
                      existing.logged_by)
             return RecordResult(existing, created=False)
-        log.info("logged uuid=%s request_id=%s msg=%r", uuid, request_id, msg)
+        log.info("logged uuid=%s request_id=%s msg=%s", uuid, request_id, clipped(msg))
         return RecordResult(candidate, created=True)
 
     def messages_as_json(self) -> Iterator[list[str]]:

@@ -7,6 +7,7 @@ import threading
 import time
 
 from lab_common import metrics
+from lab_common.logs import ERROR_PREFIX, clipped
 from messages_service.service import Inbox
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ class QueueConsumer:
         """Take one batch off the queue; answers how many messages were received."""
         batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
         for message in batch.recorded:
-            log.info("received uuid=%s request_id=%s msg=%r", message.uuid, batch.request_ids.get(message.uuid),
-                     message.msg)
+            log.info("received uuid=%s request_id=%s msg=%s", message.uuid, batch.request_ids.get(message.uuid),
+                     clipped(message.msg))
         with self._lock:
             self.received_count += len(batch.recorded)
             self.taken_count += batch.taken
@@ -78,7 +79,8 @@ class QueueConsumer:
                 self.step()
             except Exception as err:  # the loop must outlive any single failure
                 self.last_error = f"{type(err).__name__}: {err}"
-                log.warning("consumer step failed (%s); retrying in %.1fs", self.last_error, backoff)
+                log.warning("consumer step failed (%s); retrying in %.1fs", clipped(self.last_error, ERROR_PREFIX),
+                            backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab_common import metrics
+from lab_common.logs import ERROR_PREFIX, clipped
 from messages_service.service import RedeliveryPort
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Redelivery:
                     self.step()
                 except Exception as err:  # the next round tries again
                     self.last_error = f"{type(err).__name__}: {err}"
-                    log.warning("redelivery check failed: %s", self.last_error)
+                    log.warning("redelivery check failed: %s", clipped(self.last_error, ERROR_PREFIX))
                 else:
                     self.last_error = None
 

@@ -53,6 +53,20 @@ def test_each_logging_copy_logs_a_line_per_message_it_received(system, facade):
         assert sum(f"logged uuid={u}" in text for text in logs.values()) == 1
 
 
+def test_a_long_message_shows_in_the_logs_only_by_its_start(system, facade):
+    text = f"long {uuid.uuid4().hex} " + "x" * 5000
+    posted = requests.post(facade + "/facade", data={"msg": text}, timeout=10).json()["uuid"]
+
+    def logged_and_received():
+        logs = "".join(open(system.process(name).log_path, encoding="utf-8").read()
+                       for kind in ("logging", "messages") for name in system.names(kind))
+        lines = [line for line in logs.splitlines() if f"uuid={posted}" in line]
+        assert any(" logged uuid=" in line for line in lines) and any(" received uuid=" in line for line in lines)
+        assert all(f"msg={text[:32] + '…'!r} ({len(text)} chars)" in line for line in lines)
+        assert text[:40] not in logs
+    eventually(logged_and_received, timeout=10)
+
+
 @pytest.mark.parametrize(
     "kwargs, status",
     [
@@ -64,6 +78,9 @@ def test_each_logging_copy_logs_a_line_per_message_it_received(system, facade):
         ({"json": {"text": "wrong field"}}, 400),
         ({"data": "msg=x", "headers": {"Content-Type": "text/plain"}}, 415),
         ({"data": {"msg": "x" * (70 * 1024)}}, 413),
+        ({"json": ["msg"]}, 400),
+        ({"data": {"msg": "m"}, "headers": {"Idempotency-Key": "k" * 129}}, 400),
+        ({"data": {"msg": "\x01" * 20_000}}, 413),  # within the facade's limit, over logging's as JSON
     ],
 )
 def test_bad_input_gets_a_json_4xx_and_nothing_is_stored_or_queued(system, facade, kwargs, status):
@@ -76,7 +93,8 @@ def test_bad_input_gets_a_json_4xx_and_nothing_is_stored_or_queued(system, facad
     assert stored_counts(system, facade) == before
 
 
-@pytest.mark.parametrize("method, path", [("DELETE", "/facade"), ("GET", "/nowhere"), ("PUT", "/logging")])
+@pytest.mark.parametrize("method, path", [("DELETE", "/facade"), ("GET", "/nowhere"), ("PUT", "/logging"),
+                                          ("FOO", "/facade")])
 def test_unknown_routes_and_methods_answer_json(system, facade, method, path):
     base = system.url("logging-1") if path == "/logging" else facade
     response = requests.request(method, base + path, timeout=5)
@@ -87,7 +105,8 @@ def test_unknown_routes_and_methods_answer_json(system, facade, method, path):
 @pytest.mark.parametrize("service, query", [
     ("facade-1", "after=-99999999999999999999999"), ("facade-1", "limit=5&after=99999999999999999999999"),
     ("logging-1", "after=-99999999999999999999999"), ("logging-1", "limit=5&after=-1"),
-    ("facade-1", "limit=99999999999999999999"),
+    ("facade-1", "limit=99999999999999999999"), ("facade-1", "limit=%C2%B2"),
+    pytest.param("logging-1", "after=" + "9" * 5000, id="logging-1-after-of-5000-digits"),
 ])
 def test_out_of_range_numbers_in_the_query_are_a_400_not_a_503(system, service, query):
     response = requests.get(f"{system.url(service)}/{service.split('-')[0]}?{query}", timeout=10)

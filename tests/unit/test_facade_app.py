@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 import time
 from types import SimpleNamespace
@@ -107,6 +108,23 @@ def test_unknown_route_and_method_answer_json(client):
     assert response.json["error"] == "method_not_allowed"
 
 
+def test_a_form_of_over_1000_parts_is_a_413_with_the_services_own_code(client, parts):
+    logging, _, queue = parts
+    part = b"--b\r\nContent-Disposition: form-data; name=a\r\n\r\n\r\n"  # within the byte limit: werkzeug's refusal
+    body = part * 1001 + b"--b\r\nContent-Disposition: form-data; name=msg\r\n\r\nm\r\n--b--\r\n"
+    response = client.post("/facade", data=body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 413 and response.json["error"] == "payload_too_large"
+    assert logging.store.entries == {} and queue.items == []
+
+
+def test_a_form_field_is_limited_by_the_body_limit_alone(settings, parts):
+    logging, messages, queue = parts
+    roomy = dataclasses.replace(settings, max_body_bytes=1_000_000)  # werkzeug's own cap on a field is 500 kB
+    client = create_app(roomy, facade=Facade(logging, messages, queue)).test_client()
+    response = client.post("/facade", data={"msg": "x" * 600_000}, content_type="multipart/form-data")
+    assert response.status_code == 201
+
+
 def test_get_merges_logging_with_one_messages_copy(client, parts):
     _, messages, _ = parts
     client.post("/facade", data={"msg": "a"})
@@ -198,7 +216,8 @@ def test_paged_get_walks_the_log_with_a_cursor(client):
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=5000", "limit=-1", "limit=99999999999999999999",
                                    "after=xyz", "after=-5", "after=-99999999999999999999999",
                                    "after=99999999999999999999999", "after=9223372036854775808", "after=１２",
-                                   "after=", "limit=5&after=1.5"])
+                                   "after=", "limit=5&after=1.5", "limit=²", "limit=٥", "limit=" + "9" * 5000,
+                                   "after=" + "9" * 5000, "after=" + "0" * 5000 + "1x"])
 def test_bad_paging_parameters_are_a_400_with_the_json_error_shape(client, parts, query):
     logging, _, _ = parts
     response = client.get(f"/facade?{query}")
@@ -208,6 +227,11 @@ def test_bad_paging_parameters_are_a_400_with_the_json_error_shape(client, parts
 
 def test_the_largest_seq_is_a_valid_cursor(client):
     assert client.get("/facade?limit=5&after=9223372036854775807").status_code == 200
+
+
+def test_leading_zeros_do_not_change_a_number(client):
+    zeros = "0" * 5000
+    assert client.get(f"/facade?limit={zeros}5&after={zeros}9223372036854775807").status_code == 200
 
 
 def test_the_request_id_given_goes_to_logging_and_the_queue_and_comes_back(client, parts):

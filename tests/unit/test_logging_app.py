@@ -69,7 +69,8 @@ def test_a_full_read_that_fails_after_its_first_page_is_a_503_not_a_cut_listing(
     assert "member gone mid-read" in response.json["message"]
 
 
-@pytest.mark.parametrize("after", ["-1", "-99999999999999999999999", "99999999999999999999999", "abc", "٣"])
+@pytest.mark.parametrize("after", ["-1", "-99999999999999999999999", "99999999999999999999999", "abc", "٣", "²",
+                                   "9" * 5000])
 def test_a_cursor_that_is_not_a_seq_is_a_400_and_never_reaches_the_store(client, after):
     response = client.get(f"/logging?limit=5&after={after}")
     assert response.status_code == 400 and response.json["error"] == "bad_request"
@@ -127,3 +128,13 @@ def test_the_log_line_of_a_message_names_its_uuid_and_request_id(client, caplog)
     response = client.post("/logging", json={"uuid": "u1", "msg": "m"}, headers={"X-Request-Id": "trace-7"})
     assert response.headers["X-Request-Id"] == "trace-7"
     assert any("uuid=u1" in r.getMessage() and "request_id=trace-7" in r.getMessage() for r in caplog.records)
+
+
+def test_the_log_line_of_a_long_message_shows_only_its_start(client, caplog):
+    caplog.set_level("INFO", logger="logging_service.service")
+    msg = "start " + "x" * 5000 + " secret end"
+    for _ in range(2):  # logged, then a duplicate
+        client.post("/logging", json={"uuid": "u1", "msg": msg})
+    lines = [r.getMessage() for r in caplog.records if "uuid=u1" in r.getMessage()]
+    assert len(lines) == 2
+    assert all(f"msg={msg[:32] + '…'!r} (5017 chars)" in line and "secret" not in line for line in lines)

@@ -40,6 +40,15 @@ def test_the_log_line_of_a_received_message_names_the_request_that_queued_it(cap
     assert any("uuid=a request_id=trace-9" in r.getMessage() for r in caplog.records)
 
 
+def test_the_log_line_of_a_received_message_shows_only_the_start_of_a_long_one(caplog):
+    cluster = FakeMessagesCluster()
+    cluster.queue.append({"uuid": "a", "msg": "m" * 70_000})
+    caplog.set_level("INFO", logger="messages_service.consumer")
+    QueueConsumer(FakeInbox(cluster), "messages-1").step()
+    [line] = [r.getMessage() for r in caplog.records if "uuid=a" in r.getMessage()]
+    assert line.endswith(f"msg={'m' * 32 + '…'!r} (70000 chars)")
+
+
 def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhile():
     cluster = FakeMessagesCluster()
     inbox = FakeInbox(cluster)
