@@ -72,7 +72,10 @@ class FakeMessagesCluster:
 
 
 class FakeInbox:
-    """The consumer's port; `fail_next` makes the next N batches raise like a lost cluster."""
+    """The consumer's port over FakeMessagesCluster: every item it takes is written to the received map and
+    answered as recorded. Dropping a uuid received before is HazelcastInbox's rule (`put_if_absent`),
+    tested against real members in tests/integration/test_queue_consumer.py: this fake does not carry it.
+    `fail_next` makes the next N batches raise like a lost cluster."""
 
     def __init__(self, cluster: FakeMessagesCluster | None = None):
         self.cluster = cluster or FakeMessagesCluster()
@@ -83,24 +86,34 @@ class FakeInbox:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
-        queue, received = self.cluster.queue, self.cluster.received
-        recorded, taken, request_ids = [], 0, {}
-        while queue and taken < max_items:
-            item = queue.popleft()
-            taken += 1
-            if item.get("request_id"):
-                request_ids[item["uuid"]] = item["request_id"]
-            if item["uuid"] not in received:
-                self._seq += 1
-                received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], instance, self._seq)
-                recorded.append(received[item["uuid"]])
-        return Batch(recorded, taken, request_ids)
+        queue = self.cluster.queue
+        taken = [queue.popleft() for _ in range(min(max_items, len(queue)))]
+        recorded = []
+        for item in taken:
+            self._seq += 1
+            recorded.append(ReceivedMessage(item["uuid"], item["msg"], instance, self._seq))
+            self.cluster.received[item["uuid"]] = recorded[-1]
+        return Batch(recorded, len(taken), {item["uuid"]: item["request_id"] for item in taken
+                                            if item.get("request_id")})
 
     def received_by(self, instance: str) -> list[ReceivedMessage]:
         return sorted((m for m in self.cluster.received.values() if m.received_by == instance), key=lambda m: m.seq)
 
     def received_as_json(self, instance: str) -> list[str]:
         return [m.to_text() for m in self.received_by(instance)]
+
+
+class BatchesInbox:
+    """The consumer's port answering the batches it was given, one per call, then empty ones."""
+
+    def __init__(self, *batches: Batch):
+        self.batches = list(batches)
+
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+        return self.batches.pop(0) if self.batches else Batch([], 0)
+
+    def received_as_json(self, instance: str) -> list[str]:
+        return []
 
 
 class FakeRedeliveryPort:
