@@ -3,7 +3,9 @@
 Nothing here asserts on speed: the machine is shared and noisy.
 """
 
+import itertools
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import sys
 import psutil
 import pytest
 
+from scripts.bench.targets import TARGETS
 from scripts.launcher import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -101,14 +104,55 @@ def test_the_slow_clients_level_runs_and_is_compared_with_the_plain_one(bench_ru
     assert slow["percent_of_plain"] == round(slow["level"]["throughput"] * 100 / slow["plain_throughput"], 1)
 
 
-def test_the_bench_prints_tables_with_targets(bench_run):
+def printed_table(stdout: str, title: str) -> list[dict[str, str]]:
+    """The rows of the table printed under the line starting with `title`, each as header -> cell, cut at
+    the column widths its line of dashes gives; the rows end at the first empty line."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    dashes = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("-"))
+    columns = [m.start() for m in re.finditer(r"-+", lines[dashes])] + [None]
+
+    def cells(line: str) -> list[str]:
+        return [line[a:b].strip() for a, b in itertools.pairwise(columns)]
+
+    headers = cells(lines[dashes - 1])
+    rows = itertools.takewhile(str.strip, lines[dashes + 1:])
+    return [dict(zip(headers, cells(line), strict=True)) for line in rows]
+
+
+def test_the_post_table_prints_each_levels_saved_figures(bench_run):
     results, stdout, _ = bench_run
-    for title in ("Floor: each part of a POST alone", "floor SUM for one POST", "POST /facade",
-                  "CPU milliseconds per acknowledged POST", "slow clients hold connections open",
-                  "End-to-end queue latency", "GET cost as data grows", "Peak RSS", "Targets (issue 12"):
-        assert title in stdout
-    for target in results["targets"]:
-        assert f"{target['what']}  " in stdout
+    rows = {row["CLIENTS"]: row for row in printed_table(stdout, "POST /facade") if row["CLIENTS"].isdigit()}
+    assert list(rows) == [str(level["clients"]) for level in results["post"]] == ["1", "4"]
+    for level in results["post"]:
+        row = rows[str(level["clients"])]
+        assert row["ACKED"] == str(level["acknowledged"]) and row["FAILED"] == str(sum(level["failures"].values()))
+        assert row["SECONDS"] == f"{level['seconds']:.1f}"
+        assert float(row["MSG/S"]) == pytest.approx(level["acknowledged"] / level["seconds"], abs=0.051)
+        latency = level["latency"]
+        assert (row["P50 ms"], row["P99 ms"]) == (f"{latency['p50_ms']:.1f}", f"{latency['p99_ms']:.1f}")
+        assert row["TOTAL ms"] == f"{level['cpu']['total_ms_per_msg']:.2f}"
+        assert row["MET"] == "-"  # only the 32-client level is judged
+
+
+def test_the_targets_table_prints_each_figure_measured_and_its_verdict(bench_run):
+    results, stdout, _ = bench_run
+    rows = {row["WHAT"]: row for row in printed_table(stdout, "Targets (")}
+    assert set(rows) == {target.what for target in TARGETS}
+    measured = {"queue_p50": results["queue_latency"]["latency"]["p50_ms"],
+                "startup": results["startup"]["seconds"],
+                "slow_clients_share": results["slow_clients"]["percent_of_plain"]}
+    for target in TARGETS:
+        row = rows[target.what]
+        if target.key in measured:
+            figure = measured[target.key]
+            assert row["MEASURED"] == f"{figure:.2f}", target.key
+            assert row["MET"] == ("yes" if (figure >= target.limit if target.at_least else figure <= target.limit)
+                                  else "NO"), target.key
+        elif target.key == "python_rss":  # the worst service's peak: judged as printed
+            assert row["MET"] == ("yes" if float(row["MEASURED"]) <= target.limit else "NO")
+        else:  # no 32-client level and no 10k or 100k stored in a smoke run
+            assert (row["MEASURED"], row["MET"]) == ("-", "not measured"), target.key
 
 
 def test_the_bench_stops_the_system_it_started(bench_run):

@@ -5,12 +5,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 import requests
 
+import hazelcast
+from lab_common.contracts import LOGGING_MAP, MESSAGES_QUEUE, RECEIVED_MAP
 from scripts.experiment import received_by_copy, run_experiment
 from scripts.launcher import ROOT, LauncherError, System, Topology
 from tests.helpers import eventually
@@ -31,10 +33,45 @@ def facade(system):
     return system.url("facade-1")
 
 
-def stored_counts(system, facade):
-    logged = requests.get(facade + "/facade", timeout=10).json()["logging"]["count"]
-    received = sum(len(msgs) for msgs in received_by_copy(system).values())
-    return logged, received
+@pytest.fixture(scope="module")
+def cluster(system):
+    """A client of the system's members: the queue and both maps as the cluster holds them, whichever
+    service copy answers or not."""
+    topology = system.state().topology
+    client = hazelcast.HazelcastClient(cluster_name=topology.cluster_name, cluster_members=topology.member_addresses(),
+                                       cluster_connect_timeout=30)
+    yield client
+    client.shutdown()
+
+
+@dataclass(frozen=True)
+class Holdings:
+    marker: str  # the uuid of the message POSTed to settle the queue
+    queued: int
+    logged: set[str]
+    received: set[str]
+
+
+def settled(cluster, facade) -> Holdings:
+    """What the cluster holds once a marker POSTed now has been received and the queue is empty: whatever
+    was queued before the marker has been taken by then (a queue hands its items out in order, and a
+    consumer records what it took before its transaction commits)."""
+    marker = requests.post(facade + "/facade", data={"msg": "marker"}, timeout=10).json()["uuid"]
+
+    def arrived() -> Holdings:
+        held = Holdings(marker, cluster.get_queue(MESSAGES_QUEUE).blocking().size(),
+                        set(cluster.get_map(LOGGING_MAP).blocking().key_set()),
+                        set(cluster.get_map(RECEIVED_MAP).blocking().key_set()))
+        assert marker in held.received and held.queued == 0
+        return held
+    return eventually(arrived, timeout=60)
+
+
+def assert_only_the_marker_came(before: Holdings, after: Holdings) -> None:
+    """Between two settled readings, nothing was logged or received but the second marker."""
+    assert after.logged - before.logged == {after.marker}
+    assert after.received - before.received == {after.marker}, "received but never logged: " + \
+        ", ".join(sorted(after.received - before.received - after.logged))
 
 
 def test_the_msg1_to_msg10_experiment_passes(system):
@@ -83,14 +120,13 @@ def test_a_long_message_shows_in_the_logs_only_by_its_start(system, facade):
         ({"data": {"msg": "\x01" * 20_000}}, 413),  # within the facade's limit, over logging's as JSON
     ],
 )
-def test_bad_input_gets_a_json_4xx_and_nothing_is_stored_or_queued(system, facade, kwargs, status):
-    before = stored_counts(system, facade)
+def test_bad_input_gets_a_json_4xx_and_nothing_is_stored_or_queued(cluster, facade, kwargs, status):
+    before = settled(cluster, facade)
     response = requests.post(facade + "/facade", timeout=10, **kwargs)
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json()["error"] and response.json()["message"]
-    time.sleep(0.5)  # a queued message would be consumed within this
-    assert stored_counts(system, facade) == before
+    assert_only_the_marker_came(before, settled(cluster, facade))
 
 
 @pytest.mark.parametrize("method, path", [("DELETE", "/facade"), ("GET", "/nowhere"), ("PUT", "/logging"),
@@ -145,8 +181,9 @@ def test_a_retried_post_with_the_same_idempotency_key_is_stored_once(system, fac
     eventually(once_everywhere, timeout=10)
 
 
-def test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_delivered(system, facade):
+def test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_delivered(system, cluster, facade):
     key = f"unlogged-{uuid.uuid4()}"
+    before = settled(cluster, facade)
     loggers = system.names("logging")
     for name in loggers:
         system.terminate(name)
@@ -158,10 +195,9 @@ def test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_deliver
             system.start_process(name)
     assert response.status_code == 503 and response.json()["error"] == "unavailable"
     eventually(lambda: _all_healthy(system), timeout=60)
-    time.sleep(3)  # what is queued is taken within milliseconds: give a stray item time to arrive
-    received = [m for msgs in received_by_copy(system).values() for m in msgs if m["uuid"] == key]
-    logged = [m for m in requests.get(facade + "/facade", timeout=10).json()["merged"] if m["uuid"] == key]
-    assert received == [] and logged == []
+    after = settled(cluster, facade)
+    assert key not in after.logged and key not in after.received
+    assert_only_the_marker_came(before, after)
 
 
 def test_the_paged_read_walks_every_message_once_in_order(system, facade):
@@ -214,8 +250,8 @@ def test_a_body_over_the_limit_is_refused_before_it_is_sent(system, facade):
     assert b'"error":"payload_too_large"' in head
 
 
-def test_a_chunked_body_over_the_limit_is_refused_and_nothing_is_stored(system, facade):
-    before = stored_counts(system, facade)[0]
+def test_a_chunked_body_over_the_limit_is_refused_and_nothing_is_stored(cluster, facade):
+    before = settled(cluster, facade)
     piece = b"msg=" + b"a" * 70_000
 
     def chunks():
@@ -224,7 +260,7 @@ def test_a_chunked_body_over_the_limit_is_refused_and_nothing_is_stored(system, 
     answer = requests.post(facade + "/facade", data=chunks(), timeout=10,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 413 and answer.json()["error"] == "payload_too_large"
-    assert stored_counts(system, facade)[0] == before
+    assert_only_the_marker_came(before, settled(cluster, facade))
 
 
 def test_config_server_answers_addresses_and_a_json_404(system):

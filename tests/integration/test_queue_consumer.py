@@ -73,6 +73,20 @@ def test_a_uuid_offered_twice_is_received_once(connect, names):
     assert len(received_by(inbox, "messages-1")) == 2
 
 
+def test_a_uuid_taken_again_by_another_copy_is_dropped_and_the_first_record_stands(connect, names):
+    connection = connect()
+    offer(connection, names, [("dup", "first")])
+    inbox = inbox_on(connection, names)
+    first = inbox.receive_batch("messages-1", 10, 1.0)
+    # queued again later (as redelivery does) and with another text, so that a record written over would show
+    offer(connection, names, [("dup", "second")], logged=False)
+    again = inbox_on(connect(), names).receive_batch("messages-2", 10, 1.0)
+    assert [m.uuid for m in first.recorded] == ["dup"]
+    assert again.recorded == [] and again.taken == 1
+    assert [(m.uuid, m.msg) for m in received_by(inbox, "messages-1")] == [("dup", "first")]
+    assert received_by(inbox, "messages-2") == []
+
+
 def test_a_poll_not_committed_goes_back_when_the_consumer_dies(cluster_settings, connect, names):
     producer = connect()
     offer(producer, names, [("u1", "survives")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import orjson
 from facade_service.service import FullListing, Listing
 from lab_common.contracts import LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
-from logging_service.service import cut_page
+from logging_service.service import MessageLog, cut_page
 from messages_service.service import Batch
 
 
@@ -72,7 +73,10 @@ class FakeMessagesCluster:
 
 
 class FakeInbox:
-    """The consumer's port; `fail_next` makes the next N batches raise like a lost cluster."""
+    """The consumer's port over FakeMessagesCluster: every item it takes is written to the received map and
+    answered as recorded. Dropping a uuid received before is HazelcastInbox's rule (`put_if_absent`),
+    tested against real members in tests/integration/test_queue_consumer.py: this fake does not carry it.
+    `fail_next` makes the next N batches raise like a lost cluster."""
 
     def __init__(self, cluster: FakeMessagesCluster | None = None):
         self.cluster = cluster or FakeMessagesCluster()
@@ -83,24 +87,34 @@ class FakeInbox:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
-        queue, received = self.cluster.queue, self.cluster.received
-        recorded, taken, request_ids = [], 0, {}
-        while queue and taken < max_items:
-            item = queue.popleft()
-            taken += 1
-            if item.get("request_id"):
-                request_ids[item["uuid"]] = item["request_id"]
-            if item["uuid"] not in received:
-                self._seq += 1
-                received[item["uuid"]] = ReceivedMessage(item["uuid"], item["msg"], instance, self._seq)
-                recorded.append(received[item["uuid"]])
-        return Batch(recorded, taken, request_ids)
+        queue = self.cluster.queue
+        taken = [queue.popleft() for _ in range(min(max_items, len(queue)))]
+        recorded = []
+        for item in taken:
+            self._seq += 1
+            recorded.append(ReceivedMessage(item["uuid"], item["msg"], instance, self._seq))
+            self.cluster.received[item["uuid"]] = recorded[-1]
+        return Batch(recorded, len(taken), {item["uuid"]: item["request_id"] for item in taken
+                                            if item.get("request_id")})
 
     def received_by(self, instance: str) -> list[ReceivedMessage]:
         return sorted((m for m in self.cluster.received.values() if m.received_by == instance), key=lambda m: m.seq)
 
     def received_as_json(self, instance: str) -> list[str]:
         return [m.to_text() for m in self.received_by(instance)]
+
+
+class BatchesInbox:
+    """The consumer's port answering the batches it was given, one per call, then empty ones."""
+
+    def __init__(self, *batches: Batch):
+        self.batches = list(batches)
+
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+        return self.batches.pop(0) if self.batches else Batch([], 0)
+
+    def received_as_json(self, instance: str) -> list[str]:
+        return []
 
 
 class FakeRedeliveryPort:
@@ -135,26 +149,33 @@ def full_listing(instance: str, base_url: str, messages: list[dict]) -> FullList
 
 
 class FakeLogging:
+    """logging-service as the facade's client sees it: the real MessageLog (which answers a repeated uuid
+    with the entry stored first) on an in-memory store, its answer shaped as POST /logging shapes it;
+    `available = False` is no copy answering."""
+
     def __init__(self):
         self.store = FakeMessageStore()
         self.available = True
         self.request_ids: list[str | None] = []
+        self._log = MessageLog(self.store, "logging-1", clock=itertools.count(1_000, 1_000).__next__)
+
+    def _check(self) -> None:
+        if not self.available:
+            raise Unavailable("no copy of logging-service answered")
 
     def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
         self.request_ids.append(request_id)
-        if not self.available:
-            raise Unavailable("no copy of logging-service answered")
-        message = LoggedMessage(uuid, msg, "logging-1", len(self.store.entries))
-        existing = self.store.add_if_absent(message)
-        return {**(existing or message).to_json(), "status": "duplicate" if existing else "stored"}
+        self._check()
+        result = self._log.record(uuid, msg, request_id)
+        return {"status": "stored" if result.created else "duplicate", "copy": "logging-1",
+                **result.message.to_json()}
 
     def messages(self) -> FullListing:
-        if not self.available:
-            raise Unavailable("no copy of logging-service answered")
+        self._check()
         return full_listing("logging-1", "http://fake-logging", [m.to_json() for m in self.store.all_messages()])
 
     def page(self, limit: int, after: str | None) -> Listing:
-        page = self.store.page(int(after) if after else None, limit)
+        page = self._log.page(int(after) if after else None, limit)
         return Listing("logging-1", "http://fake-logging", [m.to_json() for m in page],
                        str(page[-1].seq) if len(page) >= limit else None)
 
@@ -173,19 +194,17 @@ class FakeQueue:
 
 
 class FakeMessages:
-    """One messages copy that has received everything queued, each uuid once."""
+    """One messages copy's listing: `received`, as the test sets it (what a copy receives is the consumer's
+    business, not the facade's)."""
 
-    def __init__(self, queue: FakeQueue):
-        self.queue = queue
+    def __init__(self):
+        self.received: list[dict] = []
         self.available = True
 
     def messages(self) -> FullListing:
         if not self.available:
             raise Unavailable("no copy of messages-service answered")
-        received = {}
-        for item in self.queue.items:
-            received.setdefault(item["uuid"], item)
-        return full_listing("messages-1", "http://fake-messages", list(received.values()))
+        return full_listing("messages-1", "http://fake-messages", self.received)
 
 
 class FakeDiscovery:

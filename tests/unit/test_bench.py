@@ -302,10 +302,10 @@ def test_floor_callers_count_operations_and_the_cpu_of_their_process():
         calls.append(caller)
         return 0 if i >= 9 else 1  # ten calls each, the last one finding nothing left
 
-    result = run_callers(4, 5.0, op, part="test")
-    assert result.ops == 4 * 9 and len(calls) == 40
+    result = run_callers(4, 60.0, op, part="test")
+    assert result.ops == 4 * 9
+    assert len(calls) == 40  # each caller stopped at its first 0 (nothing left), not at the deadline
     assert set(result.cpu_ms) == {"client"} and result.cpu_ms["client"] >= 0
-    assert result.seconds < 5.0  # done when every caller found nothing left, not at the deadline
 
 
 # --- slow clients --------------------------------------------------------------------------------

@@ -4,9 +4,11 @@ of the Docker SDK client (no engine needed)."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from scripts.control import ControlError
 from scripts.docker_control import DockerCompose, DockerControlError, kind_of, lab_name
+from scripts.launcher import ROOT, Topology
 
 
 class FakeContainer:
@@ -115,9 +117,39 @@ def test_an_unknown_name_says_what_is_known(compose):
         compose.kill("messages-1")
 
 
-def test_the_projects_compose_file_names_containers_by_their_lab_process_label():
-    assert lab_name({"com.docker.compose.service": "logging-3", "lab.process": "logging-3"}) == "logging-3"
-    assert lab_name({"com.docker.compose.service": "member-2", "lab.process": "member-2"}) == "member-2"
+def containers_of_the_compose_file() -> list[FakeContainer]:
+    """The containers `docker compose up` makes of this repo's docker-compose.yml, as the SDK lists them."""
+    compose_file = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    made = []
+    for service, spec in compose_file["services"].items():
+        container = FakeContainer(f"{compose_file['name']}-{service}-1", service, project=compose_file["name"])
+        container.labels.update(spec.get("labels", {}))
+        for binding in spec.get("ports", []):
+            host, host_port, container_port = binding.split(":")
+            container.ports[f"{container_port}/tcp"] = [{"HostIp": host, "HostPort": host_port}]
+        made.append(container)
+    return made
+
+
+def test_the_projects_compose_file_runs_the_launchers_default_system_under_the_launchers_names_and_ports():
+    default = Topology()
+    expected = {"config-server": default.config_port,
+                **{f"member-{i}": default.member_port(i) for i in range(1, default.members + 1)},
+                **{f"logging-{i}": default.logging_port(i) for i in range(1, default.logging + 1)},
+                **{f"messages-{i}": default.messages_port(i) for i in range(1, default.messages + 1)},
+                **{f"facade-{i}": default.facade_port(i) for i in range(1, default.facades + 1)}}
+    containers = containers_of_the_compose_file()
+    compose = DockerCompose(containers[0].labels["com.docker.compose.project"],
+                            client=FakeDockerClient(containers))
+    assert compose.names() == sorted(expected)
+    for name, port in expected.items():
+        if kind_of(name) != "member":  # a member's first published port is its metrics exporter's
+            assert compose.url(name) == f"http://127.0.0.1:{port}", name
+    for container in containers:
+        name = container.labels["lab.process"]
+        assert container.labels["lab.kind"] == kind_of(name), name
+        assert f"127.0.0.1:{expected[name]}" in {f"{b[0]['HostIp']}:{b[0]['HostPort']}"
+                                                 for b in container.ports.values()}, name
 
 
 def test_its_errors_are_control_errors_the_drills_and_labctl_report(compose):

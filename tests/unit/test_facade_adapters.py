@@ -31,7 +31,7 @@ def test_a_message_too_large_for_logging_is_a_413_not_a_503_and_nothing_is_store
     store, queue = FakeMessageStore(), FakeQueue()
     logging = LoggingClient(InProcessClient(create_logging_app(dataclasses.replace(settings, instance="logging-1"),
                                                                store=store)))
-    client = create_app(settings, facade=Facade(logging, FakeMessages(queue), queue)).test_client()
+    client = create_app(settings, facade=Facade(logging, FakeMessages(), queue)).test_client()
     response = client.post("/facade", **kwargs)
     assert response.status_code == 413 and response.json["error"] == "payload_too_large"
     assert "too large for logging" in response.json["message"]
@@ -42,7 +42,7 @@ def test_a_message_logging_takes_is_posted_through_the_real_logging_app(settings
     store, queue = FakeMessageStore(), FakeQueue()
     logging = LoggingClient(InProcessClient(create_logging_app(dataclasses.replace(settings, instance="logging-1"),
                                                                store=store)))
-    client = create_app(settings, facade=Facade(logging, FakeMessages(queue), queue)).test_client()
+    client = create_app(settings, facade=Facade(logging, FakeMessages(), queue)).test_client()
     response = client.post("/facade", data={"msg": "ü" * 1000})
     assert response.status_code == 201 and response.json["logged_by"] == "logging-1"
     assert [m.msg for m in store.entries.values()] == ["ü" * 1000]

@@ -13,8 +13,7 @@ from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
 
 @pytest.fixture
 def parts():
-    queue, logging = FakeQueue(), FakeLogging()
-    return logging, FakeMessages(queue), queue
+    return FakeLogging(), FakeMessages(), FakeQueue()
 
 
 @pytest.fixture
@@ -44,32 +43,35 @@ def test_unicode_round_trips_unchanged(client):
     assert [m["msg"] for m in merged if m["uuid"] == uuid] == [text]
 
 
-def test_retry_with_the_same_idempotency_key_creates_no_second_copy(client, parts):
-    logging, _, _ = parts
+def test_a_retry_with_the_same_idempotency_key_is_logged_once_and_queued_again_under_the_same_uuid(client, parts):
+    """The facade's part of "converges to one copy": the same uuid to logging (which answers the repeat as a
+    duplicate) and to the queue (whose consumers drop a uuid they have seen: tests/integration)."""
+    logging, _, queue = parts
     first = client.post("/facade", data={"msg": "once"}, headers={"Idempotency-Key": "key-1"})
     again = client.post("/facade", data={"msg": "once"}, headers={"Idempotency-Key": "key-1"})
     assert first.status_code == again.status_code == 201
     assert first.json["uuid"] == again.json["uuid"] == "key-1"
-    assert again.json["replayed"] is True
-    assert len(logging.store.entries) == 1
+    assert "replayed" not in first.json and again.json["replayed"] is True
+    assert [m.uuid for m in logging.store.all_messages()] == ["key-1"]
+    assert queue.items == [{"uuid": "key-1", "msg": "once"}] * 2
 
 
-def test_idempotency_key_reused_for_another_message_is_a_conflict(client, parts):
-    _, messages, _ = parts
+def test_idempotency_key_reused_for_another_message_is_a_conflict_and_the_other_message_is_not_queued(client, parts):
+    logging, _, queue = parts
     client.post("/facade", data={"msg": "one"}, headers={"Idempotency-Key": "key-2"})
     response = client.post("/facade", data={"msg": "two"}, headers={"Idempotency-Key": "key-2"})
     assert response.status_code == 409
-    assert [m["msg"] for m in messages.messages().messages()] == ["one"]
+    assert [m.msg for m in logging.store.all_messages()] == ["one"]
+    assert queue.items == [{"uuid": "key-2", "msg": "one"}]
 
 
-def test_logging_down_answers_503_and_the_message_is_never_delivered(client, parts):
-    logging, messages, queue = parts
+def test_logging_down_answers_503_and_the_message_is_never_queued(client, parts):
+    logging, _, queue = parts
     logging.available = False
     response = client.post("/facade", data={"msg": "m"})
     assert response.status_code == 503
     assert response.json["error"] == "unavailable"
     assert queue.items == []  # only what the log holds is ever queued
-    assert list(messages.messages().messages()) == []
 
 
 def test_queue_down_answers_503_and_the_message_stays_logged_for_redelivery(client, parts):
@@ -125,22 +127,24 @@ def test_a_form_field_is_limited_by_the_body_limit_alone(settings, parts):
     assert response.status_code == 201
 
 
-def test_get_merges_logging_with_one_messages_copy(client, parts):
-    _, messages, _ = parts
-    client.post("/facade", data={"msg": "a"})
+def test_get_merges_logging_with_one_messages_copy_marking_only_what_that_copy_received(client, parts):
+    _, messages, queue = parts
+    for msg in ("a", "b"):
+        client.post("/facade", data={"msg": msg})
+    messages.received = [queue.items[1]]
     body = client.get("/facade").json
-    assert body["count"] == 1
-    assert body["merged"][0]["received_by"] == "messages-1"
+    assert body["count"] == 2
+    assert [(m["msg"], m["received_by"]) for m in body["merged"]] == [("a", None), ("b", "messages-1")]
     assert body["logging"]["copy"] == "logging-1" and body["messages"]["copy"] == "messages-1"
 
 
 def test_full_get_written_in_pieces_is_the_whole_merged_view(client, parts, monkeypatch):
     monkeypatch.setattr(service, "MERGED_CHUNK", 3)  # pieces as small as can be, to cross every boundary
     monkeypatch.setattr(service, "PIECE_BYTES", 7)
-    logging, _, queue = parts
+    logging, messages, queue = parts
     for i in range(10):
         client.post("/facade", data={"msg": f"m{i} ünï"})
-    del queue.items[::2]  # only every other one reaches the messages copy
+    messages.received = queue.items[1::2]  # only every other one reached the messages copy
     body = client.get("/facade").json
     logged = [m.to_json() for m in logging.store.all_messages()]
     assert body["count"] == 10
@@ -181,6 +185,7 @@ def test_full_get_asks_logging_and_messages_at_once(settings, parts):
     facade = Facade(SimpleNamespace(messages=lambda: both.ask("logging", "messages", logging.messages)),
                     SimpleNamespace(messages=lambda: both.ask("messages", "logging", messages.messages)), queue)
     Facade(logging, messages, queue).post("a")
+    messages.received = list(queue.items)
     body = create_app(settings, facade=facade).test_client().get("/facade").json
     assert body["count"] == 1 and body["merged"][0]["received_by"] == "messages-1"
     assert [listing.file.closed for listing in both.listings] == [True, True]

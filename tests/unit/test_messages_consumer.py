@@ -4,40 +4,30 @@ from lab_common.contracts import LoggedMessage, ReceivedMessage
 from messages_service.app import create_app
 from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
+from messages_service.service import Batch
 from tests.helpers import eventually
-from tests.unit.fakes import FakeClock, FakeInbox, FakeMessagesCluster, FakeRedeliveryPort
+from tests.unit.fakes import BatchesInbox, FakeClock, FakeInbox, FakeMessagesCluster, FakeRedeliveryPort
 
 
-def test_consumer_records_what_it_takes_and_drops_a_repeated_uuid():
-    cluster = FakeMessagesCluster()
-    inbox = FakeInbox(cluster)
-    cluster.offer_logged("a", "1")
-    cluster.offer_logged("b", "2")
-    cluster.queue.insert(1, {"uuid": "a", "msg": "1"})
-    consumer = QueueConsumer(inbox, "messages-1")
-    assert consumer.step() == 2
-    assert [m.uuid for m in inbox.received_by("messages-1")] == ["a", "b"]
+def received(uuid: str, seq: int = 1) -> ReceivedMessage:
+    return ReceivedMessage(uuid, f"text of {uuid}", "messages-1", seq)
 
 
-def test_the_consumer_counts_what_it_took_received_and_the_transactions_that_took_any():
-    cluster = FakeMessagesCluster()
-    inbox = FakeInbox(cluster)
-    for uuid in ("a", "b", "a", "c"):
-        cluster.offer_logged(uuid, "m")
+def test_the_consumer_counts_what_its_inbox_took_and_recorded_and_the_transactions_that_took_any():
+    # the inbox took "a" twice in the first transaction and recorded it once (put_if_absent's answer)
+    inbox = BatchesInbox(Batch([received("a"), received("b")], taken=3), Batch([received("c")], taken=1))
     consumer = QueueConsumer(inbox, "messages-1", batch=3)
-    assert consumer.step() == 2  # a, b, and a again (dropped)
-    assert consumer.step() == 1
-    assert consumer.step() == 0  # nothing left: not a transaction that took anything
+    assert [consumer.step() for _ in range(3)] == [2, 1, 0]  # the third took nothing: not a transaction counted
     ok, detail = consumer.health()
     assert detail["taken"] == 4 and detail["received"] == 3 and detail["transactions"] == 2
 
 
-def test_the_log_line_of_a_received_message_names_the_request_that_queued_it(caplog):
-    cluster = FakeMessagesCluster()
-    cluster.queue.append({"uuid": "a", "msg": "1", "request_id": "trace-9"})
+def test_a_received_message_is_logged_once_with_the_request_that_queued_it_and_a_dropped_one_not_at_all(caplog):
+    inbox = BatchesInbox(Batch([received("a")], taken=2, request_ids={"a": "trace-9", "b": "trace-10"}))
     caplog.set_level("INFO", logger="messages_service.consumer")
-    QueueConsumer(FakeInbox(cluster), "messages-1").step()
-    assert any("uuid=a request_id=trace-9" in r.getMessage() for r in caplog.records)
+    QueueConsumer(inbox, "messages-1").step()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("received ")]
+    assert lines == ["received uuid=a request_id=trace-9 msg='text of a'"]
 
 
 def test_the_log_line_of_a_received_message_shows_only_the_start_of_a_long_one(caplog):

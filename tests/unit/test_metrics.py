@@ -22,7 +22,7 @@ def samples(client) -> dict[tuple[str, frozenset], float]:
 @pytest.fixture
 def facade_client(settings):
     queue = FakeQueue()
-    return create_app(settings, facade=Facade(FakeLogging(), FakeMessages(queue), queue)).test_client()
+    return create_app(settings, facade=Facade(FakeLogging(), FakeMessages(), queue)).test_client()
 
 
 def test_requests_are_counted_by_route_method_and_status(facade_client):
@@ -50,7 +50,7 @@ def test_with_metrics_off_there_is_no_metrics_route_and_nothing_is_counted(setti
     queue = FakeQueue()
     off = dataclasses.replace(settings, metrics=False)
     try:
-        client = create_app(off, facade=Facade(FakeLogging(), FakeMessages(queue), queue)).test_client()
+        client = create_app(off, facade=Facade(FakeLogging(), FakeMessages(), queue)).test_client()
         before = metrics.REQUESTS.labels("/facade", "POST", "201")._value.get()
         assert client.post("/facade", data={"msg": "m"}).status_code == 201
         assert client.get("/metrics").status_code == 404

@@ -15,7 +15,7 @@ from tests.unit.fakes import FakeInbox, FakeLogging, FakeMessages, FakeMessageSt
 
 def apps(settings):
     queue = FakeQueue()
-    yield "facade-service", facade_app(settings, facade=Facade(FakeLogging(), FakeMessages(queue), queue),
+    yield "facade-service", facade_app(settings, facade=Facade(FakeLogging(), FakeMessages(), queue),
                                        status=object())
     yield "logging-service", logging_app(settings, store=FakeMessageStore())
     yield "messages-service", messages_app(settings, inbox=FakeInbox())

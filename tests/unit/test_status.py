@@ -113,7 +113,7 @@ def test_a_member_that_is_down_shows_as_down_with_its_statistics_unknown(parts):
 def test_the_facade_serves_the_page_its_assets_and_its_data(settings, parts):
     cluster, _, clock = parts
     queue = FakeQueue()
-    facade = Facade(FakeLogging(), FakeMessages(queue), queue)
+    facade = Facade(FakeLogging(), FakeMessages(), queue)
     client = create_app(settings, facade=facade,
                         status=Status(cluster, FakeCopies(), facade.recent, clock=clock)).test_client()
     uuid = client.post("/facade", data={"msg": "shown"}).json["uuid"]
