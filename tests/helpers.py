@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,3 +23,9 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 
             if time.monotonic() > deadline:
                 raise
         time.sleep(interval)
+
+
+def port_offset(suite_default: int) -> int:
+    """A suite's port offset: its own default, moved by LAB_TEST_PORT_SHIFT (a small number such as 40) so
+    that two test runs on one machine can go side by side without sharing a port."""
+    return suite_default + int(os.environ.get("LAB_TEST_PORT_SHIFT", "0"))

@@ -12,11 +12,11 @@ from lab_common.consul_support import KV_PREFIX, agent
 from lab_common.settings import ServiceSettings
 from scripts.experiment import run_experiment
 from scripts.launcher import System, Topology
-from tests.helpers import eventually
+from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.consul
 
-PORT_OFFSET = 13_000
+PORT_OFFSET = port_offset(13_000)
 
 
 @pytest.fixture(scope="module")

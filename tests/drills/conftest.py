@@ -7,8 +7,10 @@ import uuid
 import pytest
 
 from scripts.launcher import System, Topology
+from tests.helpers import port_offset
 
-PORT_OFFSET = 20_000  # members on 25701-25703, facade on 28080: a system on the default ports is left alone
+# members on 25701-25703, facade on 28080: a system on the default ports is left alone
+PORT_OFFSET = port_offset(20_000)
 
 
 @pytest.fixture

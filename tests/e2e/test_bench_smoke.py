@@ -15,10 +15,11 @@ import pytest
 
 from scripts.bench.targets import TARGETS
 from scripts.launcher import ROOT
+from tests.helpers import port_offset
 
 pytestmark = pytest.mark.e2e
 
-PORT_OFFSET = 3_500  # ports stay below the ephemeral range (32768+)
+PORT_OFFSET = port_offset(3_500)  # ports stay below the ephemeral range (32768+)
 
 
 def listening(port: int) -> bool:

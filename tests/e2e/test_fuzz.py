@@ -8,10 +8,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from scripts.launcher import System, Topology
+from tests.helpers import port_offset
 
 pytestmark = pytest.mark.e2e
 
-PORT_OFFSET = 15_500  # members on 21201-21203, their metrics on 25201-25203, the facade on 23580
+PORT_OFFSET = port_offset(15_500)  # members on 21201-21203, their metrics on 25201-25203, the facade on 23580
 EXAMPLES = 25  # per operation: a few seconds per service; seeded, so a run repeats the last one
 
 

@@ -12,12 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.deps import ensure_chromium
 from scripts.launcher import System, Topology
-from tests.helpers import eventually
+from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.e2e
 
 CREATED = {"route": "/facade", "method": "POST", "status": "201"}
-PORT_OFFSET = 14_500  # members on 20201-20203, their metrics on 24201-24203, Prometheus on 23590
+PORT_OFFSET = port_offset(14_500)  # members on 20201-20203, their metrics on 24201-24203, Prometheus on 23590
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import hazelcast
 from lab_common.contracts import LOGGING_MAP, MESSAGES_QUEUE, RECEIVED_MAP
 from scripts.experiment import received_by_copy, run_experiment
 from scripts.launcher import ROOT, LauncherError, System, Topology
-from tests.helpers import eventually
+from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     system = System(tmp_path_factory.mktemp("e2e"))
-    system.start(Topology(cluster_name=f"e2e-{uuid.uuid4().hex[:8]}", port_offset=11_000), timeout=120)
+    system.start(Topology(cluster_name=f"e2e-{uuid.uuid4().hex[:8]}", port_offset=port_offset(11_000)), timeout=120)
     yield system
     system.stop()
 
@@ -279,7 +279,7 @@ def test_labctl_run_stops_everything_on_sigterm(tmp_path):
     run_dir = tmp_path / "run"
     child = subprocess.Popen(
         [sys.executable, "-m", "scripts.cli", "--run-dir", str(run_dir), "run", "--members", "1", "--logging", "1",
-         "--messages", "1", "--port-offset", "12000", "--cluster-name", f"run-{uuid.uuid4().hex[:8]}"],
+         "--messages", "1", "--port-offset", str(port_offset(12_000)), "--cluster-name", f"run-{uuid.uuid4().hex[:8]}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

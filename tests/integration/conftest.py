@@ -11,9 +11,11 @@ import pytest
 from lab_common.cluster import ClusterConnection
 from lab_common.settings import HazelcastSettings
 from scripts.launcher import System, Topology
+from tests.helpers import port_offset
 
 PORT_OFFSET = 10_000  # members on 15701-15703: a system the user runs on the default ports is left alone
-PORT_OFFSET = int(os.environ.get("LAB_IT_PORT_OFFSET", PORT_OFFSET))  # two test runs side by side: another offset
+# two test runs side by side: another offset, or LAB_TEST_PORT_SHIFT as for every suite
+PORT_OFFSET = int(os.environ.get("LAB_IT_PORT_OFFSET", port_offset(PORT_OFFSET)))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from scripts.launcher import System, Topology
-from tests.helpers import eventually
+from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def small_system(tmp_path_factory):
     system = System(tmp_path_factory.mktemp("health"))
     system.start(Topology(cluster_name=f"health-{uuid.uuid4().hex[:8]}", members=1, logging=1, messages=1,
-                          facades=0, port_offset=10_100), timeout=120)
+                          facades=0, port_offset=port_offset(10_100)), timeout=120)
     yield system
     system.stop()
 
