@@ -49,7 +49,8 @@ def longest_silence(outcomes: Iterable[Outcome], start: float, end: float) -> fl
 
 def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
     """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
-    names_by_address = {address: name for name, address in controller.hazelcast_cluster()[1].items()}
+    addresses_by_name = controller.hazelcast_cluster()[1]
+    names_by_address = {address: name for name, address in addresses_by_name.items()}
     with cluster_client(controller, timeout) as client:
         partitions = client.partition_service
 
@@ -58,6 +59,9 @@ def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: f
             return members.get(partitions.get_partition_owner(partitions.get_partition_id(queue_name)))
 
         address, _ = wait_for(owner_address, lambda a: a is not None, timeout, interval=0.1)
+    host = (address or "").rsplit(":", 1)[0]
+    if address not in names_by_address and host in addresses_by_name:  # in Compose, a member is known by its name
+        return host
     if address not in names_by_address:
         raise DrillError(f"the cluster names {address} as the owner of {queue_name}, which is no member known here")
     return names_by_address[address]
