@@ -116,7 +116,7 @@ class Registration:
 
     def register(self) -> None:
         s = self._settings
-        address = "127.0.0.1" if s.host in ("0.0.0.0", "") else s.host
+        address = s.advertise or ("127.0.0.1" if s.host in ("0.0.0.0", "") else s.host)
         check = consul.Check.http(f"http://{address}:{s.port}/health", interval="1s", timeout="1s",
                                   deregister="1m")
         self._client.agent.service.register(s.service, service_id=self.service_id, address=address, port=s.port,

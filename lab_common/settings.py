@@ -98,6 +98,10 @@ class ServiceSettings:
         "where service addresses come from",
     )
     consul: str = setting("127.0.0.1:8500", "LAB_CONSUL", "--consul", str, "Consul agent host:port")
+    advertise: str = setting(
+        "", "LAB_ADVERTISE", "--advertise", str,
+        "host others reach this copy at, as registered in Consul (default: the listen address; 127.0.0.1 for 0.0.0.0)",
+    )
     metrics: bool = setting(
         True, "LAB_METRICS", "--metrics", _bool,
         "count requests, calls and operations and answer GET /metrics (false: neither, to measure their cost)",

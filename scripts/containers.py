@@ -1,7 +1,8 @@
 """Containers on this machine kind, with podman: the runtime settings, the images docker-compose.yml names,
 and the Docker-compatible API socket that the drills' Docker adapter talks to.
 
-Docker Hub cannot be reached here, so `python:3.11-slim` and `hazelcast/hazelcast:5.6.0` are STAND-INS built
+Docker Hub cannot be reached here, so `python:3.11-slim`, `hazelcast/hazelcast:5.6.0` and `hashicorp/consul:1.22.0`
+(docker-compose.consul.yml) are STAND-INS built
 locally (a Debian base made with debootstrap, then deploy/podman/*.Containerfile) and kept in podman's
 storage, once per machine. Builds need no network inside containers beyond Debian's mirror: the project
 image installs the services' wheels from a wheelhouse made on the host (cached per machine).
@@ -24,7 +25,15 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-from scripts.deps import ROOT, cache_dir, ensure_jmx_exporter_jar, ensure_member_jar, hazelcast_version
+from scripts.deps import (
+    CONSUL_VERSION,
+    ROOT,
+    cache_dir,
+    ensure_consul,
+    ensure_jmx_exporter_jar,
+    ensure_member_jar,
+    hazelcast_version,
+)
 
 PODMAN_DIR = ROOT / "deploy" / "podman"
 CONTAINERS_CONF = PODMAN_DIR / "containers.conf"
@@ -128,6 +137,19 @@ def ensure_hazelcast_standin() -> None:
         _build(hazelcast_image(), containerfile, Path(context), digest=digest)
 
 
+def consul_image() -> str:
+    return f"docker.io/hashicorp/consul:{CONSUL_VERSION}"
+
+
+def ensure_consul_standin() -> None:
+    containerfile = PODMAN_DIR / "consul.Containerfile"
+    binary = ensure_consul()
+    digest = _digest(containerfile.read_bytes(), CONSUL_VERSION, str(binary.stat().st_size))
+    with tempfile.TemporaryDirectory(prefix="lab-consul-") as context:
+        shutil.copy(binary, Path(context) / "consul")
+        _build(consul_image(), containerfile, Path(context), digest=digest)
+
+
 def wheelhouse() -> Path:
     """The services' wheels (runtime dependencies only), made on the host, cached per pyproject.toml."""
     pyproject = (ROOT / "pyproject.toml").read_bytes()
@@ -174,9 +196,11 @@ def ensure_images() -> list[str]:
     ensure_base()
     ensure_python_standin()
     ensure_hazelcast_standin()
+    ensure_consul_standin()
     build_project_image()
-    say(f"images ready in {time.monotonic() - began:.0f} s (STAND-INS: {PYTHON_IMAGE}, {hazelcast_image()})")
-    return [BASE_IMAGE, PYTHON_IMAGE, hazelcast_image(), PROJECT_IMAGE]
+    say(f"images ready in {time.monotonic() - began:.0f} s "
+        f"(STAND-INS: {PYTHON_IMAGE}, {hazelcast_image()}, {consul_image()})")
+    return [BASE_IMAGE, PYTHON_IMAGE, hazelcast_image(), consul_image(), PROJECT_IMAGE]
 
 
 @contextlib.contextmanager

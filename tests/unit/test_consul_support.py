@@ -67,6 +67,19 @@ def test_missing_keys_are_waited_for_then_refused_by_name():
     assert "lab/hazelcast/cluster-name" in str(err.value)
 
 
+def test_a_copy_listening_everywhere_registers_the_address_it_is_told_to_advertise():
+    """In containers a copy listens on 0.0.0.0 and others reach it by its service name."""
+    fake = FakeConsul()
+    for advertise, expected in (("", "127.0.0.1"), ("logging-2", "logging-2")):
+        settings = ServiceSettings.load("logging-service", default_port=8083, argv=[], instance="logging-2",
+                                        environ={"LAB_HOST": "0.0.0.0", "LAB_ADVERTISE": advertise})
+        registration = Registration(settings, fake)
+        registration.register()
+        entry = fake.agent.service.registered[registration.service_id]
+        assert entry["address"] == expected
+        assert entry["check"]["http"] == f"http://{expected}:8083/health"
+
+
 def test_registration_carries_an_http_check_on_health_and_is_undone():
     fake = FakeConsul()
     settings = ServiceSettings.load("logging-service", default_port=8083, environ={}, argv=[], instance="logging-2")
