@@ -14,8 +14,9 @@ COPY wheels/ /tmp/wheels/
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir $PIP_OPTIONS . \
     && rm -rf /tmp/wheels \
-    && useradd --system --no-create-home --shell /usr/sbin/nologin lab
-USER lab
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lab
+# numeric, so a runtime (Kubernetes' runAsNonRoot) can tell it is not root
+USER 10001
 ENV PYTHONUNBUFFERED=1 LAB_HOST=0.0.0.0
 # /health answers 200 only when the service can do its work (its cluster, its dependencies)
 HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \

