@@ -1,7 +1,7 @@
 """OpenAPI 3.1 descriptions of the services' HTTP APIs, served at GET /openapi.json.
 
 Each service states its own routes (its `api.py`); what every service answers the same way (/health,
-/metrics, /openapi.json, the error shape, X-Request-Id) is stated here once. A unit test holds each
+/live, /metrics, /openapi.json, the error shape, X-Request-Id) is stated here once. A unit test holds each
 description to the routes its Flask app really has.
 """
 
@@ -53,6 +53,8 @@ def document(service: str, paths: dict[str, dict[str, dict]], schemas: dict[str,
         "/health": {"get": operation("200 when the copy can do its job, else 503 naming the failing checks",
                                      {200: json_response("healthy", ref("Health")),
                                       503: json_response("not healthy", ref("Health"))})},
+        "/live": {"get": operation("200 whenever the copy answers at all; checks nothing (a liveness probe)",
+                                   {200: json_response("alive", ref("Live"))})},
         "/metrics": {"get": operation("Prometheus metrics of this copy (absent with LAB_METRICS=false)", {
             200: {"description": "the text exposition format",
                   "content": {"text/plain": {"schema": {"type": "string"}}}}}, (404,))},
@@ -68,6 +70,9 @@ def document(service: str, paths: dict[str, dict[str, dict]], schemas: dict[str,
                 "Error": {"type": "object", "required": ["error", "message"],
                           "properties": {"error": {"type": "string", "enum": sorted(set(ERROR_CODES.values()))},
                                          "message": {"type": "string"}}},
+                "Live": {"type": "object", "required": ["status", "service", "instance"],
+                         "properties": {"status": {"const": "alive"}, "service": {"type": "string"},
+                                        "instance": {"type": "string"}}},
                 "Health": {"type": "object", "required": ["status", "service", "instance", "checks"],
                            "properties": {"status": {"enum": ["ok", "unavailable"]}, "service": {"type": "string"},
                                           "instance": {"type": "string"}, "checks": {"type": "object"}}},

@@ -1,4 +1,4 @@
-"""The Flask shape every service shares: JSON errors, a body limit, request parsing, /health and /metrics."""
+"""The Flask shape every service shares: JSON errors, a body limit, request parsing, /health, /live and /metrics."""
 
 from __future__ import annotations
 
@@ -89,12 +89,18 @@ def request_id() -> str:
 
 
 def add_health(app: Flask, settings: ServiceSettings, checks: Mapping[str, HealthCheck]) -> None:
-    """GET /health: 200 when every check passes, else 503 naming the failing ones."""
+    """GET /health: 200 when every check passes, else 503 naming the failing ones. GET /live: 200 whenever
+    a request thread answers, checking nothing else: a liveness probe that does not restart copies while
+    the cluster is away (they recover by themselves)."""
 
     @app.get("/health")
     def health():
         healthy, body = health_report(settings, checks)
         return jsonify(body), 200 if healthy else 503
+
+    @app.get("/live")
+    def live():
+        return jsonify({"status": "alive", "service": settings.service, "instance": settings.instance})
 
 
 def health_report(settings: ServiceSettings, checks: Mapping[str, HealthCheck]) -> tuple[bool, dict]:

@@ -138,3 +138,12 @@ def test_the_log_line_of_a_long_message_shows_only_its_start(client, caplog):
     lines = [r.getMessage() for r in caplog.records if "uuid=u1" in r.getMessage()]
     assert len(lines) == 2
     assert all(f"msg={msg[:32] + '…'!r} (5017 chars)" in line and "secret" not in line for line in lines)
+
+
+def test_live_is_200_while_health_is_503_so_a_liveness_probe_does_not_restart_a_copy_without_its_cluster(
+        client, store):
+    store.available = False
+    assert client.get("/health").status_code == 503
+    response = client.get("/live")
+    assert response.status_code == 200
+    assert response.json == {"status": "alive", "service": "test-service", "instance": "logging-2"}
