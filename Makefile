@@ -18,8 +18,9 @@ ifneq ($(PROMETHEUS),)
 endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) $(if $(PROMETHEUS),--prometheus)
 
-test: setup ## set everything up (the Consul agent, kustomize, Prometheus, Chromium too: once per machine) and run every test
+test: setup ## set everything up (the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test
 	$(BIN)/python -m scripts.deps consul kustomize prometheus chromium
+	$(BIN)/python -m scripts.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: setup ## only the fast unit tests (no cluster)

@@ -2,8 +2,7 @@
 on the copies' names and ports, the environment each service reads (its settings class names the variables),
 and the Hazelcast settings of hazelcast/member.yaml, hazelcast/member-compose.yaml and deploy/k8s.
 
-A deliberate difference is named here with its reason. Where docker-compose.yml disagrees today the test is
-marked xfail with what to change, so the disagreement shows in every run until the compose file is fixed.
+A deliberate difference is named here with its reason.
 """
 
 from __future__ import annotations
@@ -365,9 +364,6 @@ def test_kubernetes_members_serve_their_statistics_where_the_facade_status_page_
     assert env["PROMETHEUS_CONFIG"].rpartition("/")[2] == exporter.name
 
 
-@pytest.mark.xfail(reason="for docker-compose.yml's owner: the members' exporter listens on 9700 "
-                          "(PROMETHEUS_PORT) but the status page reads member-N:5701 + 4000 = 9701 "
-                          "(lab_common.contracts.member_metrics_address)", strict=False)
 def test_compose_members_serve_their_statistics_where_the_facade_status_page_looks(compose):
     for name, service in compose.items():
         if kind_of(name) == "member":
