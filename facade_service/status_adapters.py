@@ -4,6 +4,7 @@ discovery source (every copy of every service) and each copy's /health."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +94,11 @@ class HazelcastClusterView:
     def _cluster_members(self) -> tuple[set[str], str | None]:
         """Addresses of the members in the cluster, and the one holding the queue's partition."""
         client = self._connection.client()
-        by_uuid = {m.uuid: f"{m.address.host}:{m.address.port}" for m in client.cluster_service.get_members()}
+        configured = {_resolved(address): address for address in self._members}
+        by_uuid = {}
+        for m in client.cluster_service.get_members():
+            reported = f"{m.address.host}:{m.address.port}"  # an IP in containers and pods, a name elsewhere
+            by_uuid[m.uuid] = configured.get(_resolved(reported), reported)
         partitions = client.partition_service
         owner = partitions.get_partition_owner(partitions.get_partition_id(self._queue))
         return set(by_uuid.values()), by_uuid.get(owner)
@@ -114,6 +119,17 @@ class HazelcastClusterView:
         if response.status != 200:
             return None, f"metrics: HTTP {response.status}"
         return MemberStatistics(response.data.decode()), None
+
+
+def _resolved(address: str) -> str:
+    """host:port with the host as an IP address, so a member configured by name (member-1:5701 in Compose,
+    member-1.member:5701 in Kubernetes) matches the address the cluster reports for it. Looked up on every
+    read: a pod's address changes when it is replaced."""
+    host, _, port = address.rpartition(":")
+    try:
+        return f"{socket.gethostbyname(host)}:{port}"
+    except OSError:  # not resolvable (now): compared as written
+        return address
 
 
 def _summed(scrapes: list[MemberStatistics], name: str, label: str) -> int | None:

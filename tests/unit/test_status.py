@@ -157,3 +157,10 @@ def test_recent_posts_keep_only_the_newest(parts):
         recent.add(f"u{i}", "m", "logging-1")
     assert [m.uuid for m in recent.newest_first()] == ["u2", "u1"]
     assert dataclasses.asdict(recent.newest_first()[0]) == {"uuid": "u2", "msg": "m", "logged_by": "logging-1"}
+
+
+def test_a_member_configured_by_name_matches_the_address_the_cluster_reports_for_it():
+    from facade_service.status_adapters import _resolved
+
+    assert _resolved("localhost:5701") == _resolved("127.0.0.1:5701") == "127.0.0.1:5701"
+    assert _resolved("no-such-host.invalid:5701") == "no-such-host.invalid:5701"
