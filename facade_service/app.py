@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, send_from_directory
@@ -88,24 +89,28 @@ def build(settings: FacadeSettings):
     from facade_service.status_adapters import HazelcastClusterView, HealthProbe
     from lab_common.cluster import ClusterConnection
     from lab_common.discovery_factory import make_discovery
+    from lab_common.failover import CopyBreakers
     from lab_common.http import HttpPool, ServiceClient
 
     http = HttpPool(size=settings.threads * 2)
     discovery = make_discovery(settings, http)
     connection = ClusterConnection(settings).start()
+    breakers = CopyBreakers("logging-service", fail_max=settings.breaker_fail_max,
+                            reset_timeout=settings.breaker_reset_timeout)
 
-    def client(service: str) -> ServiceClient:
+    def client(service: str, breakers: CopyBreakers | None = None) -> ServiceClient:
         return ServiceClient(service, discovery, http, timeout=settings.http_timeout,
-                             attempts=settings.http_attempts)
+                             attempts=settings.http_attempts, breakers=breakers)
 
     facade = Facade(
-        logging=LoggingClient(client("logging-service")),
+        logging=LoggingClient(client("logging-service", breakers)),
         messages=MessagesClient(client("messages-service")),
         queue=HazelcastQueue(connection, settings.messages_queue),
     )
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "discovery": lambda: (True, discovery.status()),
+        "logging-breakers": breakers_check(breakers),
     }
     status = Status(
         HazelcastClusterView(connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
@@ -121,6 +126,17 @@ def build(settings: FacadeSettings):
         http.clear()
 
     return create_app(settings, facade=facade, health_checks=checks, status=status), close
+
+
+def breakers_check(breakers) -> Callable[[], tuple[bool, dict]]:
+    """/health's view of the logging copies' breakers. It never fails the facade's health: an open breaker
+    is logging's trouble, and the facade still answers (a POST then probes a copy, or is a 503)."""
+
+    def check() -> tuple[bool, dict]:
+        copies = breakers.report()
+        return True, {"open": sum(1 for c in copies.values() if c["state"] == "open"), "copies": copies}
+
+    return check
 
 
 def _member_order(address: str) -> tuple[str, int]:

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from facade_service import service
-from facade_service.app import create_app
+from facade_service.app import breakers_check, create_app
 from facade_service.service import Facade
-from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
+from lab_common.failover import CopyBreakers, CopyFailed
+from tests.unit.fakes import FakeClock, FakeLogging, FakeMessages, FakeQueue
 
 
 @pytest.fixture
@@ -253,3 +254,15 @@ def test_a_request_without_a_sane_request_id_gets_one_of_its_own(client, parts):
     made = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]
     assert all(len(rid) == 32 for rid in made) and made[0] != made[1]
     assert logging.request_ids == queue.request_ids == made
+
+
+def test_health_shows_each_logging_copys_breaker_and_stays_200_while_one_is_open(settings, parts):
+    breakers = CopyBreakers("logging-service", fail_max=1, reset_timeout=10, clock=FakeClock(0))
+    breakers.of("http://l1").succeeded()
+    breakers.of("http://l2").failed(CopyFailed("http://l2: ConnectionRefusedError"))
+    app = create_app(settings, facade=Facade(*parts), health_checks={"logging-breakers": breakers_check(breakers)})
+    response = app.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.json["checks"]["logging-breakers"] == {"ok": True, "detail": {"open": 1, "copies": {
+        "http://l1": {"state": "closed", "failures_in_a_row": 0},
+        "http://l2": {"state": "open", "failures_in_a_row": 1, "probe_in_seconds": 10.0}}}}
