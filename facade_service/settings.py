@@ -1,6 +1,6 @@
 """What facade-service reads: a caller of logging and messages, with a Hazelcast client for the queue
 (and, for the status page, the names of the two maps whose statistics it shows), and a circuit breaker
-per logging copy."""
+per logging copy, and how long a POST may keep trying logging."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from lab_common.settings import (
     HazelcastSettings,
     logging_map_setting,
     messages_queue_setting,
+    non_negative_float,
     positive_float,
     positive_int,
     received_map_setting,
@@ -30,4 +31,12 @@ class FacadeSettings(CallerSettings, HazelcastSettings):
     breaker_reset_timeout: float = setting(
         10.0, "LAB_BREAKER_RESET_TIMEOUT", "--breaker-reset-timeout", positive_float,
         "seconds an open breaker skips its logging copy before one call probes it (half-open)",
+    )
+    retry_window: float = setting(
+        0.0, "LAB_RETRY_WINDOW", "--retry-window", non_negative_float,
+        "seconds a POST keeps trying logging copies while none answers (0: a 503 once its attempts fail)",
+    )
+    retry_window_max: float = setting(
+        30.0, "LAB_RETRY_WINDOW_MAX", "--retry-window-max", non_negative_float,
+        "the longest window a client may ask for with the header Prefer: wait=N (0: the header is ignored)",
     )

@@ -184,3 +184,69 @@ def test_without_breakers_every_attempt_goes_to_the_next_copy_in_the_calls_order
         failover(None, copies=["http://a", "http://b", "http://c"], attempts=3).run(copies)
     assert sorted(copies.called()) == ["http://a", "http://b", "http://c"]
     assert "circuit" not in err.value.message
+
+
+class ComesBack:
+    """Every copy is down until the `after`-th call, which answers."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.calls = 0
+
+    def __call__(self, address: str) -> str:
+        self.calls += 1
+        if self.calls < self.after:
+            raise CopyFailed(f"{address}: ConnectionRefusedError")
+        return address
+
+
+def test_a_call_with_a_retry_window_keeps_trying_past_its_attempts_until_a_copy_answers():
+    call = ComesBack(after=7)
+    assert failover(None, attempts=3).run(call, window=60) in ("http://a", "http://b")
+    assert call.calls == 7
+
+
+def test_a_call_without_a_window_stops_after_its_attempts():
+    call = ComesBack(after=7)
+    with pytest.raises(Unavailable):
+        failover(None, attempts=3).run(call)
+    assert call.calls == 3
+
+
+def test_a_window_that_passes_with_no_copy_answering_ends_in_unavailable_after_more_than_the_attempts():
+    call = ComesBack(after=10**9)
+    calls = Failover("s", FakeDiscovery({"s": ["http://a"]}), attempts=2, backoff=0.05)
+    with pytest.raises(Unavailable) as err:
+        calls.run(call, window=0.3)
+    assert call.calls > 2 and len(err.value.details["attempts"]) == call.calls
+
+
+class NamesNoCopyAtFirst(FakeDiscovery):
+    """Consul lists only passing copies: with every logging copy stopped it names none (Unavailable)
+    until it has been asked `until` times."""
+
+    def __init__(self, service: str, copies: list[str], until: int):
+        super().__init__({})
+        self.asked = 0
+        self._service, self._copies, self._until = service, copies, until
+
+    def addresses(self, service: str) -> list[str]:
+        self.asked += 1
+        if self.asked == self._until:
+            self.addresses_by_service[self._service] = self._copies
+        return super().addresses(service)
+
+
+def test_within_a_window_discovery_naming_no_copy_is_one_more_failed_attempt(clock):
+    discovery = NamesNoCopyAtFirst("logging-service", ["http://a"], until=3)
+    calls = Failover("logging-service", discovery, attempts=1, backoff=0, breakers=breakers_for(clock))
+    assert calls.run(lambda address: address, window=60) == "http://a"
+    assert discovery.asked == 3
+
+
+def test_without_a_window_discovery_naming_no_copy_is_the_calls_answer_at_once(clock):
+    discovery = NamesNoCopyAtFirst("logging-service", ["http://a"], until=3)
+    calls = Failover("logging-service", discovery, attempts=3, backoff=0, breakers=breakers_for(clock))
+    with pytest.raises(Unavailable) as err:
+        calls.run(lambda address: address)
+    assert err.value.message == "no copies of logging-service" and discovery.asked == 1
