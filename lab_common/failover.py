@@ -50,7 +50,7 @@ class CopyBreaker(pybreaker.CircuitBreakerListener):
                  clock: Callable[[], float]):
         self.service = service
         self.address = address
-        self.opened_at = float("-inf")
+        self.opened_at = float("-inf")  # on `clock`, when it last opened
         self._clock = clock
         self._breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout,
                                                  throw_new_error_on_trip=False, listeners=[self], name=address)
@@ -145,8 +145,9 @@ class CopyBreakers:
 class Failover:
     """Runs a call on copies of one service: a random order per call, the next copy on each attempt, up
     to `attempts` (and on while the call's retry window lasts). With breakers, a copy whose breaker is
-    open is passed over while another copy's admits calls; when none does, the copy open longest is
-    probed all the same, so a breaker never turns a call down that would have been tried without it."""
+    open is passed over while another copy's admits calls; when none does, the attempt probes the copy
+    it would have tried without breakers, so a breaker never turns down a call that would have been
+    tried, and concurrent calls do not all probe the same copy."""
 
     def __init__(self, service: str, discovery: Discovery, *, attempts: int, backoff: float = 0.05,
                  breakers: CopyBreakers | None = None):
@@ -207,7 +208,7 @@ class Failover:
         for address in turn:
             if self.breakers.of(address).admits():
                 return address
-        return min(turn, key=lambda address: self.breakers.of(address).opened_at)
+        return turn[0]  # every breaker open: this call's own next copy, as without breakers (no herd on one)
 
     def _through_breaker(self, address: str, call: Callable[[str], T]) -> T:
         if self.breakers is None:

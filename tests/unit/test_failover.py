@@ -17,16 +17,13 @@ class Copies:
     """The call a Failover runs: each copy answers its name, or fails when it is down; records who was
     called and the state its breaker was in at that moment."""
 
-    def __init__(self, breakers: CopyBreakers | None, *down: str, clock: FakeClock | None = None):
+    def __init__(self, breakers: CopyBreakers | None, *down: str):
         self.down = set(down)
         self.calls: list[tuple[str, str | None]] = []
         self._breakers = breakers
-        self._clock = clock
 
     def __call__(self, address: str) -> str:
         self.calls.append((address, self._breakers.of(address).state if self._breakers else None))
-        if self._clock:
-            self._clock.now += 1  # each call takes a second
         if address in self.down:
             raise CopyFailed(f"{address}: ConnectionRefusedError")
         return address
@@ -109,28 +106,40 @@ def test_a_failed_probe_opens_the_breaker_for_another_cool_down(clock):
     assert breakers.report()["http://a"] == {"state": "open", "failures_in_a_row": 3, "probe_in_seconds": 10.0}
 
 
-def test_when_every_breaker_is_open_the_copy_open_longest_is_probed_and_the_call_is_not_turned_down(clock):
+def test_when_every_breaker_is_open_the_call_still_probes_a_copy_and_is_not_turned_down(clock):
     breakers = breakers_for(clock, reset_timeout=60.0)
-    open_breaker(breakers, "http://b")
-    clock.now += 1
     open_breaker(breakers, "http://a")
+    open_breaker(breakers, "http://b")
     copies = Copies(breakers)  # both answer again, long before their cool-down ends
-    assert failover(breakers, attempts=1).run(copies) == "http://b"
-    assert copies.calls == [("http://b", "half-open")]
-    assert breakers.of("http://b").state == "closed" and breakers.of("http://a").state == "open"
+    probed = failover(breakers, attempts=1).run(copies)
+    assert copies.calls == [(probed, "half-open")]
+    other = ({"http://a", "http://b"} - {probed}).pop()
+    assert breakers.of(probed).state == "closed" and breakers.of(other).state == "open"
 
 
-def test_when_every_copy_fails_each_attempt_probes_another_and_the_503_says_every_breaker_is_open(clock):
+def test_when_every_copy_fails_the_attempts_go_round_the_calls_own_order_and_the_503_says_so(clock):
     breakers = breakers_for(clock, reset_timeout=60.0)
     open_breaker(breakers, "http://a")
-    clock.now += 1
     open_breaker(breakers, "http://b")
-    copies = Copies(breakers, "http://a", "http://b", clock=clock)
+    copies = Copies(breakers, "http://a", "http://b")
     with pytest.raises(Unavailable) as err:
         failover(breakers, attempts=3).run(copies)
-    assert copies.called() == ["http://a", "http://b", "http://a"]  # each failed probe opens it anew: to the back
+    first, second, third = copies.called()
+    assert first != second and third == first  # as without breakers: each attempt the next copy
     assert "every copy's circuit breaker is open" in err.value.message
     assert len(err.value.details["attempts"]) == 3
+
+
+def test_calls_that_find_every_breaker_open_spread_over_the_copies_instead_of_all_probing_one(clock):
+    breakers = breakers_for(clock, reset_timeout=60.0)
+    for address in ("http://a", "http://b", "http://c"):
+        open_breaker(breakers, address)
+    copies = Copies(breakers, "http://a", "http://b", "http://c")
+    calls = failover(breakers, copies=["http://a", "http://b", "http://c"], attempts=1)
+    for _ in range(60):
+        with pytest.raises(Unavailable):
+            calls.run(copies)
+    assert set(copies.called()) == {"http://a", "http://b", "http://c"}
 
 
 def test_only_a_copy_failure_counts_against_its_breaker(clock):
