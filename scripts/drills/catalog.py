@@ -367,7 +367,8 @@ def retry(run: DrillRun, wait: float = 30.0, down: float = 3.0) -> None:
         try:
             breakers = run.facade_health().detail("logging-breakers")["copies"].values()
             run.figure("the facade's logging breakers while every copy was down",
-                       ", ".join(f"{b['state']} ({b['failures_in_a_row']} failed in a row)" for b in breakers))
+                       ", ".join(f"{b['state']} ({b['failures_in_a_row']} failed in a row)" for b in breakers)
+                       or "none: no copy called (Consul names no stopped copy)")
         except (ValueError, KeyError, TypeError):
             run.figure("the facade's logging breakers while every copy was down", "not reported")
         started = time.time()
