@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CLOSED, HALF_OPEN, OPEN = pybreaker.STATE_CLOSED, pybreaker.STATE_HALF_OPEN, pybreaker.STATE_OPEN
+CLOSED, OPEN = pybreaker.STATE_CLOSED, pybreaker.STATE_OPEN
 
 
 class CopyFailed(Exception):
@@ -50,7 +50,7 @@ class CopyBreaker(pybreaker.CircuitBreakerListener):
                  clock: Callable[[], float]):
         self.service = service
         self.address = address
-        self.opened_at = float("-inf")  # on `clock`, when it last opened
+        self._opened_at = float("-inf")  # on `clock`, when it last opened
         self._clock = clock
         self._breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout,
                                                  throw_new_error_on_trip=False, listeners=[self], name=address)
@@ -64,7 +64,7 @@ class CopyBreaker(pybreaker.CircuitBreakerListener):
         """Seconds until an open breaker admits a probe; 0 when it admits calls."""
         if self.state != OPEN:
             return 0.0
-        return max(0.0, self.opened_at + self._breaker.reset_timeout - self._clock())
+        return max(0.0, self._opened_at + self._breaker.reset_timeout - self._clock())
 
     def admits(self) -> bool:
         return self.probe_in() == 0.0
@@ -95,7 +95,7 @@ class CopyBreaker(pybreaker.CircuitBreakerListener):
 
     def state_change(self, cb, old_state, new_state) -> None:  # pybreaker's listener call, under its lock
         if new_state.name == OPEN:
-            self.opened_at = self._clock()
+            self._opened_at = self._clock()
         metrics.record_breaker_state(self.service, self.address, new_state.name)
         if new_state.name == OPEN and (old_state is None or old_state.name == CLOSED):
             log.warning("%s %s: circuit open after %d failures in a row; skipped for %.0f s, then probed",
