@@ -41,9 +41,10 @@ class LoggingClient:
     def __init__(self, client: ServiceClient):
         self._client = client
 
-    def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else None
-        reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg}, headers=headers)
+        reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg}, headers=headers,
+                                  window=window)
         if reply.status in (200, 201):
             return reply.body
         if reply.status == 400:

@@ -14,14 +14,20 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "1-128 printable characters; it becomes the uuid: a retry is stored once",
                    "schema": {"type": "string", "minLength": 1, "maxLength": 128,
                               "pattern": "^[!-~](?:[ -~]*[!-~])?$"}}
+PREFER = {"name": "Prefer", "in": "header", "required": False,
+          "description": "`wait=N` (RFC 7240): rather than a 503, keep trying logging up to N whole seconds while no "
+                         "copy answers (at most the facade's LAB_RETRY_WINDOW_MAX); other preferences are ignored",
+          "schema": {"type": "string"}}
 SEQ = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 PAGING = [query("limit", "a page of at most this many (1-1000) instead of everything",
                 {"type": "integer", "minimum": 1, "maximum": 1000}),
           query("after", "the `next` of the previous page", SEQ)]
 
+POSTED = json_response("logged and queued", ref("Posted"))
+POSTED["headers"]["Preference-Applied"] = {"description": "`wait=N`: the window the POST was given, when it asked",
+                                           "schema": {"type": "string"}}
 POST = operation("post a message: logged by a logging copy, then queued for the messages copies",
-                 {201: json_response("logged and queued", ref("Posted"))}, (400, 409, 413, 415, 503),
-                 parameters=[IDEMPOTENCY_KEY], body=POST_BODY)
+                 {201: POSTED}, (400, 409, 413, 415, 503), parameters=[IDEMPOTENCY_KEY, PREFER], body=POST_BODY)
 GET = operation("everything logged, merged with one messages copy's listing; or one page with `limit`/`after`",
                 {200: json_response("the merged view, or a page", {"oneOf": [ref("Merged"), ref("Page")]})},
                 (400, 503), parameters=PAGING)

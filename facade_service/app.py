@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 
 from facade_service.api import openapi
-from facade_service.service import Facade
+from facade_service.service import Facade, RetryWindow
 from facade_service.settings import FacadeSettings
 from facade_service.status import Status
 from lab_common.errors import BadRequest, NotFound
@@ -25,6 +26,7 @@ from lab_common.web import (
 )
 
 MAX_IDEMPOTENCY_KEY = 128
+MAX_WAIT_DIGITS = 6  # Prefer: wait=N beyond 999999 s is not a preference, it is noise
 STATIC = Path(__file__).with_name("static")
 STATUS_ASSETS = {"status.js", "status.css"}
 
@@ -43,11 +45,15 @@ def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None,
         if key is not None and not (0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
             raise BadRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters")
         msg = text_field(request_fields(), "msg", "txt")
-        posted = facade.post(msg, key.strip() if key else None, request_id())
+        wait = preferred_wait(request.headers.getlist("Prefer"))
+        posted = facade.post(msg, key.strip() if key else None, request_id(), wait)
         body = {"uuid": posted.uuid, "msg": posted.msg, "logged_by": posted.logged_by}
         if posted.replayed:
             body["replayed"] = True
-        return jsonify(body), 201
+        response = jsonify(body)
+        if wait is not None and facade.retry_window.most > 0:
+            response.headers["Preference-Applied"] = f"wait={facade.retry_window.for_post(wait):g}"
+        return response, 201
 
     @app.get("/facade")
     @app.get("/")
@@ -59,6 +65,17 @@ def create_app(settings: ServiceSettings, *, facade: Facade, health_checks=None,
         return jsonify(facade.read_page(limit or 100, None if after is None else str(after)))
 
     return app
+
+
+def preferred_wait(prefer_headers: list[str]) -> float | None:
+    """The `wait` preference of the Prefer headers (RFC 7240: `Prefer: wait=30`), in whole seconds; None
+    without one. A preference not understood is ignored, not refused, as the RFC says."""
+    for preference in ",".join(prefer_headers).split(","):
+        name, _, value = preference.split(";")[0].partition("=")
+        if name.strip().lower() == "wait":
+            value = value.strip().strip('"')
+            return float(value) if value.isascii() and value.isdigit() and len(value) <= MAX_WAIT_DIGITS else None
+    return None
 
 
 def add_status_page(app: Flask, status: Status) -> None:
@@ -88,24 +105,29 @@ def build(settings: FacadeSettings):
     from facade_service.status_adapters import HazelcastClusterView, HealthProbe
     from lab_common.cluster import ClusterConnection
     from lab_common.discovery_factory import make_discovery
+    from lab_common.failover import CopyBreakers
     from lab_common.http import HttpPool, ServiceClient
 
     http = HttpPool(size=settings.threads * 2)
     discovery = make_discovery(settings, http)
     connection = ClusterConnection(settings).start()
+    breakers = CopyBreakers("logging-service", fail_max=settings.breaker_fail_max,
+                            reset_timeout=settings.breaker_reset_timeout)
 
-    def client(service: str) -> ServiceClient:
+    def client(service: str, breakers: CopyBreakers | None = None) -> ServiceClient:
         return ServiceClient(service, discovery, http, timeout=settings.http_timeout,
-                             attempts=settings.http_attempts)
+                             attempts=settings.http_attempts, breakers=breakers)
 
     facade = Facade(
-        logging=LoggingClient(client("logging-service")),
+        logging=LoggingClient(client("logging-service", breakers)),
         messages=MessagesClient(client("messages-service")),
         queue=HazelcastQueue(connection, settings.messages_queue),
+        retry_window=RetryWindow(default=settings.retry_window, most=settings.retry_window_max),
     )
     checks = {
         "hazelcast": lambda: (connection.connected, connection.status),
         "discovery": lambda: (True, discovery.status()),
+        "logging-breakers": breakers_check(breakers),
     }
     status = Status(
         HazelcastClusterView(connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
@@ -121,6 +143,17 @@ def build(settings: FacadeSettings):
         http.clear()
 
     return create_app(settings, facade=facade, health_checks=checks, status=status), close
+
+
+def breakers_check(breakers) -> Callable[[], tuple[bool, dict]]:
+    """/health's view of the logging copies' breakers. It never fails the facade's health: an open breaker
+    is logging's trouble, and the facade still answers (a POST then probes a copy, or is a 503)."""
+
+    def check() -> tuple[bool, dict]:
+        copies = breakers.report()
+        return True, {"open": sum(1 for c in copies.values() if c["state"] == "open"), "copies": copies}
+
+    return check
 
 
 def _member_order(address: str) -> tuple[str, int]:

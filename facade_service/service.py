@@ -67,8 +67,9 @@ class Listing:
 
 
 class LoggingPort(Protocol):
-    def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
-        """Store {uuid, msg} in some logging copy; answers the entry as stored (with logged_by)."""
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
+        """Store {uuid, msg} in some logging copy; answers the entry as stored (with logged_by). Raises
+        Unavailable when no copy took it within its attempts and `window` seconds."""
 
     def messages(self) -> FullListing: ...
 
@@ -85,6 +86,18 @@ class QueuePort(Protocol):
 
 
 @dataclass(frozen=True)
+class RetryWindow:
+    """How long a POST keeps trying logging while no copy answers: `default` seconds, or what its client
+    asks for, up to `most`."""
+
+    default: float = 0.0
+    most: float = 0.0
+
+    def for_post(self, asked: float | None) -> float:
+        return self.default if asked is None else min(asked, self.most)
+
+
+@dataclass(frozen=True)
 class Posted:
     uuid: str
     msg: str
@@ -94,20 +107,23 @@ class Posted:
 
 class Facade:
     def __init__(self, logging: LoggingPort, messages: MessagesPort, queue: QueuePort,
-                 recent: RecentPosts | None = None):
+                 recent: RecentPosts | None = None, retry_window: RetryWindow = RetryWindow()):
         self._logging = logging
+        self.retry_window = retry_window
         self._messages = messages
         self._queue = queue
         self.recent = recent or RecentPosts()  # what the status page lists
         # A full read asks messages from one of these while it asks logging itself.
         self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="full-read")
 
-    def post(self, msg: str, idempotency_key: str | None = None, request_id: str | None = None) -> Posted:
+    def post(self, msg: str, idempotency_key: str | None = None, request_id: str | None = None,
+             wait: float | None = None) -> Posted:
         """Log, then queue: both must succeed before the caller hears success, and only what the log
         holds is ever queued (a POST whose logging fails delivers nothing). A retry with the same
-        idempotency key reuses the uuid, so logging and the consumers store it once."""
+        idempotency key reuses the uuid, so logging and the consumers store it once. `wait`: the seconds
+        the client would rather wait for logging than hear 503 (see RetryWindow)."""
         uuid = idempotency_key or str(uuid_module.uuid4())
-        stored = self._logging.log(uuid, msg, request_id)
+        stored = self._logging.log(uuid, msg, request_id, window=self.retry_window.for_post(wait))
         if stored["msg"] != msg:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
         self._queue.offer(uuid, msg, request_id)

@@ -1,5 +1,6 @@
 """What facade-service reads: a caller of logging and messages, with a Hazelcast client for the queue
-(and, for the status page, the names of the two maps whose statistics it shows)."""
+(and, for the status page, the names of the two maps whose statistics it shows), and a circuit breaker
+per logging copy, and how long a POST may keep trying logging."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from lab_common.settings import (
     HazelcastSettings,
     logging_map_setting,
     messages_queue_setting,
+    non_negative_float,
+    positive_float,
+    positive_int,
     received_map_setting,
+    setting,
 )
 
 
@@ -19,3 +24,19 @@ class FacadeSettings(CallerSettings, HazelcastSettings):
     messages_queue: str = messages_queue_setting()
     logging_map: str = logging_map_setting()
     received_map: str = received_map_setting()
+    breaker_fail_max: int = setting(
+        5, "LAB_BREAKER_FAIL_MAX", "--breaker-fail-max", positive_int,
+        "failed calls in a row that open a logging copy's circuit breaker: the copy is then skipped",
+    )
+    breaker_reset_timeout: float = setting(
+        10.0, "LAB_BREAKER_RESET_TIMEOUT", "--breaker-reset-timeout", positive_float,
+        "seconds an open breaker skips its logging copy before one call probes it (half-open)",
+    )
+    retry_window: float = setting(
+        0.0, "LAB_RETRY_WINDOW", "--retry-window", non_negative_float,
+        "seconds a POST keeps trying logging copies while none answers (0: a 503 once its attempts fail)",
+    )
+    retry_window_max: float = setting(
+        30.0, "LAB_RETRY_WINDOW_MAX", "--retry-window-max", non_negative_float,
+        "the longest window a client may ask for with the header Prefer: wait=N (0: the header is ignored)",
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 # seconds: a POST takes ~2-20 ms under load, a full read of 100k seconds
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -25,6 +25,12 @@ CALLS = Counter("lab_outgoing_calls", "calls to a copy of another service, by ou
 CALL_SECONDS = Histogram("lab_outgoing_call_duration_seconds", "time of one call to one copy",
                          ["service", "target"], buckets=LATENCY_BUCKETS)
 RETRIES = Counter("lab_outgoing_retries", "calls tried again on another copy after one failed", ["service"])
+BREAKER_STATE = Gauge("lab_outgoing_breaker_state",
+                      "the circuit breaker of a copy of another service: 0 closed, 1 half-open (probing), 2 open",
+                      ["service", "target"])
+BREAKER_OPENED = Counter("lab_outgoing_breaker_opened", "times a copy's circuit breaker opened (a failed probe too)",
+                         ["service", "target"])
+BREAKER_LEVELS = {"closed": 0, "half-open": 1, "open": 2}
 HAZELCAST_SECONDS = Histogram("lab_hazelcast_operation_duration_seconds", "time of one Hazelcast operation",
                               ["operation"], buckets=LATENCY_BUCKETS)
 HAZELCAST_ERRORS = Counter("lab_hazelcast_operation_errors", "Hazelcast operations that failed", ["operation"])
@@ -63,6 +69,13 @@ def record_call(service: str, target: str, seconds: float, ok: bool) -> None:
 def record_retry(service: str) -> None:
     if _enabled:
         _child(RETRIES, service).inc()
+
+
+def record_breaker_state(service: str, target: str, state: str) -> None:
+    if _enabled:
+        _child(BREAKER_STATE, service, target).set(BREAKER_LEVELS[state])
+        if state == "open":
+            _child(BREAKER_OPENED, service, target).inc()
 
 
 def record_lookup(service: str, result: str) -> None:

@@ -29,6 +29,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):  # also refuses nan
+        raise ValueError("must be a number >= 0")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:

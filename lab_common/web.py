@@ -144,13 +144,14 @@ def request_fields() -> dict:
 
 def text_field(fields: dict, name: str, *aliases: str) -> str:
     """A required, non-blank string field; `aliases` are older names the lab used (e.g. txt)."""
-    value = next((fields[key] for key in (name, *aliases) if key in fields), None)
-    if value is None:
-        raise BadRequest(f"field '{name}' is missing")
+    given = next((key for key in (name, *aliases) if key in fields and fields[key] is not None), None)
+    if given is None:
+        raise BadRequest(f"field '{name}' is missing" + "".join(f" (or '{alias}')" for alias in aliases))
+    value = fields[given]
     if not isinstance(value, str):
-        raise BadRequest(f"field '{name}' must be a string, not {type(value).__name__}")
+        raise BadRequest(f"field '{given}' must be a string, not {type(value).__name__}")
     if not value.strip():
-        raise BadRequest(f"field '{name}' is empty")
+        raise BadRequest(f"field '{given}' is empty")
     return value
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from lab_common.openapi import document, json_response, operation, query, ref
 
-ENTRY = {"type": "object", "required": ["uuid", "msg"],
-         "properties": {"uuid": {"type": "string", "maxLength": 128, "pattern": "\\S"},
-                        "msg": {"type": "string", "pattern": "\\S"}}}
+UUID = {"type": "string", "maxLength": 128, "pattern": "\\S"}
+TEXT = {"type": "string", "pattern": "\\S"}
+ENTRY = {"type": "object", "properties": {"uuid": UUID, "msg": TEXT, "id": UUID, "txt": TEXT},
+         "allOf": [{"anyOf": [{"required": ["uuid"]}, {"required": ["id"]}]},
+                   {"anyOf": [{"required": ["msg"]}, {"required": ["txt"]}]}],
+         "description": "`uuid` and `msg`; the lab's Task 1 names `id` and `txt` are accepted in their place"}
 STORED = {"type": "object", "required": ["status", "copy", "uuid", "msg", "logged_by", "seq"],
           "properties": {"status": {"enum": ["stored", "duplicate"]}, "copy": {"type": "string"},
                          "uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},

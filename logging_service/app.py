@@ -34,10 +34,10 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
     @app.post("/logging")
     def post_message():
         fields = request_fields()
-        uuid = text_field(fields, "uuid")
+        uuid = text_field(fields, "uuid", "id")  # id and txt: the lab's Task 1 names
         if len(uuid) > MAX_UUID_LENGTH:
             raise BadRequest(f"uuid is longer than {MAX_UUID_LENGTH} characters")
-        msg = text_field(fields, "msg")
+        msg = text_field(fields, "msg", "txt")
         result = message_log.record(uuid, msg, request_id())
         body = {"status": "stored" if result.created else "duplicate", "copy": settings.instance,
                 **result.message.to_json()}

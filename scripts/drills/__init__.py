@@ -14,10 +14,11 @@ from scripts.drills.catalog import (
     messages_freeze,
     queue_lab,
     rejoin,
+    retry,
 )
 from scripts.drills.framework import DRILLS, DrillError, DrillRun, run_drill
 from scripts.drills.report import Report
 
 __all__ = ["DRILLS", "DrillError", "DrillRun", "Report", "run_drill", "cluster_loss", "config_loss",
            "consumer_crash", "logging_freeze", "logging_loss", "map_hard", "map_lab", "member_freeze", "member_loss",
-           "messages_freeze", "queue_lab", "rejoin"]
+           "messages_freeze", "queue_lab", "rejoin", "retry"]

@@ -352,3 +352,39 @@ def messages_freeze(run: DrillRun, frozen: float = 30.0, load: float = 5.0, vict
     run.controller.wait_healthy([victim], timeout=60)
     run.note(f"{victim} healthy again")
     run.settle(accepted)
+
+
+@drill("retry", "Task 1's retry: stop every logging copy, POST, start one while the facade is still retrying: "
+                "the POST answers 201 and the message is logged once")
+def retry(run: DrillRun, wait: float = 30.0, down: float = 3.0) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    copies = run.controller.names("logging")
+    run.stop(*copies)
+    msg = f"{run.tag}retry"
+    with PostClient(run.facade + "/facade", timeout=wait + 30.0) as client, ThreadPoolExecutor(1) as pool:
+        run.note(f"POST {msg!r} with Prefer: wait={wait:.0f}, every logging copy down")
+        answer = pool.submit(client.post, msg, headers={"Prefer": f"wait={wait:.0f}"})
+        time.sleep(down)  # the facade keeps trying while no copy answers
+        run.check(not answer.done(), f"the POST was answered within {down:.0f} s with every logging copy down "
+                                     f"({failure_summary([answer.result()]) if answer.done() else ''})")
+        try:
+            breakers = run.facade_health().detail("logging-breakers")["copies"].values()
+            run.figure("the facade's logging breakers while every copy was down",
+                       ", ".join(f"{b['state']} ({b['failures_in_a_row']} failed in a row)" for b in breakers)
+                       or "none: no copy called (Consul names no stopped copy)")
+        except (ValueError, KeyError, TypeError):
+            run.figure("the facade's logging breakers while every copy was down", "not reported")
+        started = time.time()
+        run.start(copies[0])
+        outcome = answer.result()
+    answered = outcome.started + outcome.elapsed
+    run.note(f"the POST answered {outcome.status or outcome.error} after {outcome.elapsed:.1f} s", answered)
+    run.figure("POST answered", f"{outcome.status or outcome.error} after {outcome.elapsed:.1f} s")
+    if not run.check(outcome.uuid is not None, f"the POST was not answered 201: {failure_summary([outcome])}"):
+        return
+    run.report.posted += 1
+    run.recovered(answered - started, f"{copies[0]} started -> the waiting POST answered 201")
+    if copies[1:]:
+        run.start(*copies[1:])
+    run.settle({outcome.uuid: msg})

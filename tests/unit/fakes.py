@@ -157,14 +157,16 @@ class FakeLogging:
         self.store = FakeMessageStore()
         self.available = True
         self.request_ids: list[str | None] = []
+        self.windows: list[float] = []
         self._log = MessageLog(self.store, "logging-1", clock=itertools.count(1_000, 1_000).__next__)
 
     def _check(self) -> None:
         if not self.available:
             raise Unavailable("no copy of logging-service answered")
 
-    def log(self, uuid: str, msg: str, request_id: str | None = None) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
         self.request_ids.append(request_id)
+        self.windows.append(window)
         self._check()
         result = self._log.record(uuid, msg, request_id)
         return {"status": "stored" if result.created else "duplicate", "copy": "logging-1",

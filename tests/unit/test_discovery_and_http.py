@@ -86,6 +86,19 @@ def test_all_copies_failing_is_unavailable_after_the_attempts():
     assert len(pool.calls) == 3
 
 
+def test_a_call_with_a_window_reaches_a_copy_that_starts_after_its_attempts_failed():
+    class Starting(FakePool):
+        def request(self, method, base, path, **kwargs):
+            if len(self.calls) == 5:  # the copy is up from the sixth call on
+                self.behaviour[base] = (201, {"ok": True})
+            return super().request(method, base, path, **kwargs)
+
+    pool = Starting({"http://a": TransportError("ConnectionRefusedError")})
+    client = ServiceClient("s", FakeDiscovery({"s": ["http://a"]}), pool, timeout=1, attempts=3, backoff=0)
+    assert client.call("POST", "/logging", json={}, window=60).status == 201
+    assert len(pool.calls) == 6
+
+
 def test_a_4xx_reply_is_returned_not_retried():
     discovery = FakeDiscovery({"s": ["http://a"]})
     pool = FakePool({"http://a": (400, {"error": "bad_request"})})

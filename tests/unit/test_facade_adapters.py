@@ -46,3 +46,14 @@ def test_a_message_logging_takes_is_posted_through_the_real_logging_app(settings
     response = client.post("/facade", data={"msg": "ü" * 1000})
     assert response.status_code == 201 and response.json["logged_by"] == "logging-1"
     assert [m.msg for m in store.entries.values()] == ["ü" * 1000]
+
+
+def test_the_logging_client_gives_its_call_the_posts_retry_window():
+    class Recording:
+        def call(self, method, path, **kwargs):
+            self.kwargs = kwargs
+            return Reply("http://l1", 201, {"status": "stored", "uuid": "u", "msg": "m", "logged_by": "logging-1"})
+
+    client = Recording()
+    LoggingClient(client).log("u", "m", window=12.0)
+    assert client.kwargs["window"] == 12.0

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from facade_service import service
-from facade_service.app import create_app
-from facade_service.service import Facade
-from tests.unit.fakes import FakeLogging, FakeMessages, FakeQueue
+from facade_service.app import breakers_check, create_app
+from facade_service.service import Facade, RetryWindow
+from lab_common.failover import CopyBreakers, CopyFailed
+from tests.unit.fakes import FakeClock, FakeLogging, FakeMessages, FakeQueue
 
 
 @pytest.fixture
@@ -253,3 +254,43 @@ def test_a_request_without_a_sane_request_id_gets_one_of_its_own(client, parts):
     made = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]
     assert all(len(rid) == 32 for rid in made) and made[0] != made[1]
     assert logging.request_ids == queue.request_ids == made
+
+
+def test_health_shows_each_logging_copys_breaker_and_stays_200_while_one_is_open(settings, parts):
+    breakers = CopyBreakers("logging-service", fail_max=1, reset_timeout=10, clock=FakeClock(0))
+    breakers.of("http://l1").succeeded()
+    breakers.of("http://l2").failed(CopyFailed("http://l2: ConnectionRefusedError"))
+    app = create_app(settings, facade=Facade(*parts), health_checks={"logging-breakers": breakers_check(breakers)})
+    response = app.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.json["checks"]["logging-breakers"] == {"ok": True, "detail": {"open": 1, "copies": {
+        "http://l1": {"state": "closed", "failures_in_a_row": 0},
+        "http://l2": {"state": "open", "failures_in_a_row": 1, "probe_in_seconds": 10.0}}}}
+
+
+@pytest.mark.parametrize("prefer, window, applied", [
+    (None, 2.0, None),  # the facade's own default
+    ("wait=10", 10.0, "wait=10"),
+    ("respond-async, wait=5", 5.0, "wait=5"),
+    ("WAIT = 7 ; x=y", 7.0, "wait=7"),
+    ("wait=600", 30.0, "wait=30"),  # no longer than the facade allows
+    ("wait=0", 0.0, "wait=0"),  # a client may ask for a fast 503
+    ("wait=soon", 2.0, None),  # a preference not understood is ignored
+    ("wait=1234567", 2.0, None),
+    ("respond-async", 2.0, None),
+])
+def test_prefer_wait_sets_how_long_logging_is_tried_up_to_the_facades_most(settings, prefer, window, applied):
+    logging = FakeLogging()
+    facade = Facade(logging, FakeMessages(), FakeQueue(), retry_window=RetryWindow(default=2.0, most=30.0))
+    response = create_app(settings, facade=facade).test_client().post(
+        "/facade", data={"msg": "m"}, headers={"Prefer": prefer} if prefer else {})
+    assert response.status_code == 201
+    assert logging.windows == [window]
+    assert response.headers.get("Preference-Applied") == applied
+
+
+def test_with_no_window_allowed_prefer_wait_is_ignored(client, parts):
+    logging, _, _ = parts
+    response = client.post("/facade", data={"msg": "m"}, headers={"Prefer": "wait=20"})
+    assert response.status_code == 201 and logging.windows == [0.0]
+    assert "Preference-Applied" not in response.headers

@@ -84,10 +84,27 @@ def test_paged_read_follows_the_cursor(client):
     assert [m["msg"] for m in first["messages"] + second["messages"]] == ["msg0", "msg1", "msg2", "msg3"]
 
 
+def test_the_task1_form_of_id_and_txt_posted_three_times_is_stored_once_and_never_an_error(client, store):
+    answers = [client.post("/logging", data={"id": "1111-2222-3333", "txt": "Duplicate test"}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 200, 200]
+    assert [a.json["status"] for a in answers] == ["stored", "duplicate", "duplicate"]
+    assert [(m.uuid, m.msg) for m in store.entries.values()] == [("1111-2222-3333", "Duplicate test")]
+
+
+def test_id_and_txt_are_read_from_json_too(client, store):
+    assert client.post("/logging", json={"id": "u7", "txt": "seven"}).status_code == 201
+    assert store.entries["u7"].msg == "seven"
+
+
 @pytest.mark.parametrize(
     "body, problem",
     [
-        ({"msg": "no uuid"}, "uuid"),
+        ({"msg": "no uuid"}, "field 'uuid' is missing (or 'id')"),
+        ({"txt": "no id"}, "field 'uuid' is missing (or 'id')"),
+        ({"id": "u1"}, "field 'msg' is missing (or 'txt')"),
+        ({"id": 5, "txt": "m"}, "field 'id' must be a string"),
+        ({"id": "u1", "txt": " "}, "field 'txt' is empty"),
+        ({"id": "x" * 200, "txt": "m"}, "longer"),
         ({"uuid": "u1"}, "msg"),
         ({"uuid": "u1", "msg": "   "}, "empty"),
         ({"uuid": "u1", "msg": 7}, "string"),

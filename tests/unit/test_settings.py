@@ -37,6 +37,16 @@ def test_every_invalid_value_is_named_at_once():
     assert all(name in message for name in ("LAB_PORT", "HZ_INVOCATION_TIMEOUT", "HZ_MEMBERS", "LAB_CONSUMER_BATCH"))
 
 
+def test_a_retry_window_is_zero_or_more_seconds():
+    settings = FacadeSettings.load("facade-service", default_port=8080,
+                                   environ={"LAB_RETRY_WINDOW": "0", "LAB_RETRY_WINDOW_MAX": "12.5"}, argv=[])
+    assert (settings.retry_window, settings.retry_window_max) == (0.0, 12.5)
+    with pytest.raises(SettingsError) as err:
+        FacadeSettings.load("facade-service", default_port=8080,
+                            environ={"LAB_RETRY_WINDOW": "-1", "LAB_RETRY_WINDOW_MAX": "nan"}, argv=[])
+    assert "LAB_RETRY_WINDOW=" in str(err.value) and "LAB_RETRY_WINDOW_MAX=" in str(err.value)
+
+
 def test_hazelcast_timeouts_are_seconds_not_minutes():
     settings = LoggingSettings.load("x", default_port=1, environ={}, argv=[])
     assert settings.hz_invocation_timeout <= 10 and settings.hz_connect_timeout <= 10
