@@ -83,10 +83,10 @@ def record_lookup(service: str, result: str) -> None:
         _child(DISCOVERY_LOOKUPS, service, result).inc()
 
 
-def record_consumed(received: int, taken: int) -> None:
-    if _enabled and taken:
+def record_consumed(received: int, dropped: int) -> None:
+    if _enabled:
         CONSUMED.inc(received)
-        DUPLICATES_DROPPED.inc(taken - received)
+        DUPLICATES_DROPPED.inc(dropped)
 
 
 def record_redelivered(count: int) -> None:

@@ -20,13 +20,14 @@ from lab_common.contracts import (
     SCAN_MARK,
     SEQ_INDEX,
     LoggedMessage,
+    QueueItem,
     ReceivedMessage,
     decode_queue_item,
     encode_queue_item,
     meta_map,
 )
 from lab_common.errors import Unavailable
-from messages_service.service import Batch
+from messages_service.service import Batch, NotCommitted
 
 TRANSACTION_TIMEOUT = 8.0  # short: a transaction stranded by a dying member holds its consumer until then
 REQUEUE_CHUNK = 500  # items per add_all
@@ -59,10 +60,10 @@ class HazelcastInbox:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map, blocking=False)
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
+        entries, recorded, unanswered = [], [], 0
         try:
             transaction.begin()
             queue = transaction.get_queue(self._queue_name)
-            entries = []
             item = queue.poll(wait_seconds)
             while item is not None:
                 entries.append(decode_queue_item(item))
@@ -76,18 +77,28 @@ class HazelcastInbox:
             for entry in entries:
                 message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
                 pending.append((message, received.put_if_absent(message.uuid, HazelcastJsonValue(message.to_text()))))
-            recorded = [message for message, answer in pending if answer.result() is None]
+            failure = None
+            for message, answer in pending:  # every answer is awaited, so a failure still tells what was recorded
+                try:
+                    if answer.result() is None:
+                        recorded.append(message)
+                except HazelcastError as err:
+                    unanswered += 1
+                    failure = failure or err
+            if failure is not None:
+                raise failure
             transaction.commit()
         except HazelcastError as err:
             if not _rolled_back(transaction):
                 # stranded (its coordinating member is gone): the items it took stay reserved for as long
                 # as this client lives; a new client makes the members put them back
                 self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
-            raise Unavailable(f"queue transaction failed: {type(err).__name__}: {err}") from err
+            raise NotCommitted(f"queue transaction failed: {type(err).__name__}: {err}", recorded, unanswered,
+                               _request_ids(entries)) from err
         except BaseException:
             _rolled_back(transaction)
             raise
-        return Batch(recorded, len(entries), {e.uuid: e.request_id for e in entries if e.request_id})
+        return Batch(recorded, len(entries), _request_ids(entries), sum(1 for e in entries if not e.request_id))
 
     def received_as_json(self, instance: str) -> list[str]:
         client = self._connection.client()
@@ -163,6 +174,10 @@ class HazelcastRedelivery:
         if head is None:
             return now
         return decode_queue_item(head).at  # an item without a time (0): assume nothing has left
+
+
+def _request_ids(entries: list[QueueItem]) -> dict[str, str]:
+    return {e.uuid: e.request_id for e in entries if e.request_id}
 
 
 def _rolled_back(transaction) -> bool:

@@ -5,12 +5,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import asdict, dataclass
 
 from lab_common import metrics
+from lab_common.contracts import ReceivedMessage
 from lab_common.logs import ERROR_PREFIX, clipped
-from messages_service.service import Inbox
+from messages_service.service import Inbox, NotCommitted
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerCounts:
+    """What a copy's consumer did since the process started (its /health shows them)."""
+
+    received: int = 0  # records written: what this copy's GET /messages lists, not_committed included
+    taken: int = 0  # items taken by committed transactions
+    dropped: int = 0  # of those, items whose uuid some copy had received already
+    redelivered: int = 0  # of those, items that redelivery had offered again
+    transactions: int = 0  # committed ones that took at least one item
+    not_committed: int = 0  # records written by a transaction that then failed (its items come back, dropped)
+    unanswered: int = 0  # record writes that got no answer: written or not, nobody knows
 
 
 class QueueConsumer:
@@ -29,9 +44,7 @@ class QueueConsumer:
                          for i in range(threads)]
         self._lock = threading.Lock()
         self.last_error: str | None = None
-        self.received_count = 0
-        self.taken_count = 0
-        self.transactions = 0  # that took at least one item
+        self.counts = ConsumerCounts()
 
     def start(self) -> QueueConsumer:
         for thread in self._threads:
@@ -56,21 +69,38 @@ class QueueConsumer:
             ok, state = False, f"failing: {self.last_error}"
         else:
             ok, state = True, "running"
-        return ok, {"state": state, "received": self.received_count, "taken": self.taken_count,
-                    "transactions": self.transactions}
+        with self._lock:
+            counts = asdict(self.counts)
+        return ok, {"state": state, **counts}
 
     def step(self) -> int:
         """Take one batch off the queue; answers how many messages were received."""
-        batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
-        for message in batch.recorded:
-            log.info("received uuid=%s request_id=%s msg=%s", message.uuid, batch.request_ids.get(message.uuid),
-                     clipped(message.msg))
+        try:
+            batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
+        except NotCommitted as failed:  # what it recorded stands: this copy received it
+            self._log_received(failed.recorded, failed.request_ids)
+            with self._lock:
+                self.counts.received += len(failed.recorded)
+                self.counts.not_committed += len(failed.recorded)
+                self.counts.unanswered += failed.unanswered
+            metrics.record_consumed(len(failed.recorded), 0)
+            raise
+        self._log_received(batch.recorded, batch.request_ids)
+        dropped = batch.taken - len(batch.recorded)
         with self._lock:
-            self.received_count += len(batch.recorded)
-            self.taken_count += batch.taken
-            self.transactions += 1 if batch.taken else 0
-        metrics.record_consumed(len(batch.recorded), batch.taken)
+            self.counts.received += len(batch.recorded)
+            self.counts.taken += batch.taken
+            self.counts.dropped += dropped
+            self.counts.redelivered += batch.redelivered
+            self.counts.transactions += 1 if batch.taken else 0
+        metrics.record_consumed(len(batch.recorded), dropped)
         return len(batch.recorded)
+
+    @staticmethod
+    def _log_received(recorded: list[ReceivedMessage], request_ids: dict[str, str]) -> None:
+        for message in recorded:
+            log.info("received uuid=%s request_id=%s msg=%s", message.uuid, request_ids.get(message.uuid),
+                     clipped(message.msg))
 
     def _run(self) -> None:
         backoff = 0.2

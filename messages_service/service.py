@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lab_common.contracts import LoggedMessage, ReceivedMessage
+from lab_common.errors import Unavailable
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,20 @@ class Batch:
     recorded: list[ReceivedMessage]  # newly recorded as received by this copy
     taken: int  # items taken off the queue (a uuid received before is taken and dropped)
     request_ids: dict[str, str] = field(default_factory=dict)  # uuid -> the id of the POST that queued it
+    redelivered: int = 0  # items taken that redelivery had offered again (they carry no POST's request id)
+
+
+class NotCommitted(Unavailable):
+    """A consumer transaction failed after recording: what it recorded stays recorded as received by this copy
+    (its items go back to the queue and are dropped when taken again); `unanswered` records got no answer
+    and may or may not have been written."""
+
+    def __init__(self, message: str, recorded: list[ReceivedMessage], unanswered: int = 0,
+                 request_ids: dict[str, str] | None = None):
+        super().__init__(message)
+        self.recorded = recorded
+        self.unanswered = unanswered
+        self.request_ids = request_ids or {}
 
 
 class Inbox(Protocol):
@@ -21,7 +36,8 @@ class Inbox(Protocol):
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         """Take up to max_items from the queue and record them as received by instance before the take is
         final (a take that fails goes back to the queue). Waits up to wait_seconds for the first item. A uuid
-        recorded before is dropped, not recorded twice."""
+        recorded before is dropped, not recorded twice. Raises NotCommitted, naming what it recorded, when
+        the take fails after recording."""
 
     def received_as_json(self, instance: str) -> list[str]:
         """What instance received, in seq order, each message as its JSON text ({uuid, msg,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from typing import Any, TypeVar
 
 import requests
@@ -59,16 +59,34 @@ class Check:
 
 @dataclass(frozen=True)
 class ConsumerCounts:
-    """A messages copy's consumer since it started (summed over copies by `+`)."""
+    """A messages copy's consumer since it started (summed over copies by `+`, compared over time by `-`);
+    a count is None from copies whose code does not keep it (older code)."""
 
-    received: int
-    taken: int | None  # items taken off the queue; None from copies that do not count them (older code)
-    transactions: int | None  # transactions that took at least one item; None likewise
+    received: int  # records written: what the copy's GET /messages lists
+    taken: int | None  # items taken off the queue by committed transactions
+    transactions: int | None  # transactions that took at least one item
+    dropped: int | None = None  # items taken whose uuid some copy had received already
+    redelivered: int | None = None  # items taken that redelivery had offered again
+    not_committed: int | None = None  # records written by a transaction that then failed
+    unanswered: int | None = None  # record writes that got no answer (written or not)
+
+    @classmethod
+    def of(cls, detail: Any) -> ConsumerCounts:
+        received = int(_detail(detail, "received"))
+        return cls(received, *(int(detail[name]) if name in detail else None for name in _COUNTED[1:]))
 
     def __add__(self, other: ConsumerCounts) -> ConsumerCounts:
-        known = None not in (self.taken, self.transactions, other.taken, other.transactions)
-        return ConsumerCounts(self.received + other.received, self.taken + other.taken if known else None,
-                              self.transactions + other.transactions if known else None)
+        return self._combine(other, lambda a, b: a + b)
+
+    def __sub__(self, other: ConsumerCounts) -> ConsumerCounts:
+        return self._combine(other, lambda a, b: a - b)
+
+    def _combine(self, other: ConsumerCounts, op: Callable[[int, int], int]) -> ConsumerCounts:
+        pairs = zip(astuple(self), astuple(other), strict=True)
+        return ConsumerCounts(*(None if a is None or b is None else op(a, b) for a, b in pairs))
+
+
+_COUNTED = tuple(f.name for f in fields(ConsumerCounts))
 
 
 @dataclass(frozen=True)
@@ -104,11 +122,7 @@ class ServiceHealth:
 
     def consumer(self) -> ConsumerCounts:
         """A messages copy's consumer counts."""
-        detail = self.detail("consumer")
-        received = int(_detail(detail, "received"))
-        if "taken" in detail and "transactions" in detail:
-            return ConsumerCounts(received, int(detail["taken"]), int(detail["transactions"]))
-        return ConsumerCounts(received, None, None)
+        return ConsumerCounts.of(self.detail("consumer"))
 
     def offered_again(self) -> int:
         """How many messages a messages copy's redelivery check offered again since it started."""

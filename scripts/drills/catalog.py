@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from scripts.control import Controller
-from scripts.drills.delivery import read_delivery, readable_through_facade
+from scripts.drills.delivery import readable_through_facade
 from scripts.drills.framework import DrillError, DrillRun, drill
 from scripts.load import Outcome, PostClient, failure_summary
 from scripts.probe import wait_for
@@ -106,7 +106,7 @@ def queue_lab(run: DrillRun, count: int = 100, stagger: float = 3.0) -> None:
     first, *rest = consumers
     run.start(first)
     # the second copy starts once the first has taken something (or after `stagger` seconds)
-    wait_for(lambda: read_delivery(run.controller, accepted).per_copy.get(first, 0), lambda n: n > 0, stagger)
+    wait_for(lambda: run.read(accepted, facade=False).per_copy.get(first, 0), lambda n: n > 0, stagger)
     if rest:
         run.start(*rest)
     done_at = run.settle(accepted)
@@ -227,6 +227,8 @@ def cluster_loss(run: DrillRun, count: int = 20, probes: int = 5, outage: float 
         outcomes = [client.post(f"{run.tag}down-{i}") for i in range(1, probes + 1)]
     slowest = max(o.elapsed for o in outcomes)
     run.figure("POSTs without a cluster", failure_summary(outcomes))
+    run.note(f"{probes} POSTs without a cluster are outside the promise (no member to log them): the check at "
+             "the end does not look for them")
     run.figure("slowest POST without a cluster (s)", f"{slowest:.2f}")
     run.check(all(o.status == 503 for o in outcomes), f"POSTs without a cluster: {failure_summary(outcomes)}")
     run.check(slowest <= FAIL_FAST_SECONDS, f"a POST without a cluster took {slowest:.1f} s")
@@ -243,6 +245,7 @@ def cluster_loss(run: DrillRun, count: int = 20, probes: int = 5, outage: float 
         run.note("every service healthy again, none restarted")
     now = {r["name"]: r["pid"] for r in run.controller.status() if r["name"] in services}
     run.check(now == services, f"services were restarted: before {services}, after {now}")
+    run.recount()  # the received map went with the cluster: each copy's counts are compared from here
     accepted = run.post(count, tag=run.tag + "after-")
     run.figure("posted before the loss, readable after (outside the promise)",
                f"{readable_through_facade(run.facade, gone_with_cluster)}/{len(gone_with_cluster)}")
@@ -303,7 +306,7 @@ def member_freeze(run: DrillRun, frozen: float = 20.0, after: float = 10.0, thre
     began = time.monotonic()
     run.controller.wait_cluster_safe(len(run.controller.names("member")), timeout=120)
     run.note(f"{victim} is back in the cluster and every partition safe, {time.monotonic() - began:.1f} s after")
-    run.settle(accepted, failed=poster.failures)
+    run.settle(accepted)
 
 
 @drill("logging-freeze", "Logging copy hang: freeze a logging copy while clients POST; the facade fails over")

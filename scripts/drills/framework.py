@@ -12,22 +12,29 @@ import functools
 import time
 import traceback
 import uuid as uuid_module
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from scripts.control import ControlError, Controller
 from scripts.drills.delivery import (
+    FACADE,
+    NEW_PROCESS,
     READ_TIMEOUT,
+    Delivery,
+    Tally,
     logged_texts,
     read_delivery,
+    read_tallies,
     readable_through_facade,
     redelivery_offers,
+    tally_problem,
 )
 from scripts.drills.report import Event, Report, clock
 from scripts.load import Outcome, Poster, failure_summary
 from scripts.probe import ServiceHealth, service_health, wait_for
 
 SETTLE_TIMEOUT = 45.0  # for the queue to drain into the messages copies (a few seconds when all is well)
+TALLY_TIMEOUT = 10.0  # for each copy's count to catch up with its records (counted after the commit)
 
 Out = Callable[[str], None]
 
@@ -47,6 +54,11 @@ class DrillRun:
         self.down: list[str] = []
         self.frozen: list[str] = []
         self.tag = f"{report.drill}-{uuid_module.uuid4().hex[:4]}-"
+        report.tag = self.tag
+        self.failed: list[Outcome] = []  # every POST of the drill's loads not answered 201
+        self.loading = False  # a load has begun: a messages copy may be recording the drill's messages
+        self.tallies: dict[str, Tally] = {}  # each messages copy's tally before the drill (or since its restart)
+        self.uncounted: dict[str, str] = {}  # messages copies whose tally cannot be compared, and why
 
     @property
     def facade(self) -> str:
@@ -78,6 +90,10 @@ class DrillRun:
             self.controller.wait_cluster_safe(len(self.controller.names("member")), timeout=60)
         except ControlError as err:
             raise DrillError(f"the system is not ready, nothing was killed: {err}") from err
+        self.tallies = read_tallies(self.controller)
+        for copy in self.controller.names("messages"):
+            if copy not in self.tallies:
+                self.uncounted[copy] = "its counts could not be read before the drill"
 
     # --- killing and starting ---
 
@@ -86,6 +102,10 @@ class DrillRun:
         with ThreadPoolExecutor(len(names)) as pool:
             times = list(pool.map(self.controller.kill, names))
         self.down += [n for n in names if n not in self.down]
+        self._lose_counts(names, "killed")
+        if all(m in self.down for m in self.controller.names("member")):
+            for copy in self.controller.names("messages"):
+                self.uncounted.setdefault(copy, "the received map was lost with the cluster")
         for name, at in zip(names, times, strict=True):
             self.note(f"killed {name} (SIGKILL)", at)
         return min(times)
@@ -105,6 +125,25 @@ class DrillRun:
             self.controller.terminate(name)
             self.down.append(name)
             self.note(f"stopped {name} (SIGTERM)")
+        self._lose_counts(names, "stopped")
+
+    def recount(self) -> None:
+        """Compare each messages copy's counts from here on (after the whole cluster was lost, say)."""
+        self.tallies = read_tallies(self.controller, skip=self.down + self.frozen)
+        self.uncounted = {copy: "its counts could not be read when counting began again"
+                          for copy in self.controller.names("messages") if copy not in self.tallies}
+
+    def _lose_counts(self, names: tuple[str, ...], how: str) -> None:
+        """A messages copy's counts die with its process. Before any load it had recorded none of the drill's
+        messages: the new process counts from zero what it lists from then on. During a load, what its old
+        process recorded is listed and no longer counted anywhere."""
+        for name in names:
+            if name not in self.controller.names("messages") or name in self.uncounted:
+                continue
+            if self.loading:
+                self.uncounted[name] = f"{how} during the load"
+            else:
+                self.tallies[name] = Tally(NEW_PROCESS, self.tallies[name].listed)
 
     def start(self, *names: str, timeout: float = 90.0) -> float:
         """Start the named processes with their old settings; answers the time they were all healthy."""
@@ -137,13 +176,16 @@ class DrillRun:
     # --- load and checks ---
 
     def poster(self, **options) -> Poster:
+        self.loading = True
         return Poster(self.facade, self.tag, **options)
 
     def post(self, count: int, *, threads: int = 8, tag: str | None = None) -> dict[str, str]:
         """POST `count` messages and wait for the answers; every one must be 201."""
+        self.loading = True
         poster = Poster(self.facade, tag or self.tag, threads=threads, count=count, seconds=count + 60.0)
         poster.start().join()
         accepted = poster.accepted
+        self.failed += poster.failures
         self.note(f"posted {count}: {len(accepted)} answered 201, failed: {failure_summary(poster.failures)}")
         self.check(len(accepted) == count, f"{count - len(accepted)} of {count} POSTs failed with all nodes up")
         self.report.posted += len(accepted)
@@ -152,6 +194,7 @@ class DrillRun:
     def record_load(self, poster: Poster) -> dict[str, str]:
         """Count a finished continuous load into the report; answers what was accepted."""
         accepted = poster.accepted
+        self.failed += poster.failures
         self.report.posted += len(accepted)
         self.figure("POSTs sent", len(poster.outcomes))
         self.figure("POSTs failed", failure_summary(poster.failures))
@@ -169,41 +212,102 @@ class DrillRun:
     def wait_consumed(self, uuids: dict[str, str], timeout: float = 30.0) -> None:
         """Until the messages copies hold every uuid: a drill about the map kills nothing while consumer
         transactions hold messages (member-loss is the drill that does)."""
-        _, seconds = wait_for(lambda: read_delivery(self.controller, uuids), lambda d: d.complete(uuids), timeout,
+        _, seconds = wait_for(lambda: self.read(uuids, facade=False), lambda d: d.complete(uuids), timeout,
                               interval=0.2)
         if self.check(seconds is not None, f"the messages copies did not take all {len(uuids)} within {timeout:.0f} s"):
             self.note(f"all {len(uuids)} consumed before the kill")
 
+    def read(self, uuids: Iterable[str], *, facade: bool = True) -> Delivery:
+        """Every copy that is up (and GET /facade) on the posted uuids."""
+        return read_delivery(self.controller, uuids, skip=self.down + self.frozen,
+                             facade=self.facade if facade else None)
+
     def settle(self, uuids: dict[str, str], timeout: float = SETTLE_TIMEOUT, *,
-               failed: list[Outcome] = ()) -> float | None:
-        """Wait (bounded) until every posted uuid is logged and received, then count loss and duplication
-        into the report; answers the time it was complete (None if never). POSTs that `failed` may be logged
-        all the same: whatever of them is logged must be received too (redelivery's promise)."""
+               failed: list[Outcome] | None = None) -> float | None:
+        """Wait (bounded) until every posted message is listed by every logging copy, the facade's merged view
+        and one messages copy, then count loss, duplication and other texts into the report, check each
+        messages copy's own counts and answers the time it was complete (None if never). POSTs that failed
+        (by default every failed POST of the drill's loads) may be logged all the same: whatever of them is
+        logged must be received too (redelivery's promise)."""
+        failed = self.failed if failed is None else failed
         if failed:
-            stored = logged_texts(self.controller, [o.msg for o in failed]) or {}
-            self.figure("POSTs that failed but were logged all the same", len(stored))
-            uuids = {**uuids, **stored}
-        delivery, _ = wait_for(lambda: read_delivery(self.controller, uuids), lambda d: d.complete(uuids), timeout,
-                               interval=0.5)
+            stored = logged_texts(self.controller, [o.msg for o in failed], skip=self.down + self.frozen)
+            self.check(stored is not None, "no logging copy answered: failed POSTs could not be looked for")
+            self.figure("failed POSTs logged anyway", len(stored or {}))
+            uuids = {**uuids, **(stored or {})}
+        self.report.settled = dict(uuids)
+        delivery, _ = wait_for(lambda: self.read(uuids), lambda d: d.complete(uuids), timeout, interval=0.5)
         done_at = time.time()
         if delivery is None:
             self.check(False, "nothing could be read back")
             return None
-        self.report.lost += [f"{uuids[u]}:{u}" for u in delivery.lost(uuids)]
-        self.report.duplicated += [f"{uuids[u]}:{u}" for u in delivery.duplicated(uuids)]
-        self.check(not delivery.unreadable, f"could not read {', '.join(delivery.unreadable)}")
-        if delivery.logged is not None:
-            self.figure("in the map (GET /logging), once", sum(1 for u in uuids if delivery.logged[u] == 1))
-        for copy, count in delivery.per_copy.items():
-            self.figure(f"received by {copy}", count)
-        self.figure("received by a messages copy, once", sum(1 for u in uuids if delivery.received[u] == 1))
+        self._count_delivery(delivery, uuids)
+        self._check_tallies()
         offered_again = redelivery_offers(self.controller)
         if offered_again is not None:
-            self.figure("offers made again from the logging map (redelivery; each copy since its start)", offered_again)
+            self.figure("offered again by redelivery", offered_again)
         if delivery.complete(uuids):
-            self.note(f"all {len(uuids)} logged and received")
+            self.note(f"all {len(uuids)} logged and received, every copy and the facade read")
             return done_at
         return None
+
+    def _count_delivery(self, delivery: Delivery, uuids: dict[str, str]) -> None:
+        report = self.report
+        report.lost += [f"{uuids[u]}:{u}" for u in delivery.lost(uuids)]
+        report.duplicated += [f"{uuids[u]}:{u}" for u in delivery.duplicated(uuids)]
+        other_texts = delivery.with_other_text(uuids)
+        report.wrong_text += [f"{uuids[u]}:{u}" for u in sorted({u for us in other_texts.values() for u in us})]
+        for reader, wrong in other_texts.items():
+            self.check(False, f"{reader} lists {len(wrong)} with another text")
+        for reader, lacking in delivery.short(uuids).items():
+            self.check(False, f"{reader} lacks {len(lacking)} that the map holds")
+        self.check(not delivery.unreadable, f"could not read {', '.join(delivery.unreadable)}")
+        if delivery.facade is not None:
+            self.check(delivery.facade.asked is not None,
+                       f"{FACADE} answered without a messages copy: {delivery.facade.error}")
+            wrong = delivery.misattributed(uuids)
+            self.check(not wrong, f"{FACADE} marks {len(wrong)} as received by a copy that does not list them")
+        total = len(uuids)
+        for copy in self.controller.names("logging"):
+            held = delivery.logging.get(copy)
+            self.figure(f"GET /logging of {copy}", f"{held.right(uuids)}/{total}" if held else self._absent(copy))
+        if delivery.facade is not None:
+            self.figure(f"{FACADE} (merged)", f"{delivery.facade.merged.right(uuids)}/{total}")
+        for copy in self.controller.names("messages"):
+            held = delivery.messages.get(copy)
+            self.figure(f"GET /messages of {copy}", held.right(uuids) if held else self._absent(copy))
+        self.figure("received once, posted text", f"{delivery.received_once(uuids)}/{total}")
+
+    def _absent(self, copy: str) -> str:
+        return "- (down)" if copy in self.down else "- (frozen)" if copy in self.frozen else "- (no answer)"
+
+    def _check_tallies(self) -> None:
+        """Each messages copy's own count of what it recorded against what the received map credits it with,
+        over the drill: a message recorded by two copies (one writing over the other's record) shows on both."""
+        counted = [c for c in self.controller.names("messages")
+                   if c not in self.uncounted and c not in self.down and c not in self.frozen]
+
+        def changes() -> dict[str, Tally]:
+            now = read_tallies(self.controller, skip=[c for c in self.controller.names("messages") if c not in counted])
+            return {c: now[c] - self.tallies[c] for c in counted if c in now}
+
+        def agree(found: dict[str, Tally]) -> bool:
+            return len(found) == len(counted) and not any(tally_problem(c, t) for c, t in found.items())
+
+        found, _ = wait_for(changes, agree, TALLY_TIMEOUT, interval=0.5)
+        found = found or {}
+        for copy in self.controller.names("messages"):
+            if copy in found:
+                counts = found[copy].counts
+                self.figure(f"{copy} counts: received, dropped, redelivered",
+                            f"{counts.received}, {counts.dropped}, {counts.redelivered}")
+                problem = tally_problem(copy, found[copy])
+                self.check(problem is None, problem or "")
+            elif copy in counted:
+                self.check(False, f"{copy}'s counts could not be read")
+            else:
+                self.figure(f"{copy} counts: received, dropped, redelivered",
+                            f"not compared ({self.uncounted.get(copy) or 'down'})")
 
     def facade_health(self) -> ServiceHealth:
         return service_health(self.facade, READ_TIMEOUT)

@@ -31,13 +31,16 @@ class Report:
     posted: int = 0  # answered 201: what the promise covers
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    wrong_text: list[str] = field(default_factory=list)  # listed somewhere with a text other than the one posted
     problems: list[str] = field(default_factory=list)
+    tag: str = ""  # every message the drill POSTs starts with it
+    settled: dict[str, str] = field(default_factory=dict)  # uuid -> text of what the drill checked at the end
     recovery_seconds: float | None = None
     recovery_meaning: str = ""
 
     @property
     def passed(self) -> bool:
-        return not (self.lost or self.duplicated or self.problems)
+        return not (self.lost or self.duplicated or self.wrong_text or self.problems)
 
     @property
     def verdict(self) -> str:
@@ -45,6 +48,7 @@ class Report:
             return "PASS"
         reasons = [f"{len(self.lost)} lost"] if self.lost else []
         reasons += [f"{len(self.duplicated)} duplicated"] if self.duplicated else []
+        reasons += [f"{len(self.wrong_text)} with another text"] if self.wrong_text else []
         return "FAIL - " + "; ".join(reasons + self.problems)
 
     def value_of(self, label: str) -> object:
@@ -62,11 +66,13 @@ class Report:
             ("posted, answered 201", self.posted),
             ("lost", len(self.lost)),
             ("duplicated", len(self.duplicated)),
+            ("with another text", len(self.wrong_text)),
             ("time to recover" + (f" ({self.recovery_meaning})" if self.recovery_meaning else ""), recovery),
         ]
         lines = [f"drill {self.drill}: {self.title}", "", events, "", render(["WHAT", "COUNT"], summary), ""]
         lines += [f"lost: {' '.join(self.lost[:10])}{' ...' if len(self.lost) > 10 else ''}"] if self.lost else []
         lines += [f"duplicated: {' '.join(self.duplicated[:10])}"] if self.duplicated else []
+        lines += [f"with another text: {' '.join(self.wrong_text[:10])}"] if self.wrong_text else []
         lines += [f"problem: {p}" for p in self.problems]
         lines.append(f"verdict: {self.verdict}")
         return "\n".join(lines)

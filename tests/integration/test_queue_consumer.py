@@ -3,6 +3,7 @@ import threading
 import time
 
 import pytest
+from hazelcast.errors import TargetDisconnectedError
 
 import hazelcast
 from lab_common.contracts import ReceivedMessage, encode_queue_item
@@ -11,6 +12,7 @@ from logging_service.store import HazelcastMessageStore
 from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
 from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
+from messages_service.service import NotCommitted
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -149,6 +151,41 @@ def test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded(connect, na
         consumer.join(30)
         connection.client().new_transaction = real_new_transaction
     assert [m.uuid for m in batches[0].recorded] == ["u1"]
+
+
+def test_a_failed_commit_names_what_was_recorded_before_it_and_the_items_come_back(connect, names):
+    connection = connect()
+    offer(connection, names, [("u1", "kept")])
+    inbox = inbox_on(connection, names)
+    real_new_transaction = connection.client().new_transaction
+
+    def transaction_whose_commit_fails(**options):
+        transaction = real_new_transaction(**options)
+
+        def commit():
+            raise TargetDisconnectedError("its member left at the commit")
+        transaction.commit = commit
+        return transaction
+
+    connection.client().new_transaction = transaction_whose_commit_fails
+    try:
+        with pytest.raises(NotCommitted) as failed:
+            inbox.receive_batch("messages-1", 10, 1.0)
+    finally:
+        connection.client().new_transaction = real_new_transaction
+    assert [m.uuid for m in failed.value.recorded] == ["u1"] and failed.value.unanswered == 0
+    assert [m.msg for m in received_by(inbox, "messages-1")] == ["kept"]
+    again = inbox.receive_batch("messages-2", 10, 5.0)
+    assert (again.recorded, again.taken) == ([], 1)  # back on the queue, and dropped: received already
+
+
+def test_a_batch_tells_the_items_redelivery_offered_again_by_their_missing_request_id(connect, names):
+    connection = connect()
+    queue = connection.client().get_queue(names["queue_name"]).blocking()
+    queue.offer(encode_queue_item("posted", "1", request_id="trace-1"))
+    queue.offer(encode_queue_item("offered-again", "2"))
+    batch = inbox_on(connection, names).receive_batch("messages-1", 10, 1.0)
+    assert (batch.taken, batch.redelivered, batch.request_ids) == (2, 1, {"posted": "trace-1"})
 
 
 def test_what_a_copy_received_survives_its_restart(connect, names):

@@ -95,7 +95,8 @@ class FakeInbox:
             recorded.append(ReceivedMessage(item["uuid"], item["msg"], instance, self._seq))
             self.cluster.received[item["uuid"]] = recorded[-1]
         return Batch(recorded, len(taken), {item["uuid"]: item["request_id"] for item in taken
-                                            if item.get("request_id")})
+                                            if item.get("request_id")},
+                     redelivered=sum(1 for item in taken if not item.get("request_id")))
 
     def received_by(self, instance: str) -> list[ReceivedMessage]:
         return sorted((m for m in self.cluster.received.values() if m.received_by == instance), key=lambda m: m.seq)
@@ -105,13 +106,17 @@ class FakeInbox:
 
 
 class BatchesInbox:
-    """The consumer's port answering the batches it was given, one per call, then empty ones."""
+    """The consumer's port answering the batches it was given, one per call (raising those that are errors),
+    then empty ones."""
 
-    def __init__(self, *batches: Batch):
+    def __init__(self, *batches: Batch | Exception):
         self.batches = list(batches)
 
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
-        return self.batches.pop(0) if self.batches else Batch([], 0)
+        batch = self.batches.pop(0) if self.batches else Batch([], 0)
+        if isinstance(batch, Exception):
+            raise batch
+        return batch
 
     def received_as_json(self, instance: str) -> list[str]:
         return []

@@ -94,6 +94,15 @@ def test_health_names_the_failing_checks_and_reads_the_consumers_counts():
         health.offered_again()
 
 
+def test_a_copys_consumer_counts_are_read_whole_and_compared_over_time():
+    detail = {"state": "running", "received": 10, "taken": 12, "transactions": 4, "dropped": 3, "redelivered": 2,
+              "not_committed": 1, "unanswered": 0}
+    later = ServiceHealth.of(response(200, {"checks": {"consumer": {"ok": True, "detail": detail}}})).consumer()
+    assert later == ConsumerCounts(10, 12, 4, dropped=3, redelivered=2, not_committed=1, unanswered=0)
+    assert later - ConsumerCounts(4, 5, 2, 1, 0, 0, 0) == ConsumerCounts(6, 7, 2, 2, 2, 1, 0)
+    assert later - ConsumerCounts(4, 5, 2) == ConsumerCounts(6, 7, 2)  # older code: no dropped etc.
+
+
 def test_listings_and_the_facade_view_are_read_into_entries():
     listing = Listing.of({"copy": "messages-1", "messages": [{"uuid": "a", "msg": "m1"}]})
     assert listing.uuids() == ["a"] and listing.count is None

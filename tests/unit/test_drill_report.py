@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-from scripts.drills.delivery import Delivery
 from scripts.drills.report import Event, Report, clock
 from scripts.load import Outcome, failure_summary
 from scripts.probe import wait_for
 
 
-def test_a_uuid_missing_from_the_map_or_from_every_messages_copy_is_lost():
-    delivery = Delivery(logged=Counter({"a": 1, "b": 1}), received=Counter({"a": 1, "c": 1}), per_copy={})
-    assert delivery.lost(["a", "b", "c"]) == ["b", "c"]
-    assert not delivery.complete(["a", "b", "c"])
-    assert delivery.complete(["a"])
-
-
-def test_a_uuid_seen_twice_in_the_map_or_across_copies_is_duplicated():
-    delivery = Delivery(logged=Counter({"a": 2, "b": 1}), received=Counter({"a": 1, "b": 2}), per_copy={})
-    assert delivery.duplicated(["a", "b"]) == ["a", "b"]
-    assert delivery.lost(["a", "b"]) == []
-
-
-def test_an_unreadable_map_counts_nothing_as_lost_but_the_delivery_is_not_complete():
-    delivery = Delivery(logged=None, received=Counter({"a": 1}), per_copy={}, unreadable=("every logging copy",))
-    assert delivery.lost(["a"]) == []
-    assert not delivery.complete(["a"])
-
-
 def test_a_report_passes_only_without_loss_duplicates_or_problems():
     assert Report("d", "t").verdict == "PASS"
     assert Report("d", "t", lost=["m1:u1"]).verdict == "FAIL - 1 lost"
+    assert Report("d", "t", wrong_text=["m1:u1"]).verdict == "FAIL - 1 with another text"
     failed = Report("d", "t", duplicated=["m:u"], problems=["POSTs hung"])
     assert not failed.passed
     assert failed.verdict == "FAIL - 1 duplicated; POSTs hung"

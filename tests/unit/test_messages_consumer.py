@@ -4,7 +4,7 @@ from lab_common.contracts import LoggedMessage, ReceivedMessage
 from messages_service.app import create_app
 from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
-from messages_service.service import Batch
+from messages_service.service import Batch, NotCommitted
 from tests.helpers import eventually
 from tests.unit.fakes import BatchesInbox, FakeClock, FakeInbox, FakeMessagesCluster, FakeRedeliveryPort
 
@@ -13,13 +13,34 @@ def received(uuid: str, seq: int = 1) -> ReceivedMessage:
     return ReceivedMessage(uuid, f"text of {uuid}", "messages-1", seq)
 
 
-def test_the_consumer_counts_what_its_inbox_took_and_recorded_and_the_transactions_that_took_any():
-    # the inbox took "a" twice in the first transaction and recorded it once (put_if_absent's answer)
-    inbox = BatchesInbox(Batch([received("a"), received("b")], taken=3), Batch([received("c")], taken=1))
+def test_the_consumer_counts_what_its_inbox_took_recorded_and_dropped_and_the_transactions_that_took_any():
+    # the inbox took "a" twice in the first transaction and recorded it once (put_if_absent's answer); the
+    # second transaction took an offer redelivery had made again
+    inbox = BatchesInbox(Batch([received("a"), received("b")], taken=3),
+                         Batch([received("c")], taken=1, redelivered=1))
     consumer = QueueConsumer(inbox, "messages-1", batch=3)
     assert [consumer.step() for _ in range(3)] == [2, 1, 0]  # the third took nothing: not a transaction counted
     ok, detail = consumer.health()
-    assert detail["taken"] == 4 and detail["received"] == 3 and detail["transactions"] == 2
+    assert {key: detail[key] for key in ("received", "taken", "dropped", "redelivered", "transactions")} == \
+        {"received": 3, "taken": 4, "dropped": 1, "redelivered": 1, "transactions": 2}
+    assert detail["not_committed"] == detail["unanswered"] == 0
+
+
+def test_what_a_transaction_recorded_before_its_commit_failed_counts_as_received_and_is_logged(caplog):
+    # its records stand (GET /messages of this copy lists them); its items come back and are dropped then
+    failed = NotCommitted("queue transaction failed: TargetDisconnectedError", [received("a")], unanswered=1,
+                          request_ids={"a": "trace-1"})
+    inbox = BatchesInbox(failed, Batch([], taken=1))
+    consumer = QueueConsumer(inbox, "messages-1")
+    caplog.set_level("INFO", logger="messages_service.consumer")
+    with pytest.raises(NotCommitted):
+        consumer.step()
+    consumer.step()
+    detail = consumer.health()[1]
+    assert {key: detail[key] for key in ("received", "not_committed", "unanswered", "taken", "dropped")} == \
+        {"received": 1, "not_committed": 1, "unanswered": 1, "taken": 1, "dropped": 1}
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("received ")]
+    assert lines == ["received uuid=a request_id=trace-1 msg='text of a'"]
 
 
 def test_a_received_message_is_logged_once_with_the_request_that_queued_it_and_a_dropped_one_not_at_all(caplog):
