@@ -147,7 +147,6 @@ def test_what_a_hung_messages_copy_held_reaches_the_other_copy_while_it_is_still
 # Task 1's retry protocol, through the facade's retry window (Prefer: wait=30): the POST waits while every
 # logging copy is down and gets its 201 from the copy started meanwhile; the message is logged once.
 def test_a_post_waits_out_a_logging_outage_and_is_logged_once_by_the_copy_started_meanwhile(system):
-    report = drills.retry(system, print)
-    assert_kept_the_promise(report)
+    report = drilled(system, drills.retry)
     assert report.posted == 1
     assert report.value_of("POST answered").startswith("201 after")
