@@ -1,12 +1,12 @@
 """Calls to other services: pooled keep-alive connections (http.client), a timeout on every call, and
-tenacity retries that fail over to another copy on each attempt. Why not urllib3: docs/internals.md.
+retries that fail over to another copy on each attempt (lab_common.failover). Why not urllib3:
+docs/internals.md.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
-import random
 import tempfile
 import threading
 import time
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from lab_common import metrics
 from lab_common.errors import Unavailable
+from lab_common.failover import CopyFailed, Failover
 
 if TYPE_CHECKING:
     from lab_common.discovery import Discovery
@@ -134,10 +134,6 @@ def _connection(base_url: str, connect_timeout: float) -> http.client.HTTPConnec
     return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=connect_timeout)
 
 
-class CopyFailed(Exception):
-    """One copy did not answer usefully (connection error, timeout or 5xx); another may."""
-
-
 @dataclass(frozen=True)
 class Reply:
     base_url: str  # of the copy that answered
@@ -152,37 +148,15 @@ class ServiceClient:
     def __init__(self, service: str, discovery: Discovery, http: HttpPool, *,
                  timeout: Timeout, attempts: int, backoff: float = 0.05):
         self.service = service
-        self._discovery = discovery
         self._http = http
         self._timeout = timeout
-        # its state lives in thread-locals: one Retrying serves every request thread
-        self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=backoff, max=1.0),
-                                  retry=retry_if_exception_type(CopyFailed), reraise=False)
+        self._failover = Failover(service, discovery, attempts=attempts, backoff=backoff)
 
     def call(self, method: str, path: str, **kwargs) -> Reply:
         """The first reply below 500; Unavailable when every attempt failed. With spool=True a 200
         answer is not decoded but kept as it came in `file` (in memory while small, then on disk):
         large answers are then read piece by piece."""
-        copies = self._copies_in_random_order()
-        failures: list[str] = []
-        try:
-            for attempt in self._retrying:
-                with attempt:
-                    base_url = copies[(attempt.retry_state.attempt_number - 1) % len(copies)]
-                    if attempt.retry_state.attempt_number > 1:
-                        metrics.record_retry(self.service)
-                    try:
-                        return self._call_copy(base_url, method, path, **kwargs)
-                    except CopyFailed as err:
-                        failures.append(str(err))
-                        self._discovery.invalidate(self.service)
-                        fresh = self._discovery.addresses(self.service)
-                        if set(fresh) != set(copies):
-                            copies = random.sample(fresh, len(fresh))
-                        raise
-        except RetryError:
-            pass
-        raise Unavailable(f"no copy of {self.service} answered", attempts=failures)
+        return self._failover.run(lambda base_url: self._call_copy(base_url, method, path, **kwargs))
 
     def call_copy(self, base_url: str, method: str, path: str, **kwargs) -> Reply:
         """One call to one given copy, no retries; Unavailable if it does not answer."""
@@ -190,10 +164,6 @@ class ServiceClient:
             return self._call_copy(base_url, method, path, **kwargs)
         except CopyFailed as err:
             raise Unavailable(str(err)) from err
-
-    def _copies_in_random_order(self) -> list[str]:
-        copies = self._discovery.addresses(self.service)
-        return random.sample(copies, len(copies))
 
     def _call_copy(self, base_url: str, method: str, path: str, **kwargs) -> Reply:
         started, ok = time.perf_counter(), False
