@@ -98,8 +98,18 @@ def build(settings: FacadeSettings):
         return ServiceClient(service, discovery, http, timeout=settings.http_timeout,
                              attempts=settings.http_attempts)
 
+    logging_client = LoggingClient(client("logging-service"))
+    closers = [connection.close, http.clear]
+    if settings.logging_transport == "grpc":  # the POST's log call over gRPC, its channels made here: after the fork
+        from facade_service.grpc_logging import GrpcLoggingClient
+        from lab_common.contracts import LOGGING_GRPC_SERVICE
+        from lab_common.failover import Failover
+
+        logging_client = GrpcLoggingClient(Failover(LOGGING_GRPC_SERVICE, discovery, attempts=settings.http_attempts),
+                                           logging_client, timeout=settings.http_timeout)
+        closers.insert(0, logging_client.close)
     facade = Facade(
-        logging=LoggingClient(client("logging-service")),
+        logging=logging_client,
         messages=MessagesClient(client("messages-service")),
         queue=HazelcastQueue(connection, settings.messages_queue),
     )
@@ -117,8 +127,8 @@ def build(settings: FacadeSettings):
     )
 
     def close():
-        connection.close()
-        http.clear()
+        for close_one in closers:
+            close_one()
 
     return create_app(settings, facade=facade, health_checks=checks, status=status), close
 
