@@ -183,7 +183,8 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), {**preferring(i), **grpc})
     for i in range(1, topology.messages + 1):
         service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), preferring(i))
-    transport = {"LAB_LOGGING_TRANSPORT": topology.transport}
+    # only in gRPC mode: HTTP mode's facade starts as before (and as docker-compose.yml and deploy/k8s start it)
+    transport = {"LAB_LOGGING_TRANSPORT": topology.transport} if topology.transport != "http" else {}
     for i in range(1, topology.facades + 1):
         service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), {**preferring(i), **transport})
     if topology.prometheus:

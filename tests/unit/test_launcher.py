@@ -57,7 +57,7 @@ def test_in_http_mode_no_copy_serves_grpc(tmp_path):
     topology = Topology()
     processes = plan(topology, tmp_path, "run")
     assert not any("LAB_GRPC_PORT" in p.env for p in processes.values())
-    assert processes["facade-1"].env["LAB_LOGGING_TRANSPORT"] == "http"
+    assert "LAB_LOGGING_TRANSPORT" not in processes["facade-1"].env  # the facade's default: http
     assert "logging-service-grpc" not in topology.registry() and topology.grpc_ports() == {}
 
 
