@@ -5,18 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DISCOVERY ?= config-server
 PROMETHEUS ?=
+TRANSPORT ?= http
 PYTEST_ARGS ?=
 
 .PHONY: run test setup unit experiment lint clean stop
 
-run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it)
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC
 ifeq ($(DISCOVERY),consul)
 	$(BIN)/python -m scripts.deps consul
 endif
 ifneq ($(PROMETHEUS),)
 	$(BIN)/python -m scripts.deps prometheus
 endif
-	$(BIN)/labctl run --discovery $(DISCOVERY) $(if $(PROMETHEUS),--prometheus)
+	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) $(if $(PROMETHEUS),--prometheus)
 
 test: setup ## set everything up (the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test
 	$(BIN)/python -m scripts.deps consul kustomize prometheus chromium

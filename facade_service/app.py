@@ -118,8 +118,20 @@ def build(settings: FacadeSettings):
         return ServiceClient(service, discovery, http, timeout=settings.http_timeout,
                              attempts=settings.http_attempts, breakers=breakers)
 
+    logging_client = LoggingClient(client("logging-service", breakers))
+    closers = [connection.close, http.clear]
+    if settings.logging_transport == "grpc":  # the POST's log call over gRPC, its channels made here: after the fork
+        from facade_service.grpc_logging import GrpcLoggingClient
+        from lab_common.contracts import LOGGING_GRPC_SERVICE
+        from lab_common.failover import Failover
+
+        breakers = CopyBreakers(LOGGING_GRPC_SERVICE, fail_max=settings.breaker_fail_max,
+                                reset_timeout=settings.breaker_reset_timeout)  # /health shows the ones in use
+        failover = Failover(LOGGING_GRPC_SERVICE, discovery, attempts=settings.http_attempts, breakers=breakers)
+        logging_client = GrpcLoggingClient(failover, logging_client, timeout=settings.http_timeout)
+        closers.insert(0, logging_client.close)
     facade = Facade(
-        logging=LoggingClient(client("logging-service", breakers)),
+        logging=logging_client,
         messages=MessagesClient(client("messages-service")),
         queue=HazelcastQueue(connection, settings.messages_queue),
         retry_window=RetryWindow(default=settings.retry_window, most=settings.retry_window_max),
@@ -139,8 +151,8 @@ def build(settings: FacadeSettings):
     )
 
     def close():
-        connection.close()
-        http.clear()
+        for close_one in closers:
+            close_one()
 
     return create_app(settings, facade=facade, health_checks=checks, status=status), close
 

@@ -1,11 +1,12 @@
-"""What facade-service reads: a caller of logging and messages, with a Hazelcast client for the queue
-(and, for the status page, the names of the two maps whose statistics it shows), and a circuit breaker
-per logging copy, and how long a POST may keep trying logging."""
+"""What facade-service reads: a caller of logging and messages (over HTTP, or logging's POST over gRPC), with
+a Hazelcast client for the queue (and, for the status page, the names of the two maps whose statistics it
+shows), a circuit breaker per logging copy, and how long a POST may keep trying logging."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab_common.contracts import LOGGING_GRPC_SERVICE, TRANSPORTS
 from lab_common.settings import (
     CallerSettings,
     HazelcastSettings,
@@ -17,6 +18,12 @@ from lab_common.settings import (
     received_map_setting,
     setting,
 )
+
+
+def _transport(text: str) -> str:
+    if text not in TRANSPORTS:
+        raise ValueError(f"must be one of {', '.join(TRANSPORTS)}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -39,4 +46,8 @@ class FacadeSettings(CallerSettings, HazelcastSettings):
     retry_window_max: float = setting(
         30.0, "LAB_RETRY_WINDOW_MAX", "--retry-window-max", non_negative_float,
         "the longest window a client may ask for with the header Prefer: wait=N (0: the header is ignored)",
+    )
+    logging_transport: str = setting(
+        "http", "LAB_LOGGING_TRANSPORT", "--logging-transport", _transport,
+        f"how a POST is logged: http, or grpc (the copies found as {LOGGING_GRPC_SERVICE}; reads stay on HTTP)",
     )

@@ -1,5 +1,6 @@
-"""Consul: the second discovery mode. Registration with an HTTP health check, discovery through the
-passing instances only, and the cluster settings kept in Consul KV.
+"""Consul: the second discovery mode. Registration with an HTTP health check (and, for a copy that also
+serves gRPC, a second service with a gRPC health check), discovery through the passing instances only, and
+the cluster settings kept in Consul KV.
 
 py-consul is the maintained fork of python-consul (abandoned in 2018); both install the module `consul`.
 """
@@ -16,9 +17,10 @@ from typing import TypeVar
 import consul
 import requests
 
+from lab_common.contracts import GRPC_TAG, grpc_service
 from lab_common.discovery import CachedDiscovery
 from lab_common.errors import Unavailable
-from lab_common.settings import CallerSettings, ServiceSettings, SettingsError
+from lab_common.settings import CallerSettings, GrpcServerSettings, ServiceSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,8 @@ def settings_from_kv(settings: S, client: consul.Consul, *, wait: float = 60.0,
 
 
 class Registration:
-    """This copy's entry in Consul: registered on start, with an HTTP check on /health every second.
+    """This copy's entry in Consul: registered on start, with an HTTP check on /health every second; a copy
+    with a gRPC port is also registered as `<service>-grpc`, tagged grpc, checked by grpc.health.v1.
 
     A keeper thread registers it again whenever the agent has forgotten it (an agent restarted in dev
     mode keeps nothing), so a copy never has to be restarted to become discoverable again."""
@@ -96,6 +99,13 @@ class Registration:
         self._recheck_seconds = recheck_seconds
         self._stop = threading.Event()
         self.service_id = f"{settings.service}-{settings.instance}-{settings.port}"
+        grpc_port = settings.grpc_port if isinstance(settings, GrpcServerSettings) else 0
+        self.grpc_service_id = (f"{grpc_service(settings.service)}-{settings.instance}-{grpc_port}" if grpc_port
+                                else None)
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.service_id, *([self.grpc_service_id] if self.grpc_service_id else [])]
 
     def keep(self) -> Registration:
         """Register, then keep the registration in place until `deregister`."""
@@ -109,7 +119,8 @@ class Registration:
     def _keep(self) -> None:
         while not self._stop.wait(self._recheck_seconds):
             try:
-                if self.service_id not in self._client.agent.services():
+                known = self._client.agent.services()
+                if any(service_id not in known for service_id in self.ids):
                     self.register()
             except CONSUL_ERRORS:
                 log.debug("Consul unreachable; will register when it is back", exc_info=True)
@@ -121,28 +132,41 @@ class Registration:
                                   deregister="1m")
         self._client.agent.service.register(s.service, service_id=self.service_id, address=address, port=s.port,
                                             check=check, meta={"instance": s.instance})
-        log.info("registered in Consul as %s", self.service_id)
+        if self.grpc_service_id:  # SERVING only while the copy can store (lab_common.grpc_support.StoreHealth)
+            check = consul.Check.grpc(f"{address}:{s.grpc_port}", interval="1s", timeout="1s", deregister="1m")
+            self._client.agent.service.register(grpc_service(s.service), service_id=self.grpc_service_id,
+                                                address=address, port=s.grpc_port, tags=[GRPC_TAG], check=check,
+                                                meta={"instance": s.instance})
+        log.info("registered in Consul as %s", ", ".join(self.ids))
 
     def deregister(self) -> None:
         self._stop.set()
-        try:
-            self._client.agent.service.deregister(self.service_id)
-            log.info("deregistered %s from Consul", self.service_id)
-        except CONSUL_ERRORS as err:
-            log.warning("could not deregister %s: %s", self.service_id, type(err).__name__)
+        for service_id in self.ids:
+            try:
+                self._client.agent.service.deregister(service_id)
+                log.info("deregistered %s from Consul", service_id)
+            except CONSUL_ERRORS as err:
+                log.warning("could not deregister %s: %s", service_id, type(err).__name__)
 
 
 def consul_discovery(settings: CallerSettings, client: consul.Consul) -> CachedDiscovery:
-    """Base URLs of the passing instances only, cached for about a check interval."""
+    """Base URLs of the passing instances only (host:port targets for those tagged grpc), cached for about a
+    check interval."""
 
     def lookup(service: str) -> list[str]:
         try:
             _, entries = client.health.service(service, passing=True)
         except CONSUL_ERRORS as err:
             raise Unavailable(f"Consul at {settings.consul} unreachable: {type(err).__name__}") from err
-        addresses = [f"http://{e['Service']['Address']}:{e['Service']['Port']}" for e in entries]
+        addresses = [address_of(e["Service"]) for e in entries]
         if not addresses:
             raise Unavailable(f"Consul lists no passing instance of {service!r}")
         return addresses
 
     return CachedDiscovery(lookup, ttl=min(settings.discovery_ttl, 1.0), source=f"consul {settings.consul}")
+
+
+def address_of(service: dict) -> str:
+    """How a caller reaches a registered instance: http://host:port, or host:port for gRPC."""
+    target = f"{service['Address']}:{service['Port']}"
+    return target if GRPC_TAG in (service.get("Tags") or ()) else f"http://{target}"

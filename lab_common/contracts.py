@@ -20,6 +20,19 @@ FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry h
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log
 
 
+# The gRPC transport (lab_common/proto/logging.proto): logging copies started with a gRPC port are found
+# under this service name as host:port targets; in Consul they carry the tag.
+GRPC_TAG = "grpc"
+
+
+def grpc_service(service: str) -> str:
+    """The name a service's gRPC face is found under, beside the service's own (its HTTP face)."""
+    return f"{service}-grpc"
+
+
+LOGGING_GRPC_SERVICE = grpc_service("logging-service")
+TRANSPORTS = ("http", "grpc")  # how the facade may call logging's POST
+
 REQUEST_ID_HEADER = "X-Request-Id"  # a POST's id: the facade passes it to logging and puts it in the queue item
 MEMBER_METRICS_PORT_SHIFT = 4000  # member host:5701 answers /metrics (its JMX exporter) on host:9701
 

@@ -20,6 +20,9 @@ REQUESTS = Counter("lab_http_requests", "HTTP requests answered", ["route", "met
 REQUEST_SECONDS = Histogram("lab_http_request_duration_seconds",
                             "time to answer an HTTP request (until the first byte of a streamed answer)",
                             ["route", "method"], buckets=LATENCY_BUCKETS)
+GRPC_REQUESTS = Counter("lab_grpc_requests", "gRPC calls answered, by status code", ["method", "code"])
+GRPC_SECONDS = Histogram("lab_grpc_request_duration_seconds", "time to answer a gRPC call", ["method"],
+                         buckets=LATENCY_BUCKETS)
 CALLS = Counter("lab_outgoing_calls", "calls to a copy of another service, by outcome (ok, failed)",
                 ["service", "target", "outcome"])
 CALL_SECONDS = Histogram("lab_outgoing_call_duration_seconds", "time of one call to one copy",
@@ -64,6 +67,12 @@ def record_call(service: str, target: str, seconds: float, ok: bool) -> None:
     if _enabled:
         _child(CALL_SECONDS, service, target).observe(seconds)
         _child(CALLS, service, target, "ok" if ok else "failed").inc()
+
+
+def record_grpc_request(method: str, code: str, seconds: float) -> None:
+    if _enabled:
+        _child(GRPC_SECONDS, method).observe(seconds)
+        _child(GRPC_REQUESTS, method, code).inc()
 
 
 def record_retry(service: str) -> None:

@@ -50,6 +50,10 @@ def _port(text: str) -> int:
     return value
 
 
+def _port_or_off(text: str) -> int:
+    return 0 if int(text) == 0 else _port(text)
+
+
 def _address_list(text: str) -> tuple[str, ...]:
     items = tuple(item.strip() for item in text.split(",") if item.strip())
     if not items:
@@ -181,6 +185,18 @@ class HazelcastSettings(ServiceSettings):
 
 
 @dataclass(frozen=True)
+class GrpcServerSettings(ServiceSettings):
+    """A service that can also answer over gRPC, beside HTTP."""
+
+    grpc_port: int = setting(0, "LAB_GRPC_PORT", "--grpc-port", _port_or_off,
+                             "also serve gRPC on this port, on the same host (0: no gRPC)")
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+
+@dataclass(frozen=True)
 class CallerSettings(ServiceSettings):
     """A service that calls other services: where it finds them and how it calls them."""
 
@@ -191,7 +207,8 @@ class CallerSettings(ServiceSettings):
         5.0, "LAB_DISCOVERY_TTL", "--discovery-ttl", positive_float, "seconds addresses stay cached"
     )
     http_timeout: float = setting(
-        2.0, "LAB_HTTP_TIMEOUT", "--http-timeout", positive_float, "seconds per outgoing HTTP call"
+        2.0, "LAB_HTTP_TIMEOUT", "--http-timeout", positive_float,
+        "seconds per outgoing call (HTTP, or a gRPC call's deadline)",
     )
     http_attempts: int = setting(
         3, "LAB_HTTP_ATTEMPTS", "--http-attempts", positive_int, "tries per outgoing call, across copies"

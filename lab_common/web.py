@@ -70,10 +70,13 @@ def create_base_app(name: str, settings: ServiceSettings) -> Flask:
 
 
 def _take_request_id() -> None:
-    """The caller's X-Request-Id if it is a sane one (1-128 printable characters), else a new one."""
-    given = request.headers.get(REQUEST_ID_HEADER, "").strip()
-    ok = 0 < len(given) <= MAX_REQUEST_ID and given.isprintable()
-    g.request_id = given if ok else uuid.uuid4().hex
+    g.request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER, ""))
+
+
+def sane_request_id(given: str) -> str:
+    """The caller's request id if it is a sane one (1-128 printable characters), else a new one."""
+    given = given.strip()
+    return given if 0 < len(given) <= MAX_REQUEST_ID and given.isprintable() else uuid.uuid4().hex
 
 
 def _answer_request_id(response: Response) -> Response:

@@ -59,10 +59,26 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
 
 
 def build(settings: LoggingSettings):
-    """The real wiring: a cluster connection and the Hazelcast store."""
+    """The real wiring: a cluster connection and the Hazelcast store; with a gRPC port, the gRPC server too
+    (started here, in the serving worker, after the fork)."""
     from logging_service.store import HazelcastMessageStore
 
     connection = ClusterConnection(settings).start()
     store = HazelcastMessageStore(connection, settings.logging_map)
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}
-    return create_app(settings, store=store, health_checks=checks), connection.close
+    if not settings.grpc_port:
+        return create_app(settings, store=store, health_checks=checks), connection.close
+    from logging_service.grpc_api import serve_grpc
+
+    try:
+        grpc_server = serve_grpc(settings, MessageLog(store, settings.instance), lambda: connection.connected)
+    except BaseException:
+        connection.close()
+        raise
+    checks["grpc"] = lambda: (True, f"serving on {grpc_server.address}")
+
+    def close():
+        grpc_server.stop()
+        connection.close()
+
+    return create_app(settings, store=store, health_checks=checks), close

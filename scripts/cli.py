@@ -31,7 +31,7 @@ def _topology(args) -> Topology:
     facades = args.facades if args.facades is not None else (2 if args.discovery == "consul" else 1)
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
-                    discovery=args.discovery, prometheus=args.prometheus)
+                    discovery=args.discovery, prometheus=args.prometheus, transport=args.transport)
 
 
 def cmd_start(args) -> int:
@@ -54,6 +54,9 @@ def cmd_run(args) -> int:
         cmd_start(args)
         facade = _topology(args).facade_port(1)
         _say(f"\nfacade: curl -X POST -d msg=hello http://127.0.0.1:{facade}/facade    (Ctrl-C stops everything)")
+        grpc_ports = _topology(args).grpc_ports()
+        if grpc_ports:
+            _say("the facade logs over gRPC: " + ", ".join(f"{n} on {port}" for n, port in grpc_ports.items()))
         down: set[str] = set()
         while not stop.wait(2.0):
             rows = {r["name"]: r for r in system.status()}
@@ -159,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="facade-service copies (default 1; 2 with --discovery consul, on 8080 and 8088)")
         p.add_argument("--discovery", choices=["config-server", "consul"], default="config-server",
                        help="config-server (default) or consul: a dev agent on 8500, settings in its KV")
+        p.add_argument("--transport", choices=["http", "grpc"], default="http",
+                       help="how the facade logs a POST: http (default), or grpc: logging-1/2/3 also serve gRPC "
+                            "on 50051/50053/50055 (+ offset), found as logging-service-grpc (reads stay HTTP)")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
         p.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",

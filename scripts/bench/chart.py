@@ -23,7 +23,7 @@ def save_chart(results: BenchResults, path: Path) -> None:
 
     references = reference_figures(results)
     thr = TARGET_BY_KEY["post_throughput_32"]
-    thr_ax.bar(clients, [lv.throughput for lv in levels], color="#4C72B0", label="B: this checkout"
+    thr_ax.bar(clients, [lv.throughput for lv in levels], color="#4C72B0", label="B: " + results.comparison.b_label
                if results.comparison else "this checkout")
     if results.comparison:
         a_levels = results.comparison.merged("A")

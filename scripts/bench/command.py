@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lab_common.contracts import TRANSPORTS
 from scripts.bench.chart import save_chart
 from scripts.bench.machine import loadavg, machine_info
 from scripts.bench.member_ops import PROFILER_PERIOD_S, DiagnosticsLogs, clear_diagnostics, diagnostics_options
@@ -36,6 +37,14 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from err
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    return values
+
+
+def _transports(text: str) -> tuple[str, str]:
+    values = tuple(v.strip() for v in text.split(","))
+    if len(values) != 2 or not set(values) <= set(TRANSPORTS) or values[0] == values[1]:
+        raise argparse.ArgumentTypeError(f"expected two different transports of {', '.join(TRANSPORTS)} "
+                                         f"separated by a comma (A,B), got {text!r}")
     return values
 
 
@@ -75,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="A/B: also start the system of another checkout of the project at PATH (say a worktree "
                              "of the previous main), with its own code, and alternate the POST levels between it "
                              "(A) and this checkout's system (B)")
+    parser.add_argument("--transports", type=_transports, default=None, metavar="A,B",
+                        help="A/B of the facade's transport to logging: two systems of this checkout, A started "
+                             "with --transport A and B (the bench's own) with --transport B, e.g. http,grpc; their "
+                             "POST levels alternate as with --against (not with --against, --attach or "
+                             "--member-ops)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the A/B POST levels (default 2)")
     parser.add_argument("--against-port-offset", type=int, default=None,
                         help="port offset of A's system (default: --port-offset + 100)")
@@ -117,7 +131,16 @@ def plan_from_args(args) -> Plan:
         member_ops=args.member_ops,
         member_ops_period_s=PROFILER_PERIOD_S,
         status_page=args.status_page,
+        transports=tuple(args.transports or ()),
     )
+
+
+def options_problem(args) -> str:
+    """Why these options cannot run together, or ""."""
+    if args.transports and (args.against or args.attach):
+        return ("--transports starts both systems of this checkout itself: drop "
+                + ("--against" if args.against else "--attach"))
+    return member_ops_problem(args)
 
 
 def member_ops_problem(args) -> str:
@@ -127,14 +150,15 @@ def member_ops_problem(args) -> str:
     if args.attach:
         return ("--member-ops needs the bench's own system, started with Hazelcast's diagnostics on; an attached "
                 "system's members run without them: drop --attach")
-    if args.against:
-        return ("--member-ops cannot be combined with --against: only this checkout's members would pay for the "
-                "operation profiler, and the A/B comparison would not be fair; run it without --against")
+    if args.against or args.transports:
+        option = "--against" if args.against else "--transports"
+        return (f"--member-ops cannot be combined with {option}: only B's members would pay for the "
+                f"operation profiler, and the A/B comparison would not be fair; run it without {option}")
     return ""
 
 
 def run_bench(args, out: Out = print) -> int:
-    problem = member_ops_problem(args)
+    problem = options_problem(args)
     if problem:
         out(f"labctl bench: {problem}")
         return 2
@@ -165,6 +189,11 @@ def run_bench(args, out: Out = print) -> int:
         if problem:
             out(f"labctl bench --against: {problem}")
             return 2
+    if args.transports:
+        offset = args.against_port_offset if args.against_port_offset is not None else args.port_offset + 100
+        other = OtherCheckout(ROOT, args.against_run_dir, port_offset=offset,
+                              cluster_name=f"bench-a-{uuid.uuid4().hex[:8]}",
+                              start_options=("--transport", args.transports[0], "--server", args.server))
 
     def stop_on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -179,8 +208,8 @@ def run_bench(args, out: Out = print) -> int:
                 clear_diagnostics(diagnostics_dir)
                 java_options = diagnostics_options(diagnostics_dir, plan.member_ops_period_s)
             topology = Topology(cluster_name=f"bench-{uuid.uuid4().hex[:8]}", port_offset=args.port_offset,
-                                server=args.server,
-                                member_java_options=java_options)
+                                server=args.server, member_java_options=java_options,
+                                transport=args.transports[1] if args.transports else "http")
             results.startup = start_own_system(system, topology, out)
         results.system["run_id"] = system.state().run_id
         side = Side.read("B", system.run_dir)

@@ -161,8 +161,9 @@ def comparison_table(results: BenchResults) -> str:
                          *(_ratio(b.cpu.group_ms(kind), a.cpu.group_ms(kind)) for kind, _ in GROUPS),
                          _ratio(b.cpu.total_ms_per_msg, a.cpu.total_ms_per_msg)))
     commit = results.machine.get("git_commit", "")[:7]
-    return (f"A/B: POST /facade, A = {comparison.against} ({comparison.a_commit[:7]}"
-            f"{', with uncommitted changes' if comparison.a_uncommitted else ''}), B = this checkout ({commit}); "
+    uncommitted = ", with uncommitted changes" if comparison.a_uncommitted else ""
+    return (f"A/B: POST /facade, A = {comparison.against} ({comparison.a_commit[:7]}{uncommitted}), "
+            f"B = {comparison.b_label} ({commit}); "
             f"{comparison.rounds} rounds, level by level, A first in odd rounds\n"
             + render(["CLIENTS", "SIDE", "ACKED", "FAILED", "MSG/S", "MSG/S BY ROUND", "P50 ms", "P99 ms",
                       *GROUP_HEADERS[:-1]], rows)

@@ -278,7 +278,8 @@ class SlowClientLevel:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A/B: the POST levels alternated between another checkout's system (A) and this one's (B)."""
+    """A/B: the POST levels alternated between another checkout's system (A) and this one's (B); with
+    --transports, between two systems of this checkout that differ in how the facade calls logging."""
 
     against: str
     a_commit: str
@@ -287,6 +288,11 @@ class Comparison:
     a_stored_before: int
     a_levels: list[PostLevel]  # every round
     b_levels: list[PostLevel]
+    transports: list[str] = field(default_factory=list)  # A's and B's with --transports, else empty
+
+    @property
+    def b_label(self) -> str:
+        return f"this checkout, --transport {self.transports[1]}" if self.transports else "this checkout"
 
     def merged(self, side: str) -> dict[int, PostLevel]:
         levels = self.a_levels if side == "A" else self.b_levels

@@ -75,6 +75,7 @@ class Plan:
     member_ops: bool = False  # count the members' operations around the reference level
     member_ops_period_s: int = PROFILER_PERIOD_S  # between two operation-profiler dumps of a member
     status_page: bool = False  # B's POST levels run with /status.json read every second, as an open page does
+    transports: tuple[str, ...] = ()  # A's and B's (--transports): both systems of this checkout
 
     @property
     def reference_clients(self) -> int:
@@ -304,9 +305,9 @@ class Bench:
                         else:
                             b_levels.append(level)
             commit, uncommitted = self.other.commit()
-            comparison = Comparison(against=str(self.other.path), a_commit=commit, a_uncommitted=uncommitted or [],
+            comparison = Comparison(against=self.other.label, a_commit=commit, a_uncommitted=uncommitted or [],
                                     rounds=self.plan.rounds, a_stored_before=a_stored_before, a_levels=a_levels,
-                                    b_levels=b_levels)
+                                    b_levels=b_levels, transports=list(self.plan.transports))
             self.results.comparison = comparison
             merged = comparison.merged("B")
             self.results.post = [merged[clients] for clients in self.plan.levels]

@@ -175,9 +175,10 @@ class OtherCheckout:
     its `scripts.cli` from its own directory, so its modules come first on sys.path."""
 
     def __init__(self, path: Path, run_dir: Path, *, port_offset: int, cluster_name: str,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, start_options: tuple[str, ...] = ()):
         self.path = Path(path).resolve()
         self.env = env or {}  # what A's processes start with besides ours (its launcher passes it on)
+        self.start_options = start_options  # more options of its `labctl start`, e.g. --transport http
         self.run_dir = Path(run_dir).resolve()
         self.port_offset = port_offset
         self.cluster_name = cluster_name
@@ -194,16 +195,21 @@ class OtherCheckout:
             return f"{self.path} is not a checkout of this project (no scripts/cli.py or facade_service/)"
         return ""
 
+    @property
+    def label(self) -> str:
+        """What A is, as the report names it."""
+        return " ".join([str(self.path), *self.start_options])
+
     def commit(self) -> tuple[str, list[str] | None]:
         return git_commit(self.path)
 
     def start(self, out: Out) -> Side:
-        out(f"starting A, the system of {self.path} (its own code), on port offset {self.port_offset} "
+        out(f"starting A, the system of {self.label} (its own code), on port offset {self.port_offset} "
             f"(cluster {self.cluster_name}, run dir {self.run_dir})...")
         began = time.monotonic()
         try:
             done = self._cli("start", "--port-offset", str(self.port_offset), "--cluster-name", self.cluster_name,
-                             timeout=OTHER_START_TIMEOUT)
+                             *self.start_options, timeout=OTHER_START_TIMEOUT)
         except subprocess.TimeoutExpired as err:  # what it started is stopped by the caller's stop()
             raise LauncherError(f"A did not start within {OTHER_START_TIMEOUT:.0f}s") from err
         if done.returncode != 0:

@@ -96,8 +96,13 @@ class System:
         existing = self.load()
         if existing is not None and any(self.is_running(p, existing.run_id) for p in existing.processes.values()):
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")
+        too_high = {name: port for name, port in topology.grpc_ports().items() if port > 65535}
+        if too_high:
+            raise LauncherError(f"gRPC ports past 65535 with port offset {topology.port_offset}: "
+                                + ", ".join(f"{name} ({port})" for name, port in too_high.items()))
         ports = {p.name: p.port for p in plan(topology, self.run_dir, "check").values()}
         ports |= {f"member-{i} metrics": topology.member_metrics_port(i) for i in range(1, topology.members + 1)}
+        ports |= {f"{name} gRPC": port for name, port in topology.grpc_ports().items()}
         busy = _still_busy(ports, PORTS_FREE_WAIT)
         if busy:
             raise LauncherError("ports already in use: " + ", ".join(f"{name} ({port})" for name, port in busy.items()))

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab_common.contracts import MEMBER_METRICS_PORT_SHIFT
+from lab_common.contracts import LOGGING_GRPC_SERVICE, MEMBER_METRICS_PORT_SHIFT
 from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
 
 
@@ -26,6 +26,7 @@ class Topology:
     discovery: str = "config-server"  # or "consul": its own dev agent, no config server
     member_java_options: tuple[str, ...] = ()  # after hazelcast/jvm.options (a later -D wins): diagnostics, say
     prometheus: bool = False  # also a Prometheus server scraping everything (scripts/launcher/prometheus.py)
+    transport: str = "http"  # or "grpc": logging copies also serve gRPC, and the facade logs over it
 
     @classmethod
     def from_json(cls, data: dict) -> Topology:
@@ -46,6 +47,15 @@ class Topology:
     def logging_port(self, i: int) -> int:
         return 8079 + 2 * i + self.port_offset  # 8081, 8083, 8085, ...
 
+    def logging_grpc_port(self, i: int) -> int:
+        return 50049 + 2 * i + self.port_offset  # 50051, 50053, 50055, ...
+
+    def grpc_ports(self) -> dict[str, int]:
+        """The gRPC port of each logging copy, by its name; none unless the transport is grpc."""
+        if self.transport != "grpc":
+            return {}
+        return {f"logging-{i}": self.logging_grpc_port(i) for i in range(1, self.logging + 1)}
+
     def messages_port(self, i: int) -> int:
         return 8080 + 2 * i + self.port_offset  # 8082, 8084, ...
 
@@ -64,11 +74,14 @@ class Topology:
         return [f"127.0.0.1:{self.member_port(i)}" for i in range(1, self.members + 1)]
 
     def registry(self) -> dict[str, list[str]]:
-        return {
+        registry = {
             "facade-service": [f"http://127.0.0.1:{self.facade_port(i)}" for i in range(1, self.facades + 1)],
             "logging-service": [f"http://127.0.0.1:{self.logging_port(i)}" for i in range(1, self.logging + 1)],
             "messages-service": [f"http://127.0.0.1:{self.messages_port(i)}" for i in range(1, self.messages + 1)],
         }
+        if self.transport == "grpc":  # gRPC targets are host:port
+            registry[LOGGING_GRPC_SERVICE] = [f"127.0.0.1:{port}" for port in self.grpc_ports().values()]
+        return registry
 
 
 @dataclass
@@ -164,12 +177,16 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         k = (i - 1) % len(members)
         return {"HZ_MEMBERS": ",".join(members[k:] + members[:k])}
 
+    grpc_ports = topology.grpc_ports()
     for i in range(1, topology.logging + 1):
-        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), preferring(i))
+        grpc = {"LAB_GRPC_PORT": str(grpc_ports[f"logging-{i}"])} if grpc_ports else {}
+        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), {**preferring(i), **grpc})
     for i in range(1, topology.messages + 1):
         service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), preferring(i))
+    # only in gRPC mode: HTTP mode's facade starts as before (and as docker-compose.yml and deploy/k8s start it)
+    transport = {"LAB_LOGGING_TRANSPORT": topology.transport} if topology.transport != "http" else {}
     for i in range(1, topology.facades + 1):
-        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), preferring(i))
+        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), {**preferring(i), **transport})
     if topology.prometheus:
         from scripts.launcher.prometheus import prometheus_argv
 

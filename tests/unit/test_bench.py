@@ -1,6 +1,8 @@
 """The bench's pure parts: percentiles, CPU accounting, peak memory, targets, tables (process accounting itself:
 test_bench_processes.py)."""
 
+import argparse
+import dataclasses
 import json
 import socket
 import time
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench.command import save
+from scripts.bench.command import add_arguments, options_problem, plan_from_args, save
 from scripts.bench.floor import floor_sum, who_pays
 from scripts.bench.floor_worker import run_callers
 from scripts.bench.load import SlowClients, slow_request_head
@@ -436,3 +438,42 @@ def test_the_consumer_batch_is_what_was_taken_over_the_transactions_between_two_
     assert consumer_batch(before, before) is None  # no transaction in between
     assert consumer_batch(ConsumerCounts(1, None, None), ConsumerCounts(2, None, None)) is None  # older copies
     assert consumer_batch(None, after) is None
+
+
+def test_a_transport_comparison_names_both_sides_and_judges_no_throughput_against_a(results):
+    """With --transports A is this checkout over the other transport: the table says so, and the target of
+    3 x A's throughput (new code against old) gives no verdict."""
+    results.comparison = dataclasses.replace(comparison(), against="/work/wt --transport http --server granian",
+                                             transports=["http", "grpc"])
+    table = next(s for s in report_tables(results) if s.startswith("A/B"))
+    assert "A = /work/wt --transport http --server granian" in table
+    assert "B = this checkout, --transport grpc" in table
+    rows = dict((what, met) for what, _, _, met in target_rows(results))
+    assert rows["POST acknowledged at 32 clients"] == "no verdict (without --against)"
+    results.comparison = comparison()
+    assert "B = this checkout (" in next(s for s in report_tables(results) if s.startswith("A/B"))
+    assert dict((w, m) for w, _, _, m in target_rows(results))["POST acknowledged at 32 clients"] == "yes"
+
+
+def bench_args(*argv: str):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_transports_are_two_different_ones_and_start_both_systems_of_this_checkout():
+    assert plan_from_args(bench_args("--transports", "http,grpc")).transports == ("http", "grpc")
+    assert plan_from_args(bench_args()).transports == ()
+    for wrong in ("http", "http,http", "http,smoke", "http,grpc,http"):
+        with pytest.raises(SystemExit):
+            bench_args("--transports", wrong)
+    assert "drop --against" in options_problem(bench_args("--transports", "http,grpc", "--against", "../main"))
+    assert "drop --attach" in options_problem(bench_args("--transports", "http,grpc", "--attach"))
+    assert "--transports" in options_problem(bench_args("--transports", "grpc,http", "--member-ops"))
+    assert options_problem(bench_args("--transports", "grpc,http")) == ""
+
+
+def test_the_other_side_of_a_transport_comparison_is_started_with_its_transport(tmp_path):
+    other = OtherCheckout(Path(__file__).parents[2], tmp_path, port_offset=3100, cluster_name="x",
+                          start_options=("--transport", "http"))
+    assert other.label.endswith(" --transport http") and other.check() == ""

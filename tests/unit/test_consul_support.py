@@ -1,6 +1,6 @@
 import pytest
 
-from lab_common.consul_support import KV_PREFIX, Registration, kv_defaults, seed_kv, settings_from_kv
+from lab_common.consul_support import KV_PREFIX, Registration, address_of, kv_defaults, seed_kv, settings_from_kv
 from lab_common.settings import ServiceSettings, SettingsError
 from logging_service.settings import LoggingSettings
 from messages_service.settings import MessagesSettings
@@ -23,8 +23,9 @@ class FakeConsul:
         def __init__(self):
             self.registered: dict[str, dict] = {}
 
-        def register(self, name, service_id, address, port, check, meta):
-            self.registered[service_id] = {"name": name, "address": address, "port": port, "check": check}
+        def register(self, name, service_id, address, port, check, meta, tags=None):
+            self.registered[service_id] = {"name": name, "address": address, "port": port, "check": check,
+                                           "tags": tags or []}
 
         def deregister(self, service_id):
             self.registered.pop(service_id)
@@ -90,3 +91,30 @@ def test_registration_carries_an_http_check_on_health_and_is_undone():
     assert entry["check"]["http"] == "http://127.0.0.1:8083/health" and entry["check"]["interval"] == "1s"
     registration.deregister()
     assert fake.agent.service.registered == {}
+
+
+def test_a_copy_serving_grpc_is_also_registered_as_the_grpc_service_with_a_grpc_check_and_both_are_undone():
+    fake = FakeConsul()
+    settings = LoggingSettings.load("logging-service", default_port=8083, environ={}, argv=[], instance="logging-2",
+                                    grpc_port=50053)
+    registration = Registration(settings, fake)
+    registration.register()
+    assert set(fake.agent.service.registered) == set(registration.ids) and len(registration.ids) == 2
+    grpc_entry = fake.agent.service.registered[registration.grpc_service_id]
+    assert grpc_entry["name"] == "logging-service-grpc" and grpc_entry["port"] == 50053
+    assert grpc_entry["tags"] == ["grpc"]
+    assert grpc_entry["check"]["grpc"] == "127.0.0.1:50053" and grpc_entry["check"]["interval"] == "1s"
+    registration.deregister()
+    assert fake.agent.service.registered == {}
+
+
+def test_a_copy_without_a_grpc_port_registers_its_http_service_only():
+    fake = FakeConsul()
+    Registration(LoggingSettings.load("logging-service", default_port=8081, environ={}, argv=[]), fake).register()
+    assert [e["name"] for e in fake.agent.service.registered.values()] == ["logging-service"]
+
+
+def test_discovery_answers_grpc_instances_as_host_port_targets_and_the_others_as_base_urls():
+    assert address_of({"Address": "127.0.0.1", "Port": 50051, "Tags": ["grpc"]}) == "127.0.0.1:50051"
+    assert address_of({"Address": "127.0.0.1", "Port": 8081, "Tags": []}) == "http://127.0.0.1:8081"
+    assert address_of({"Address": "127.0.0.1", "Port": 8081}) == "http://127.0.0.1:8081"

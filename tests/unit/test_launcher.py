@@ -44,6 +44,30 @@ def test_a_state_file_written_before_member_java_options_existed_still_loads():
     assert State.from_json(older).topology == Topology()
 
 
+def test_in_grpc_mode_each_logging_copy_also_serves_grpc_and_the_registry_names_those_ports(tmp_path):
+    topology = Topology(port_offset=100, transport="grpc")
+    processes = plan(topology, tmp_path, "run")
+    assert [processes[f"logging-{i}"].env["LAB_GRPC_PORT"] for i in (1, 2, 3)] == ["50151", "50153", "50155"]
+    assert processes["facade-1"].env["LAB_LOGGING_TRANSPORT"] == "grpc"
+    assert topology.registry()["logging-service-grpc"] == ["127.0.0.1:50151", "127.0.0.1:50153", "127.0.0.1:50155"]
+    assert topology.registry()["logging-service"][0] == "http://127.0.0.1:8181"  # reads stay on HTTP
+
+
+def test_in_http_mode_no_copy_serves_grpc(tmp_path):
+    topology = Topology()
+    processes = plan(topology, tmp_path, "run")
+    assert not any("LAB_GRPC_PORT" in p.env for p in processes.values())
+    assert "LAB_LOGGING_TRANSPORT" not in processes["facade-1"].env  # the facade's default: http
+    assert "logging-service-grpc" not in topology.registry() and topology.grpc_ports() == {}
+
+
+def test_labctl_passes_the_transport_to_the_topology():
+    from scripts.cli import _topology, build_parser
+
+    assert _topology(build_parser().parse_args(["start", "--transport", "grpc"])).transport == "grpc"
+    assert _topology(build_parser().parse_args(["run"])).transport == "http"
+
+
 def test_the_services_it_starts_import_no_tool_only_package():
     blocked = ["matplotlib", "docker", "psutil"]  # pyproject's `tools` extra: not in the service image
     code = f"""

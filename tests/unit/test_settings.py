@@ -57,11 +57,12 @@ def test_each_service_reads_only_its_own_settings():
     common = {f.name for f in configurable_fields(ServiceSettings)}
     assert names["config-server"] == common | {"registry_file"}
     assert names["logging-service"] - common == {"hz_cluster_name", "hz_members", "hz_connect_timeout",
-                                                 "hz_invocation_timeout", "logging_map"}
+                                                 "hz_invocation_timeout", "logging_map", "grpc_port"}
     assert {"received_map", "consumer_batch", "consumer_threads", "logging_map"} <= names["messages-service"]
     assert {"http_timeout", "http_attempts", "config_server", "discovery_ttl", "messages_queue",
-            "logging_map", "received_map"} <= names["facade-service"]  # the maps: for the status page
-    assert not names["facade-service"] & {"consumer_batch", "consumer_threads", "registry_file"}
+            "logging_map", "received_map", "logging_transport"} <= names["facade-service"]  # maps: status page
+    assert not names["facade-service"] & {"consumer_batch", "consumer_threads", "registry_file", "grpc_port"}
+    assert "logging_transport" not in names["logging-service"] | names["messages-service"]
 
 
 def test_a_flag_of_another_service_is_refused():

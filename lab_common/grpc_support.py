@@ -1,0 +1,142 @@
+"""gRPC plumbing shared by the side that serves (logging-service) and the side that calls (the facade): the
+server and channel options, the table from the services' errors to gRPC status codes, and the standard
+health service (grpc.health.v1) answering from whether the copy can do its work.
+
+Servers and channels are created in the serving worker, after the fork (docs/serving.md): never at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from lab_common.errors import BadRequest, PayloadTooLarge, ServiceError, Unavailable
+from lab_common.settings import GrpcServerSettings
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+HEALTH_PERIOD = 0.5  # seconds between two looks at the store for the Watch callers (a Check looks itself)
+STOP_GRACE = 2.0  # seconds calls under way get at shutdown: the facade's deadline per call
+
+# A service's error -> the status its gRPC answer carries (lab_common.errors: the same errors as HTTP codes)
+STATUS_OF_ERROR: dict[type[ServiceError], grpc.StatusCode] = {
+    BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+# Reconnect soon after a copy comes back: gRPC's own backoff grows to 120 s, and while a channel waits
+# to reconnect every call on it fails at once (the caller then fails over to another copy).
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def status_of(error: ServiceError) -> grpc.StatusCode:
+    return next((code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind)),
+                grpc.StatusCode.INTERNAL)
+
+
+class StoreHealth(health.HealthServicer):
+    """grpc.health.v1 for a copy: the server ("") and each named service are SERVING only while
+    `can_store()` says the copy can do its work, NOT_SERVING otherwise. A Check answers from a fresh look;
+    Watch callers hear of a change within HEALTH_PERIOD once `watch()` runs."""
+
+    def __init__(self, can_store: Callable[[], bool], services: Sequence[str]):
+        super().__init__()
+        self._can_store = can_store
+        self._services = ("", *services)
+        self._serving: bool | None = None
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Look at the store; tell every name's watchers when that changed. Answers whether it serves."""
+        with self._refresh_lock:
+            serving = bool(self._can_store())
+            if serving != self._serving:
+                self._serving = serving
+                for name in self._services:
+                    self.set(name, SERVING if serving else NOT_SERVING)
+            return serving
+
+    def Check(self, request, context):  # the name grpc.health.v1 gives it
+        self.refresh()
+        return super().Check(request, context)
+
+    def watch(self, period: float = HEALTH_PERIOD) -> StoreHealth:
+        threading.Thread(target=self._watch, args=(period,), name="grpc-health", daemon=True).start()
+        return self
+
+    def _watch(self, period: float) -> None:
+        while not self._stop.wait(period):
+            self.refresh()
+
+    def stop(self) -> None:
+        """NOT_SERVING for good: the copy is going away."""
+        self._stop.set()
+        self.enter_graceful_shutdown()
+
+
+class GrpcServer:
+    """A started grpc.server on the settings' host and gRPC port, with the health service added."""
+
+    def __init__(self, settings: GrpcServerSettings, add_services: Callable[[grpc.Server], None], *,
+                 can_store: Callable[[], bool], services: Sequence[str]):
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
+                ("grpc.max_receive_message_length", settings.max_body_bytes),  # as HTTP: RESOURCE_EXHAUSTED
+            ],
+        )
+        add_services(self._server)
+        self.health = StoreHealth(can_store, services)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        port = self._server.add_insecure_port(settings.grpc_address)  # RuntimeError when the port is taken
+        self.address = f"{settings.host}:{port}"  # the port given, or the one the system chose for port 0
+
+    def start(self) -> GrpcServer:
+        self._server.start()
+        self.health.watch()
+        log.info("serving gRPC on %s", self.address)
+        return self
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        self.health.stop()
+        self._server.stop(grace).wait()
+
+
+class Channels:
+    """One channel and stub per target (host:port), made on first use and kept; thread-safe."""
+
+    def __init__(self, stub_class: Callable[[grpc.Channel], object]):
+        self._stub_class = stub_class
+        self._open: dict[str, tuple[grpc.Channel, object]] = {}
+        self._lock = threading.Lock()
+
+    def stub(self, target: str):
+        found = self._open.get(target)
+        if found is None:
+            with self._lock:
+                found = self._open.get(target)
+                if found is None:
+                    channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+                    found = self._open[target] = (channel, self._stub_class(channel))
+        return found[1]
+
+    def close(self) -> None:
+        with self._lock:
+            channels, self._open = self._open, {}
+        for channel, _ in channels.values():
+            channel.close()
