@@ -7,7 +7,7 @@ DISCOVERY ?= config-server
 PROMETHEUS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test setup unit experiment lint clean stop
+.PHONY: run test setup unit experiment mutate lint clean stop
 
 run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it)
 ifeq ($(DISCOVERY),consul)
@@ -27,6 +27,9 @@ unit: setup ## only the fast unit tests (no cluster)
 
 experiment: setup ## the msg1..msg10 experiment against a running system
 	$(BIN)/labctl experiment
+
+mutate: setup ## break each guarantee's key line in a copy of the repo and show its tests fail (~15 min; not in `make test`)
+	$(BIN)/labctl mutate
 
 stop: ## stop a system started with `labctl start`
 	$(BIN)/labctl stop
