@@ -28,7 +28,7 @@ unit: setup ## only the fast unit tests (no cluster)
 experiment: setup ## the msg1..msg10 experiment against a running system
 	$(BIN)/labctl experiment
 
-mutate: setup ## break each guarantee's key line in a copy of the repo and show its tests fail (~15 min; not in `make test`)
+mutate: setup ## break each guarantee's key line in a copy of the repo and show its tests fail (minutes: not in `make test`)
 	$(BIN)/labctl mutate
 
 stop: ## stop a system started with `labctl start`

@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
     p.set_defaults(func=cmd_drill)
     p = sub.add_parser("mutate", help="break each guarantee's key line in a copy of the repo: its tests must fail "
-                                      "(~15 min, not part of make test)")
+                                      "(minutes: not part of make test)")
     add_mutate_arguments(p)
     p.set_defaults(func=cmd_mutate)
     return parser

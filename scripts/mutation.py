@@ -2,7 +2,8 @@
 that should then fail. A mutation the tests do not catch is a promise no test holds. Never touches the tree
 it is run from: the tests run in a temporary copy of it (tracked and untracked files, not ignored ones).
 
-Not part of `make test` (each mutation starts real members and services): `make mutate`, about 15 minutes.
+Not part of `make test` (each mutation starts real members and services): `make mutate`. The last run, and how
+long it took: docs/fault-tolerance.md, "The mutation check".
 """
 
 from __future__ import annotations

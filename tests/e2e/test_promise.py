@@ -406,8 +406,8 @@ HAZELCAST_OPERATION_TIMEOUT = 5.0  # the services' documented default (hz_invoca
 def test_a_hazelcast_operation_on_a_member_that_hangs_is_given_up_after_5_s(system, cluster):
     """A logging copy's put_if_absent whose partition owner hangs (SIGSTOP, sockets open) for HUNG_FOR
     seconds: it must be answered, and by the promise within the 5 s operation timeout, before the thaw.
-    Measured 2026-12-03: the operation waits for the member and is answered 201 once it is thawed (the
-    client's invocation timeout bounds its retries, not the wait for an answer), so this is a known gap."""
+    It is not yet: the client's invocation timeout bounds its retries, not the wait for an answer (an xfail,
+    a known gap; what was seen: docs/fault-tolerance.md, "Each promised sentence and its tests")."""
     key = f"hung-owner-{uuid.uuid4()}"
     owner = member_owning(system, cluster, key)
     answers: list[tuple[float, int]] = []

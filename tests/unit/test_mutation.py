@@ -1,5 +1,5 @@
 """labctl mutate's own logic: the copy it works in, applying a mutation there and refusing one that no longer
-fits the code, and reading pytest's outcome. (Running the mutations themselves takes ~15 minutes: `make mutate`.)"""
+fits the code, and reading pytest's outcome. (Running the mutations themselves takes minutes: `make mutate`.)"""
 
 import re
 import shutil
