@@ -8,7 +8,7 @@ PROMETHEUS ?=
 TRANSPORT ?= http
 PYTEST_ARGS ?=
 
-.PHONY: run test setup unit experiment lint clean stop
+.PHONY: run test setup unit experiment mutate lint clean stop
 
 run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC
 ifeq ($(DISCOVERY),consul)
@@ -29,6 +29,9 @@ unit: setup ## only the fast unit tests (no cluster)
 
 experiment: setup ## the msg1..msg10 experiment against a running system
 	$(BIN)/labctl experiment
+
+mutate: setup ## break each guarantee's key line in a copy of the repo and show its tests fail (minutes: not in `make test`)
+	$(BIN)/labctl mutate
 
 stop: ## stop a system started with `labctl start`
 	$(BIN)/labctl stop

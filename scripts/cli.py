@@ -14,6 +14,8 @@ from scripts.bench import run_bench
 from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
+from scripts.mutation import add_arguments as add_mutate_arguments
+from scripts.mutation import run_mutate
 from scripts.table import render
 
 
@@ -132,6 +134,10 @@ def cmd_bench(args) -> int:
     return run_bench(args, out=_say)
 
 
+def cmd_mutate(args) -> int:
+    return run_mutate(args, out=_say)
+
+
 def cmd_drill(args) -> int:
     """Run one node-kill drill and print its report; exit 1 on any loss, duplicate or failed check."""
     if args.name == "list":
@@ -215,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
     p.set_defaults(func=cmd_drill)
+    p = sub.add_parser("mutate", help="break each guarantee's key line in a copy of the repo: its tests must fail "
+                                      "(minutes: not part of make test)")
+    add_mutate_arguments(p)
+    p.set_defaults(func=cmd_mutate)
     return parser
 
 

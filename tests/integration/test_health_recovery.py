@@ -1,4 +1,5 @@
-"""Health follows the cluster: 503 while no member is up, 200 again when one returns, no restarts."""
+"""While the cluster is away every service answers 503 at once (health, reads and writes, in the documented
+shape); when a member returns they recover by themselves, no restarts."""
 
 import uuid
 
@@ -10,12 +11,14 @@ from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.integration
 
+ANSWERED_WITHIN = 30.0  # "answered, not hung" (a hang ends in ReadTimeout); how fast is the drills' and the bench's
+
 
 @pytest.fixture(scope="module")
 def small_system(tmp_path_factory):
     system = System(tmp_path_factory.mktemp("health"))
     system.start(Topology(cluster_name=f"health-{uuid.uuid4().hex[:8]}", members=1, logging=1, messages=1,
-                          facades=0, port_offset=port_offset(10_100)), timeout=120)
+                          facades=1, port_offset=port_offset(10_100)), timeout=120)
     yield system
     system.stop()
 
@@ -24,20 +27,44 @@ def status(url: str) -> int:
     return requests.get(url + "/health", timeout=3).status_code
 
 
-def test_health_turns_503_without_members_and_200_when_they_return(small_system):
-    logging_url, messages_url = small_system.url("logging-1"), small_system.url("messages-1")
-    pids = {name: small_system.process(name).pid for name in ("logging-1", "messages-1")}
-    assert status(logging_url) == status(messages_url) == 200
+def assert_unavailable(response: requests.Response) -> None:
+    """The documented 503: JSON {"error": "unavailable", "message": ...}."""
+    assert response.status_code == 503, response.text[:300]
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == "unavailable" and body["message"]
+
+
+def test_without_members_health_reads_and_writes_answer_503_and_all_recover_without_restarts(small_system):
+    copies = ("logging-1", "messages-1", "facade-1")
+    url = {name: small_system.url(name) for name in copies}
+    pids = {name: small_system.process(name).pid for name in copies}
+    assert [status(url[name]) for name in copies] == [200, 200, 200]
 
     small_system.kill("member-1")
-    eventually(lambda: status(logging_url) == 503 and status(messages_url) == 503, timeout=30)
+    eventually(lambda: [status(url[name]) for name in copies] == [503, 503, 503], timeout=30)
 
-    # answered, not hung (a hang ends in ReadTimeout); how fast is the drills' and the bench's business
-    response = requests.post(logging_url + "/logging", json={"uuid": "u1", "msg": "m"}, timeout=30)
-    assert response.status_code == 503 and response.json()["error"] == "unavailable"
+    facade, logging, messages = url["facade-1"], url["logging-1"], url["messages-1"]
+    for method, address, body in [
+        ("POST", logging + "/logging", {"uuid": "u1", "msg": "m"}),
+        ("GET", logging + "/logging", None),
+        ("GET", logging + "/logging?limit=5", None),
+        ("GET", messages + "/messages", None),
+        ("POST", facade + "/facade", {"msg": "m"}),
+        ("GET", facade + "/facade", None),
+        ("GET", facade + "/facade?limit=5", None),
+    ]:
+        assert_unavailable(requests.request(method, address, json=body, timeout=ANSWERED_WITHIN))
 
     small_system.start_process("member-1")
-    eventually(lambda: status(logging_url) == 200 and status(messages_url) == 200, timeout=60)
-    response = requests.post(logging_url + "/logging", json={"uuid": "u1", "msg": "m"}, timeout=10)
-    assert response.status_code == 201
-    assert {name: small_system.process(name).pid for name in pids} == pids, "services were not restarted"
+    eventually(lambda: [status(url[name]) for name in copies] == [200, 200, 200], timeout=60)
+    assert requests.post(logging + "/logging", json={"uuid": "u1", "msg": "m"}, timeout=10).status_code == 201
+    posted = requests.post(facade + "/facade", json={"msg": "after the cluster came back"}, timeout=10)
+    assert posted.status_code == 201
+    assert requests.get(messages + "/messages", timeout=10).status_code == 200
+
+    def read_back():
+        merged = requests.get(facade + "/facade", timeout=10).json()["merged"]
+        assert [m["received_by"] for m in merged if m["uuid"] == posted.json()["uuid"]] == ["messages-1"]
+    eventually(read_back, timeout=30)
+    assert {name: small_system.process(name).pid for name in copies} == pids, "services were restarted"

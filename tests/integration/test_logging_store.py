@@ -28,9 +28,10 @@ def test_duplicate_uuid_is_stored_once_in_the_distributed_map(message_log):
     assert [m.uuid for m in everything(message_log)] == ["u1"]
 
 
-def test_copies_on_different_connections_share_one_map_and_dedup_between_them(connect, unique_name):
+def test_copies_on_different_connections_share_one_map_and_dedup_between_them(connect, cluster_settings, unique_name):
     log_a = MessageLog(HazelcastMessageStore(connect(), unique_name), "logging-1")
-    log_b = MessageLog(HazelcastMessageStore(connect(hz_members=("127.0.0.1:15702",)), unique_name), "logging-2")
+    second_member = cluster_settings.hz_members[1:2]  # wherever LAB_TEST_PORT_SHIFT put it
+    log_b = MessageLog(HazelcastMessageStore(connect(hz_members=second_member), unique_name), "logging-2")
     assert log_a.record("u1", "m").created
     assert not log_b.record("u1", "m").created
     assert log_b.record("u2", "n").created

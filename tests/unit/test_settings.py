@@ -6,9 +6,11 @@ import pytest
 
 from config_server.settings import ConfigServerSettings
 from facade_service.settings import FacadeSettings
+from lab_common.cluster import ClusterConnection
 from lab_common.settings import ServiceSettings, SettingsError, configurable_fields, settings_table
 from logging_service.settings import LoggingSettings
 from messages_service.settings import MessagesSettings
+from scripts.launcher import Topology, plan, topology
 
 SETTINGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 # (service, its package, default port, its settings)
@@ -50,6 +52,22 @@ def test_a_retry_window_is_zero_or_more_seconds():
 def test_hazelcast_timeouts_are_seconds_not_minutes():
     settings = LoggingSettings.load("x", default_port=1, environ={}, argv=[])
     assert settings.hz_invocation_timeout <= 10 and settings.hz_connect_timeout <= 10
+
+
+def test_the_promised_timeouts_are_the_defaults_the_launched_services_run_with(tmp_path, monkeypatch):
+    """README, "No request hangs": 2 s per outgoing HTTP call, 3 attempts, 5 s per Hazelcast operation. The
+    running system's behaviour with them: tests/e2e/test_promise.py."""
+    facade = FacadeSettings.load("facade-service", default_port=8080, environ={}, argv=[])
+    assert (facade.http_timeout, facade.http_attempts) == (2.0, 3)
+    for cls in (FacadeSettings, LoggingSettings, MessagesSettings):
+        settings = cls.load("x", default_port=1, environ={}, argv=[])
+        assert settings.hz_invocation_timeout == 5.0
+        assert ClusterConnection(settings)._client_config()["invocation_timeout"] == 5.0
+    monkeypatch.setattr(topology, "ensure_member_jar", lambda: Path("/cache/hazelcast.jar"))
+    monkeypatch.setattr(topology, "ensure_jmx_exporter_jar", lambda: Path("/cache/jmx_prometheus_javaagent.jar"))
+    timeouts = {"LAB_HTTP_TIMEOUT", "LAB_HTTP_ATTEMPTS", "HZ_INVOCATION_TIMEOUT"}
+    assert {name: set(p.env) & timeouts for name, p in plan(Topology(), tmp_path, "run").items()
+            if set(p.env) & timeouts} == {}, "the launcher must leave the documented defaults alone"
 
 
 def test_each_service_reads_only_its_own_settings():
