@@ -55,7 +55,7 @@ E2E_OFFER_FAILS = ("tests/e2e/test_promise.py::"
                    "test_a_post_whose_queue_offer_fails_after_logging_is_a_503_stays_logged_is_redelivered_and_a_"
                    "retry_converges")
 CONSUMER_TESTS = "tests/integration/test_queue_consumer.py::"
-LOG_LINE = "        stored = self._logging.log(uuid, msg, request_id)\n"
+LOG_LINE = "        stored = self._logging.log(uuid, msg, request_id, window=self.retry_window.for_post(wait))\n"
 OFFER_LINE = "        self._queue.offer(uuid, msg, request_id)\n"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -72,7 +72,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("commit-before-record", "records each uuid with put_if_absent, then commits",
              "messages_service/adapters.py",
              (Edit("            pending = []\n", "            transaction.commit()\n            pending = []\n"),
-              Edit("if answer.result() is None]\n            transaction.commit()\n", "if answer.result() is None]\n")),
+              Edit("                raise failure\n            transaction.commit()\n",
+                   "                raise failure\n")),
              (CONSUMER_TESTS + "test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded",
               CONSUMER_TESTS + "test_two_consumers_take_every_item_exactly_once")),
     Mutation("no-redelivery", "the message stays logged and is delivered by redelivery",
@@ -82,7 +83,7 @@ MUTATIONS: tuple[Mutation, ...] = (
               E2E_OFFER_FAILS)),
     Mutation("201-before-logging", "POST answers 201 only when both writes are done", "facade_service/service.py",
              (Edit(LOG_LINE, '        stored = {"msg": msg, "logged_by": "not yet"}; '
-                             "self._readers.submit(self._logging.log, uuid, msg, request_id)\n"),),
+                             "self._readers.submit(self._logging.log, uuid, msg, request_id, window=0.0)\n"),),
              ("tests/unit/test_facade_app.py::test_logging_down_answers_503_and_the_message_is_never_queued",
               E2E_LOGGING_FAILS)),
     Mutation("offer-before-log", "nothing is delivered that was not logged", "facade_service/service.py",
