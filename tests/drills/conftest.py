@@ -11,13 +11,19 @@ from tests.helpers import port_offset
 
 # members on 25701-25703, facade on 28080: a system on the default ports is left alone
 PORT_OFFSET = port_offset(20_000)
+# gRPC mode: logging's gRPC ports are 50051+ plus the offset, so this one must stay small (56051-56055)
+GRPC_PORT_OFFSET = port_offset(6_000)
 
 
-@pytest.fixture
-def system(tmp_path):
+@pytest.fixture(params=["http"])
+def system(tmp_path, request):
+    """A fresh system; a test module that sets `transport` params (["http", "grpc"]) runs in each."""
+    transport = request.param
+    offset = GRPC_PORT_OFFSET if transport == "grpc" else PORT_OFFSET
     system = System(tmp_path / "run")
     try:
-        system.start(Topology(cluster_name=f"drill-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET), timeout=120)
+        system.start(Topology(cluster_name=f"drill-{uuid.uuid4().hex[:8]}", port_offset=offset, transport=transport),
+                     timeout=120)
         yield system
     finally:
         system.stop()
