@@ -47,6 +47,22 @@ def longest_silence(outcomes: Iterable[Outcome], start: float, end: float) -> fl
     return max(b - a for a, b in zip(edges, edges[1:], strict=False))
 
 
+def answered_between(outcomes: Iterable[Outcome], start: float, end: float) -> int:
+    """How many POSTs were answered 201 within [start, end] (wall-clock seconds)."""
+    return sum(1 for o in outcomes if o.uuid and start <= o.started + o.elapsed <= end)
+
+
+def hold_frozen(run: DrillRun, poster, victim: str, frozen: float, after: float) -> tuple[float, float]:
+    """Freeze `victim` for `frozen` seconds while the poster goes on, thaw it, let the load run `after`
+    seconds more, stop it; answers when it was frozen and thawed."""
+    frozen_at = run.freeze(victim)
+    time.sleep(frozen)
+    thawed_at = run.thaw(victim)
+    time.sleep(after)
+    poster.stop()
+    return frozen_at, thawed_at
+
+
 def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
     """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
     addresses_by_name = controller.hazelcast_cluster()[1]
@@ -284,19 +300,14 @@ def member_freeze(run: DrillRun, frozen: float = 20.0, after: float = 10.0, thre
     if victim is None:  # the worst case: every offer waits on it, and every write waits on it as a backup
         victim = queue_owner(run.controller)
         run.note(f"{victim} owns the partition of {QUEUE_NAME}")
-    frozen_at = run.freeze(victim)
-    time.sleep(frozen)
-    thawed_at = run.thaw(victim)
-    time.sleep(after)
-    poster.stop()
+    frozen_at, thawed_at = hold_frozen(run, poster, victim, frozen, after)
     accepted = run.record_load(poster)
     run.note(f"load stopped: {len(poster.outcomes)} POSTs, {len(accepted)} answered 201")
     outcomes = poster.outcomes
     resumed = min((o.started + o.elapsed for o in outcomes if o.uuid and o.started >= frozen_at), default=None)
     silence = longest_silence(outcomes, frozen_at, thawed_at)
     run.figure("longest stretch without a 201 while frozen (s)", f"{silence:.1f}")
-    run.figure("POSTs answered 201 while the member was frozen",
-               sum(1 for o in outcomes if o.uuid and frozen_at <= o.started + o.elapsed <= thawed_at))
+    run.figure("POSTs answered 201 while the member was frozen", answered_between(outcomes, frozen_at, thawed_at))
     run.figure("slowest POST answered 201 (s)", f"{max((o.elapsed for o in outcomes if o.uuid), default=0):.1f}")
     not_503 = [o for o in poster.failures if o.status != 503]
     run.check(not not_503, f"{len(not_503)} failed POSTs were not a 503: {failure_summary(not_503)}")
@@ -318,15 +329,10 @@ def logging_freeze(run: DrillRun, frozen: float = 10.0, after: float = 5.0, vict
     poster = run.poster(threads=4, seconds=frozen + after + 120.0).start()
     run.note("POSTing from 4 threads")
     run.check(poster.wait_accepted(10, timeout=30), "the POSTs did not get going")
-    frozen_at = run.freeze(victim)
-    time.sleep(frozen)
-    thawed_at = run.thaw(victim)
-    time.sleep(after)
-    poster.stop()
+    frozen_at, thawed_at = hold_frozen(run, poster, victim, frozen, after)
     accepted = run.record_load(poster)
     outcomes = poster.outcomes
-    run.figure(f"POSTs answered 201 while {victim} was frozen",
-               sum(1 for o in outcomes if o.uuid and frozen_at <= o.started + o.elapsed <= thawed_at))
+    run.figure(f"POSTs answered 201 while {victim} was frozen", answered_between(outcomes, frozen_at, thawed_at))
     run.figure("slowest POST answered 201 (s)", f"{max((o.elapsed for o in outcomes if o.uuid), default=0):.1f}")
     run.check(not poster.failures, f"POSTs failed while {victim} hung: {failure_summary(poster.failures)}")
     run.recovered(longest_silence(outcomes, frozen_at, thawed_at), "longest stretch without a 201 while frozen")
