@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from hazelcast.errors import HazelcastError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from facade_service.service import FullListing, Listing
 from lab_common import metrics
-from lab_common.cluster import ClusterConnection
+from lab_common.cluster import ClusterConnection, NoAnswer
 from lab_common.contracts import REQUEST_ID_HEADER, encode_queue_item
 from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.http import ServiceClient
@@ -76,7 +82,10 @@ class HazelcastQueue:
         self._connection = connection
         self._queue_name = queue_name
         self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(0.1, max=1.0),
-                                  retry=retry_if_exception_type(HazelcastError), reraise=True)
+                                  # not an offer the cluster holds unanswered: waiting again would only
+                                  # double the wait (the offer may still land; the consumers drop a repeat)
+                                  retry=retry_if_exception_type(HazelcastError)
+                                  & retry_if_not_exception_type(NoAnswer), reraise=True)
 
     def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
         item = encode_queue_item(uuid, msg, request_id=request_id)

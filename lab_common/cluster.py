@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hazelcast.config import IndexType, IntType
+from hazelcast.errors import OperationTimeoutError
+from hazelcast.future import Future
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
@@ -26,6 +28,48 @@ log = logging.getLogger(__name__)
 BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
 
 hazelcast_fixes.apply()
+
+
+class NoAnswer(OperationTimeoutError):
+    """The cluster did not answer an operation within the invocation timeout: its member hangs (a long
+    pause, SIGSTOP) or the cluster is still dropping it. The operation may yet be carried out."""
+
+
+def answer_within(future: Future, seconds: float, what: str):
+    """The future's result, or NoAnswer once `seconds` have passed without one. The client's own
+    invocation timeout bounds its retries, not the wait for a member that holds an operation without
+    answering; this bounds that wait."""
+    if not future.done():
+        answered = threading.Event()
+        future.add_done_callback(lambda _future: answered.set())
+        if not answered.wait(seconds):
+            raise NoAnswer(f"{what}: no answer from the cluster within {seconds:g} s")
+    return future.result()
+
+
+class BoundedProxy:
+    """A map or queue proxy whose calls answer results, as the client's blocking proxies do, but wait
+    for each at most `seconds` (NoAnswer after that)."""
+
+    def __init__(self, proxy, seconds: float):
+        self._proxy = proxy
+        self._seconds = seconds
+        self._calls: dict[str, Callable] = {}
+
+    def __getattr__(self, name: str):
+        call = self._calls.get(name)
+        if call is None:
+            method = getattr(self._proxy, name)
+            if not callable(method):
+                return method
+            what = f"{self._proxy.name}.{name}"
+
+            def call(*args, **kwargs):
+                answer = method(*args, **kwargs)
+                return answer_within(answer, self._seconds, what) if isinstance(answer, Future) else answer
+
+            self._calls[name] = call
+        return call
 
 
 def add_index(map_proxy, map_name: str, index: Index) -> None:
@@ -91,8 +135,9 @@ class ClusterConnection:
 
     def proxy(self, kind: str, name: str, *, blocking: bool = True):
         """The proxy of a "map" or "queue" of the live client, built once per client (building one on
-        every call costs more than the lookup it saves). Blocking calls answer results; the others
-        answer futures, to wait on while other work goes on."""
+        every call costs more than the lookup it saves). Blocking calls answer results, each waited for
+        at most the invocation timeout (NoAnswer after that, also when a member holds it without
+        answering); the others answer futures, to wait on while other work goes on."""
         client = self.client()
         owner, cache = self._proxies
         if owner is not client:
@@ -102,7 +147,9 @@ class ClusterConnection:
         if found is None:
             getter = client.get_map if kind == "map" else client.get_queue
             found = getter(name)
-            cache[(kind, name, blocking)] = found = found.blocking() if blocking else found
+            if blocking:
+                found = BoundedProxy(found, self._settings.hz_invocation_timeout)
+            cache[(kind, name, blocking)] = found
         return found
 
     def wait_connected(self, timeout: float) -> bool:
