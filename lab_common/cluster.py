@@ -148,9 +148,14 @@ class ClusterConnection:
             getter = client.get_map if kind == "map" else client.get_queue
             found = getter(name)
             if blocking:
-                found = BoundedProxy(found, self._settings.hz_invocation_timeout)
+                found = BoundedProxy(found, self.operation_timeout)
             cache[(kind, name, blocking)] = found
         return found
+
+    @property
+    def operation_timeout(self) -> float:
+        """How long a blocking call waits for the cluster's answer (the client's invocation timeout)."""
+        return self._settings.hz_invocation_timeout
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)

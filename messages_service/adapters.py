@@ -14,7 +14,7 @@ from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
 from lab_common import metrics
-from lab_common.cluster import ClusterConnection, add_index, move_mark
+from lab_common.cluster import ClusterConnection, add_index, answer_within, move_mark
 from lab_common.contracts import (
     RECEIVED_BY_INDEX,
     SCAN_MARK,
@@ -80,7 +80,7 @@ class HazelcastInbox:
             failure = None
             for message, answer in pending:  # every answer is awaited, so a failure still tells what was recorded
                 try:
-                    if answer.result() is None:
+                    if answer_within(answer, self._connection.operation_timeout, "put_if_absent") is None:
                         recorded.append(message)
                 except HazelcastError as err:
                     unanswered += 1
