@@ -341,6 +341,19 @@ def test_every_member_config_answers_the_health_checks_and_publishes_its_metrics
         assert config["metrics"] == member_configs["launcher"]["metrics"], source
 
 
+def test_every_deployment_starts_its_members_with_the_launchers_hazelcast_jvm_flags(launcher, compose, rendered):
+    """The -Dhazelcast.* system properties of hazelcast/jvm.options (flags the member config cannot carry,
+    e.g. the I/O threads' queued writes that keep a hung member from starving the others)."""
+    flags = {o for o in launcher["config-server"]["member-1"].argv if o.startswith("-Dhazelcast.")
+             and not o.startswith("-Dhazelcast.config=")}
+    assert "-Dhazelcast.io.selectionKeyWakeupEnabled=false" in flags
+    compose_options = set(compose_env(compose["member-1"])["JAVA_OPTS"].split())
+    objects = rendered["config-server"]
+    k8s_options = set(k8s_env(objects, k8s_workload(objects, "member"))["JAVA_OPTS"].split())
+    assert flags - compose_options == set()
+    assert flags - k8s_options == set()
+
+
 def test_every_deployment_runs_the_pinned_hazelcast_version(compose, rendered):
     image = f"hazelcast/hazelcast:{hazelcast_version()}"
     assert {s["image"] for n, s in compose.items() if kind_of(n) == "member"} == {image}
