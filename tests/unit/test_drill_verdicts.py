@@ -373,6 +373,23 @@ def test_a_message_recorded_by_two_copies_fails_the_drill_though_each_listing_sh
     assert any(p.startswith("messages-1 recorded 2 but the received map credits it with 1") for p in report.problems)
 
 
+def test_a_drill_that_splits_the_cluster_on_purpose_reports_records_written_over_at_the_heal(lab):
+    # member-freeze: the thawed member serves its stale queue for a moment; the merge keeps the first record
+    fake, controller = lab
+    run = drill_run(controller)
+    run.written_over_at_heal = "taken from the thawed member's stale queue"
+    delivered(fake)
+    fake.received["messages-1"].remove(("u3", "d-3"))
+    fake.record("u3", "d-3", "messages-2")
+    report = settled(run)
+    assert report.verdict == "PASS", report.to_text()
+    assert report.value_of("messages-1: records written over at the split-brain heal") == (
+        "1 (taken from the thawed member's stale queue)")
+    fake.counts["messages-2"]["received"] -= 1  # and a copy listing a record it never counted still fails it
+    report = settled(run)
+    assert any("without counting" in p for p in report.problems)
+
+
 def test_counts_are_compared_over_the_drill_only(lab):
     fake, controller = lab
     fake.deliver("old", "before the drill", "messages-1")
