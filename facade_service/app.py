@@ -134,11 +134,11 @@ def build(settings: FacadeSettings):
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}  # the queue's, and the status page's
     if settings.queue == "kafka":
         from facade_service.adapters import KafkaQueue
-        from lab_common.kafka import AcknowledgedProducer, broker_check, producer_config
+        from lab_common.kafka import AcknowledgedProducer, broker_check, metadata_client, producer_config
 
         producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
         queue = KafkaQueue(producer, settings.kafka_topic)
-        checks["kafka"] = broker_check(lambda: producer.handle, settings.kafka_topic)
+        checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
         closers.insert(0, producer.close)
     else:
         queue = HazelcastQueue(connection, settings.messages_queue)

@@ -55,11 +55,6 @@ class AcknowledgedProducer:
         self._thread = threading.Thread(target=self._serve_reports, name="kafka-producer", daemon=True)
         self._thread.start()
 
-    @property
-    def handle(self):
-        """The client itself, for what only asks the brokers (metadata)."""
-        return self._producer
-
     def send(self, topic: str, messages: Sequence[tuple[str, str]]) -> None:
         """Produce every (key, value) and wait until all are acknowledged; Unavailable names what failed."""
         producer = self._current()
@@ -116,12 +111,20 @@ class AcknowledgedProducer:
         self._thread.join(timeout)
 
 
-def broker_check(handle: Callable[[], Any], topic: str) -> Callable[[], tuple[bool, dict]]:
+def metadata_client(settings: QueueSettings):
+    """A client only for metadata requests (/health): no other thread polls it, so request threads may ask it
+    at once (a call on a client another thread is polling can block). Its log goes to stderr, the copy's log."""
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": ",".join(settings.kafka_bootstrap), "client.id": settings.instance})
+
+
+def broker_check(client, topic: str) -> Callable[[], tuple[bool, dict]]:
     """/health's check of the brokers: some broker answers a metadata request and knows the topic."""
 
     def check() -> tuple[bool, dict]:
         try:
-            metadata = handle().list_topics(topic, timeout=HEALTH_TIMEOUT)
+            metadata = client.list_topics(topic, timeout=HEALTH_TIMEOUT)
         except KafkaException as err:
             return False, {"state": f"no broker answers: {_reason(err)}"}
         found = metadata.topics.get(topic)

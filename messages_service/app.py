@@ -63,7 +63,7 @@ def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, c
     what to close (the consumers first: they leave the group at once)."""
     import confluent_kafka
 
-    from lab_common.kafka import AcknowledgedProducer, broker_check, client_config, producer_config
+    from lab_common.kafka import AcknowledgedProducer, broker_check, client_config, metadata_client, producer_config
     from messages_service.adapters import ReceivedMap
     from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config, inspector_config
 
@@ -73,7 +73,7 @@ def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, c
                        ReceivedMap(connection, settings.received_map))
     port = KafkaRedelivery(connection, producer, inspector, settings.kafka_topic, settings.received_map,
                            settings.logging_map)
-    checks["kafka"] = broker_check(lambda: producer.handle, settings.kafka_topic)
+    checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
     checks["consumer-group"] = inbox.health
     closers.extend([inbox.close, producer.close, inspector.close])
     return inbox, port

@@ -53,6 +53,7 @@ class KafkaInbox:
         self._local = threading.local()
         self._consumers: list[Any] = []
         self._assigned: dict[int, set[int]] = {}  # id(consumer) -> its partitions
+        self._lag: dict[int, dict[int, int]] = {}  # id(consumer) -> partition -> messages behind
         self._lock = threading.Lock()
 
     def _consumer(self):
@@ -78,6 +79,12 @@ class KafkaInbox:
 
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
         consumer = self._consumer()
+        try:
+            return self._receive_batch(consumer, instance, max_items, wait_seconds)
+        finally:
+            self._note_lag(consumer)
+
+    def _receive_batch(self, consumer, instance: str, max_items: int, wait_seconds: float) -> Batch:
         try:  # the first message waits up to wait_seconds; the rest are what the client has fetched already
             first = consumer.poll(wait_seconds)
             messages = [first] if first is not None else []
@@ -129,20 +136,27 @@ class KafkaInbox:
         with self._lock:
             return sorted(set().union(*self._assigned.values()))
 
-    def lag(self, timeout: float = HEALTH_TIMEOUT) -> dict[int, int]:
-        """Per partition this copy owns: messages on it past the group's committed offset."""
+    def _note_lag(self, consumer) -> None:
+        """How far behind this consumer's partitions are, from what the client holds (its position, the high
+        watermark of its last fetch): asked in the thread that polls it, for /health to read. Another thread's
+        call on a consumer that is being polled can block for good (seen with confluent-kafka 2.16)."""
         with self._lock:
-            owners = [(c, sorted(self._assigned[id(c)])) for c in self._consumers]
+            partitions = sorted(self._assigned[id(consumer)])
         lag = {}
-        for consumer, partitions in owners:
-            if not partitions:
-                continue
-            committed = consumer.committed([TopicPartition(self._topic, p) for p in partitions], timeout=timeout)
-            for tp in committed:
-                low, high = consumer.get_watermark_offsets(TopicPartition(self._topic, tp.partition),
-                                                           timeout=timeout, cached=False)
-                lag[tp.partition] = high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        if partitions:
+            for tp in consumer.position([TopicPartition(self._topic, p) for p in partitions]):
+                _, high = consumer.get_watermark_offsets(TopicPartition(self._topic, tp.partition), cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    lag[tp.partition] = max(0, high - tp.offset)
+        with self._lock:
+            self._lag[id(consumer)] = lag
+
+    def lag(self) -> dict[int, int]:
+        """Per partition this copy owns: messages on it past its consumer's position when last polled. Each
+        batch is committed as soon as it is recorded, so this is the group's lag but for the batch under way."""
+        with self._lock:
+            return {p: n for c in self._consumers for p, n in self._lag.get(id(c), {}).items()
+                    if p in self._assigned[id(c)]}
 
     def health(self) -> tuple[bool, dict]:
         """The group's view from this copy: its partitions and how far behind they are. Passing once each
@@ -151,10 +165,7 @@ class KafkaInbox:
             joined = bool(self._consumers)
         if not joined:
             return False, {"state": "not in the group yet"}
-        try:
-            lag = self.lag()
-        except KafkaException as err:
-            return False, {"state": f"cannot read the group's offsets: {err}", "partitions": self.assigned()}
+        lag = self.lag()
         return True, {"state": "in the group", "partitions": self.assigned(), "lag": sum(lag.values()),
                       "lag_by_partition": {str(p): n for p, n in sorted(lag.items())}}
 

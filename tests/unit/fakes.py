@@ -304,7 +304,7 @@ class FakeKafkaConsumer:
     def __init__(self, topic: str, partitions: dict[int, list[str]] | None = None):
         self.topic = topic
         self.partitions = partitions if partitions is not None else {0: [], 1: []}
-        self.position = dict.fromkeys(self.partitions, 0)
+        self.positions = dict.fromkeys(self.partitions, 0)
         self.committed_offsets: dict[int, int] = {}
         self.commit_error = None
         self.low = dict.fromkeys(self.partitions, 0)
@@ -325,9 +325,9 @@ class FakeKafkaConsumer:
         for partition, items in self.partitions.items():
             if self._only is not None and partition not in self._only:
                 continue
-            offset = max(self.position[partition], self.low[partition])
+            offset = max(self.positions[partition], self.low[partition])
             if offset < len(items):
-                self.position[partition] = offset + 1
+                self.positions[partition] = offset + 1
                 return FakeKafkaMessage(self.topic, partition, offset, items[offset])
         return None
 
@@ -352,13 +352,18 @@ class FakeKafkaConsumer:
 
     def seek(self, partition):
         self.events.append(f"seek {partition.partition}@{partition.offset}")
-        self.position[partition.partition] = partition.offset
+        self.positions[partition.partition] = partition.offset
 
     def committed(self, partitions, timeout=None):
         from confluent_kafka import OFFSET_INVALID, TopicPartition
 
         return [TopicPartition(self.topic, tp.partition, self.committed_offsets.get(tp.partition, OFFSET_INVALID))
                 for tp in partitions]
+
+    def position(self, partitions):
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(self.topic, tp.partition, self.positions[tp.partition]) for tp in partitions]
 
     def get_watermark_offsets(self, partition, timeout=None, cached=False):
         return self.low[partition.partition], len(self.partitions[partition.partition])
@@ -371,7 +376,7 @@ class FakeKafkaConsumer:
     def assign(self, partitions):
         self.assigned = list(partitions)
         for tp in partitions:
-            self.position[tp.partition] = tp.offset
+            self.positions[tp.partition] = tp.offset
         self._only = {tp.partition for tp in partitions}
 
     def unassign(self):

@@ -223,9 +223,9 @@ def test_offers_made_again_are_produced_to_the_topic_acknowledged(producers):
 
 def test_the_broker_check_passes_when_a_broker_answers_with_the_topic_and_fails_otherwise():
     consumer = FakeKafkaConsumer(TOPIC)
-    ok, detail = broker_check(lambda: consumer, TOPIC)()
+    ok, detail = broker_check(consumer, TOPIC)()
     assert ok and detail == {"state": "reachable", "brokers": 1, "topic": TOPIC, "partitions": 2}
-    ok, detail = broker_check(lambda: consumer, "other")()
+    ok, detail = broker_check(consumer, "other")()
     assert not ok and "other not found" in detail["state"]
 
     class Unreachable:
@@ -234,7 +234,7 @@ def test_the_broker_check_passes_when_a_broker_answers_with_the_topic_and_fails_
 
             raise KafkaException(KafkaError(KafkaError._TRANSPORT, "all brokers down"))
 
-    ok, detail = broker_check(Unreachable, TOPIC)()
+    ok, detail = broker_check(Unreachable(), TOPIC)()
     assert not ok and "all brokers down" in detail["state"]
 
 
