@@ -91,7 +91,8 @@ def broker_health(bootstrap: str, timeout: float = 1.0) -> tuple[bool, str]:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": int(timeout * 1000)})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": int(timeout * 1000),
+                         "log_level": 0})  # a broker not up yet is the answer, not an error to print
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as err:
