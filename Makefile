@@ -6,21 +6,27 @@ STAMP := $(VENV)/.installed
 DISCOVERY ?= config-server
 PROMETHEUS ?=
 TRANSPORT ?= http
+QUEUE ?= hazelcast
+BROKERS ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: run test setup unit experiment mutate lint clean stop
 
-run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka
+ifeq ($(QUEUE),kafka)
+	$(BIN)/python -m scripts.deps kafka
+endif
 ifeq ($(DISCOVERY),consul)
 	$(BIN)/python -m scripts.deps consul
 endif
 ifneq ($(PROMETHEUS),)
 	$(BIN)/python -m scripts.deps prometheus
 endif
-	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) $(if $(PROMETHEUS),--prometheus)
+	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
+		$(if $(PROMETHEUS),--prometheus)
 
-test: setup ## set everything up (the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test
-	$(BIN)/python -m scripts.deps consul kustomize prometheus chromium
+test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test
+	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium
 	$(BIN)/python -m scripts.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 

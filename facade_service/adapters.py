@@ -1,4 +1,4 @@
-"""The facade's adapters: HTTP clients of logging and messages, and the Hazelcast queue."""
+"""The facade's adapters: HTTP clients of logging and messages, and the queue (Hazelcast's, or a Kafka topic)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from lab_common.cluster import ClusterConnection, NoAnswer
 from lab_common.contracts import REQUEST_ID_HEADER, encode_queue_item
 from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.http import ServiceClient
+from lab_common.kafka import AcknowledgedProducer
 
 LISTING_TIMEOUT = (2.0, 30.0)  # (connect, read): a full listing grows with the data (docs/internals.md)
 PEEK = 64  # bytes looked at to tell a listing from something else
@@ -96,3 +97,17 @@ class HazelcastQueue:
             raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
         if not accepted:
             raise Unavailable(f"queue {self._queue_name} is full")
+
+
+class KafkaQueue:
+    """Produces {uuid, msg} to the topic keyed by uuid (so a uuid always goes to the same partition) with an
+    idempotent producer and acks=all: `offer` returns once every in-sync replica has it, and raises
+    Unavailable when the brokers did not acknowledge it within the producer's timeout. Such a message may
+    still land; the consumers drop a repeat by uuid, and redelivery offers it again if it never does."""
+
+    def __init__(self, producer: AcknowledgedProducer, topic: str):
+        self._producer = producer
+        self._topic = topic
+
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
+        self._producer.send(self._topic, [(uuid, encode_queue_item(uuid, msg, request_id=request_id))])

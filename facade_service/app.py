@@ -100,7 +100,8 @@ def add_status_page(app: Flask, status: Status) -> None:
 
 
 def build(settings: FacadeSettings):
-    """The real wiring: discovery, pooled HTTP clients for logging and messages, the cluster queue."""
+    """The real wiring: discovery, pooled HTTP clients for logging and messages, the queue: the cluster's, or
+    a Kafka topic (queue=kafka)."""
     from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
     from facade_service.status_adapters import HazelcastClusterView, HealthProbe
     from lab_common.cluster import ClusterConnection
@@ -130,14 +131,24 @@ def build(settings: FacadeSettings):
         failover = Failover(LOGGING_GRPC_SERVICE, discovery, attempts=settings.http_attempts, breakers=breakers)
         logging_client = GrpcLoggingClient(failover, logging_client, timeout=settings.http_timeout)
         closers.insert(0, logging_client.close)
+    checks = {"hazelcast": lambda: (connection.connected, connection.status)}  # the queue's, and the status page's
+    if settings.queue == "kafka":
+        from facade_service.adapters import KafkaQueue
+        from lab_common.kafka import AcknowledgedProducer, broker_check, metadata_client, producer_config
+
+        producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
+        queue = KafkaQueue(producer, settings.kafka_topic)
+        checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
+        closers.insert(0, producer.close)
+    else:
+        queue = HazelcastQueue(connection, settings.messages_queue)
     facade = Facade(
         logging=logging_client,
         messages=MessagesClient(client("messages-service")),
-        queue=HazelcastQueue(connection, settings.messages_queue),
+        queue=queue,
         retry_window=RetryWindow(default=settings.retry_window, most=settings.retry_window_max),
     )
-    checks = {
-        "hazelcast": lambda: (connection.connected, connection.status),
+    checks |= {
         "discovery": lambda: (True, discovery.status()),
         "logging-breakers": breakers_check(breakers),
     }

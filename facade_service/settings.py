@@ -1,6 +1,6 @@
 """What facade-service reads: a caller of logging and messages (over HTTP, or logging's POST over gRPC), with
-a Hazelcast client for the queue (and, for the status page, the names of the two maps whose statistics it
-shows), a circuit breaker per logging copy, and how long a POST may keep trying logging."""
+a Hazelcast client for the queue (or a Kafka producer, queue=kafka; and, for the status page, the names of the
+two maps whose statistics it shows), a circuit breaker per logging copy, and how long a POST may keep trying logging."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from lab_common.contracts import LOGGING_GRPC_SERVICE, TRANSPORTS
 from lab_common.settings import (
     CallerSettings,
     HazelcastSettings,
+    QueueSettings,
     logging_map_setting,
     messages_queue_setting,
     non_negative_float,
@@ -27,7 +28,7 @@ def _transport(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class FacadeSettings(CallerSettings, HazelcastSettings):
+class FacadeSettings(CallerSettings, HazelcastSettings, QueueSettings):
     messages_queue: str = messages_queue_setting()
     logging_map: str = logging_map_setting()
     received_map: str = received_map_setting()

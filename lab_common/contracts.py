@@ -15,6 +15,11 @@ import orjson
 LOGGING_MAP = "messages"  # the logging service's map: uuid -> LoggedMessage
 MESSAGES_QUEUE = "messages-queue"  # QueueItem texts: the facade (and redelivery) -> the messages copies
 RECEIVED_MAP = "received"  # uuid -> ReceivedMessage, for every messages copy
+# In Kafka mode (docs/kafka.md) the QueueItem texts go through a topic instead, keyed by uuid, and the messages
+# copies consume it as one consumer group.
+MESSAGES_TOPIC = "messages"
+MESSAGES_GROUP = "messages-service"
+QUEUES = ("hazelcast", "kafka")  # the channel facade -> messages
 
 FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry has a smaller seq
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log

@@ -215,6 +215,26 @@ class CallerSettings(ServiceSettings):
     )
 
 
+@dataclass(frozen=True)
+class QueueSettings(ServiceSettings):
+    """A service on the channel facade -> messages: the Hazelcast queue, or a Kafka topic (docs/kafka.md)."""
+
+    queue: str = setting(
+        "hazelcast", "LAB_QUEUE", "--queue", _choice(*contracts.QUEUES),
+        "the channel facade -> messages: hazelcast (the cluster's queue) or kafka (a topic on Kafka brokers)",
+    )
+    kafka_bootstrap: tuple[str, ...] = setting(
+        ("127.0.0.1:9092",), "LAB_KAFKA_BOOTSTRAP", "--kafka-bootstrap", _address_list,
+        "Kafka brokers host:port,... to start from (queue=kafka)",
+    )
+    kafka_topic: str = setting(contracts.MESSAGES_TOPIC, "LAB_KAFKA_TOPIC", "--kafka-topic", str,
+                               "the topic facade -> messages (queue=kafka)")
+    kafka_timeout: float = setting(
+        5.0, "LAB_KAFKA_TIMEOUT", "--kafka-timeout", positive_float,
+        "seconds a produce may take until the in-sync brokers have acknowledged it (queue=kafka)",
+    )
+
+
 # Settings that more than one service reads, each defined once.
 def logging_map_setting():
     return setting(contracts.LOGGING_MAP, "LAB_LOGGING_MAP", "--logging-map", str,

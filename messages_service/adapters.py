@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import orjson
 from hazelcast.core import HazelcastJsonValue
@@ -35,70 +36,42 @@ REQUEUE_CHUNK = 500  # items per add_all
 log = logging.getLogger(__name__)
 
 
-class HazelcastInbox:
-    """The consumer's port: a transaction takes from the queue; what it took is recorded into the received
-    map before the take is committed."""
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a batch into the received map did: the messages newly recorded as this copy's, the
+    writes that got no answer (written or not, nobody knows), and the first failure, if any."""
 
-    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
+    recorded: list[ReceivedMessage]
+    unanswered: int
+    failure: HazelcastError | None
+
+
+class ReceivedMap:
+    """The received map as every inbox uses it, whatever the channel: records a batch (a uuid received
+    before is dropped) and reads back what a copy received."""
+
+    def __init__(self, connection: ClusterConnection, received_map: str):
         self._connection = connection
-        self._queue_name = queue_name
         self._received_map = received_map
         self._indexed_client = None
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
-        started = time.perf_counter()
-        try:
-            batch = self._receive_batch(instance, max_items, wait_seconds)
-        except Unavailable:
-            metrics.record_hazelcast_error("queue.transaction")
-            raise
-        if batch.taken:  # an empty one is mostly the poll's wait
-            metrics.record_hazelcast("queue.transaction", time.perf_counter() - started)
-        return batch
-
-    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
-        client = self._connection.client()
+    def record(self, instance: str, entries: list[QueueItem]) -> Recorded:
+        """Each entry with put_if_absent by uuid, all sent at once; every answer is awaited (at most the
+        operation timeout each), so a failure still tells what was recorded. Raises only for a lost client."""
         received = self._connection.proxy("map", self._received_map, blocking=False)
-        transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
-        entries, recorded, unanswered = [], [], 0
-        try:
-            transaction.begin()
-            queue = transaction.get_queue(self._queue_name)
-            item = queue.poll(wait_seconds)
-            while item is not None:
-                entries.append(decode_queue_item(item))
-                if len(entries) >= max_items:
-                    break
-                item = queue.poll(0)
-            # Recorded before the commit and outside the transaction: put_if_absent by uuid makes a record
-            # idempotent (a poll that goes back to the queue is dropped when taken again), and a plain write
-            # holds no key lock that a transaction stranded by a dying member could keep for good.
-            pending = []
-            for entry in entries:
-                message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
-                pending.append((message, received.put_if_absent(message.uuid, HazelcastJsonValue(message.to_text()))))
-            failure = None
-            for message, answer in pending:  # every answer is awaited, so a failure still tells what was recorded
-                try:
-                    if answer_within(answer, self._connection.operation_timeout, "put_if_absent") is None:
-                        recorded.append(message)
-                except HazelcastError as err:
-                    unanswered += 1
-                    failure = failure or err
-            if failure is not None:
-                raise failure
-            transaction.commit()
-        except HazelcastError as err:
-            if not _rolled_back(transaction):
-                # stranded (its coordinating member is gone): the items it took stay reserved for as long
-                # as this client lives; a new client makes the members put them back
-                self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
-            raise NotCommitted(f"queue transaction failed: {type(err).__name__}: {err}", recorded, unanswered,
-                               _request_ids(entries)) from err
-        except BaseException:
-            _rolled_back(transaction)
-            raise
-        return Batch(recorded, len(entries), _request_ids(entries), sum(1 for e in entries if not e.request_id))
+        pending = []
+        for entry in entries:
+            message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
+            pending.append((message, received.put_if_absent(message.uuid, HazelcastJsonValue(message.to_text()))))
+        recorded, unanswered, failure = [], 0, None
+        for message, answer in pending:
+            try:
+                if answer_within(answer, self._connection.operation_timeout, "put_if_absent") is None:
+                    recorded.append(message)
+            except HazelcastError as err:
+                unanswered += 1
+                failure = failure or err
+        return Recorded(recorded, unanswered, failure)
 
     def received_as_json(self, instance: str) -> list[str]:
         client = self._connection.client()
@@ -115,13 +88,69 @@ class HazelcastInbox:
         return _in_seq_order(texts)  # the cluster's answer is gone by now
 
 
-class HazelcastRedelivery:
-    """What redelivery reads (the logging map, the received map, the queue's head) and writes (the queue,
-    its scan mark)."""
+class HazelcastInbox:
+    """The consumer's port: a transaction takes from the queue; what it took is recorded into the received
+    map before the take is committed."""
 
-    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logging_map: str):
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str):
         self._connection = connection
         self._queue_name = queue_name
+        self._received = ReceivedMap(connection, received_map)
+
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+        started = time.perf_counter()
+        try:
+            batch = self._receive_batch(instance, max_items, wait_seconds)
+        except Unavailable:
+            metrics.record_hazelcast_error("queue.transaction")
+            raise
+        if batch.taken:  # an empty one is mostly the poll's wait
+            metrics.record_hazelcast("queue.transaction", time.perf_counter() - started)
+        return batch
+
+    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+        client = self._connection.client()
+        transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
+        entries, recorded, unanswered = [], [], 0
+        try:
+            transaction.begin()
+            queue = transaction.get_queue(self._queue_name)
+            item = queue.poll(wait_seconds)
+            while item is not None:
+                entries.append(decode_queue_item(item))
+                if len(entries) >= max_items:
+                    break
+                item = queue.poll(0)
+            # Recorded before the commit and outside the transaction: put_if_absent by uuid makes a record
+            # idempotent (a poll that goes back to the queue is dropped when taken again), and a plain write
+            # holds no key lock that a transaction stranded by a dying member could keep for good.
+            outcome = self._received.record(instance, entries)
+            recorded, unanswered = outcome.recorded, outcome.unanswered
+            if outcome.failure is not None:
+                raise outcome.failure
+            transaction.commit()
+        except HazelcastError as err:
+            if not _rolled_back(transaction):
+                # stranded (its coordinating member is gone): the items it took stay reserved for as long
+                # as this client lives; a new client makes the members put them back
+                self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
+            raise NotCommitted(f"queue transaction failed: {type(err).__name__}: {err}", recorded, unanswered,
+                               request_ids(entries)) from err
+        except BaseException:
+            _rolled_back(transaction)
+            raise
+        return Batch(recorded, len(entries), request_ids(entries), sum(1 for e in entries if not e.request_id))
+
+    def received_as_json(self, instance: str) -> list[str]:
+        return self._received.received_as_json(instance)
+
+
+class RedeliveryMaps:
+    """What redelivery reads in the cluster whatever the channel: the logging map, the received map, and its
+    scan mark."""
+
+    def __init__(self, connection: ClusterConnection, received_map: str, logging_map: str):
+        self._connection = connection
         self._received_map = received_map
         self._logging_map = logging_map
         self._meta_map = meta_map(received_map)
@@ -156,6 +185,14 @@ class HazelcastRedelivery:
         except HazelcastError as err:
             raise Unavailable(f"cannot save the redelivery mark: {type(err).__name__}") from err
 
+
+class HazelcastRedelivery(RedeliveryMaps):
+    """Redelivery's port in Hazelcast mode: the maps, and the queue (its head, and offers made again)."""
+
+    def __init__(self, connection: ClusterConnection, queue_name: str, received_map: str, logging_map: str):
+        super().__init__(connection, received_map, logging_map)
+        self._queue_name = queue_name
+
     def requeue(self, messages: list[tuple[str, str]]) -> None:
         queue = self._connection.proxy("queue", self._queue_name)
         try:
@@ -176,7 +213,8 @@ class HazelcastRedelivery:
         return decode_queue_item(head).at  # an item without a time (0): assume nothing has left
 
 
-def _request_ids(entries: list[QueueItem]) -> dict[str, str]:
+def request_ids(entries: list[QueueItem]) -> dict[str, str]:
+    """uuid -> the id of the POST that queued it, for the entries that carry one."""
     return {e.uuid: e.request_id for e in entries if e.request_id}
 
 

@@ -28,27 +28,52 @@ def create_app(settings: ServiceSettings, *, inbox: Inbox, health_checks=None) -
 
 
 def build(settings: MessagesSettings):
-    """The real wiring: cluster connection, the Hazelcast adapters, the consumer and redelivery threads."""
-    from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
-
+    """The real wiring: cluster connection, the adapters of the channel (Hazelcast's queue, or a Kafka topic),
+    the consumer and redelivery threads."""
     connection = ClusterConnection(settings)
-    redelivery = Redelivery(HazelcastRedelivery(connection, settings.messages_queue, settings.received_map,
-                                                settings.logging_map))
+    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+    closers = []
+    if settings.queue == "kafka":
+        inbox, port = _kafka_adapters(settings, connection, checks, closers)
+    else:
+        from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
+
+        inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
+        port = HazelcastRedelivery(connection, settings.messages_queue, settings.received_map, settings.logging_map)
+    redelivery = Redelivery(port)
     connection.on_membership(redelivery.membership_changed)
     connection.start()
-    inbox = HazelcastInbox(connection, settings.messages_queue, settings.received_map)
     consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
                              threads=settings.consumer_threads).start()
     redelivery.start()
-    checks = {
-        "hazelcast": lambda: (connection.connected, connection.status),
-        "consumer": consumer.health,
-        "redelivery": redelivery.health,
-    }
+    checks |= {"consumer": consumer.health, "redelivery": redelivery.health}
 
     def close():
         redelivery.stop()
         consumer.stop()
+        for close_one in closers:
+            close_one()
         connection.close()
 
     return create_app(settings, inbox=inbox, health_checks=checks), close
+
+
+def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, checks: dict, closers: list):
+    """The inbox and redelivery port on the Kafka topic; adds the brokers' and the group's /health checks and
+    what to close (the consumers first: they leave the group at once)."""
+    import confluent_kafka
+
+    from lab_common.kafka import AcknowledgedProducer, broker_check, client_config, metadata_client, producer_config
+    from messages_service.adapters import ReceivedMap
+    from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config, inspector_config
+
+    producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
+    inspector = confluent_kafka.Consumer(inspector_config(client_config(settings), settings.kafka_group))
+    inbox = KafkaInbox(consumer_config(client_config(settings), settings.kafka_group), settings.kafka_topic,
+                       ReceivedMap(connection, settings.received_map))
+    port = KafkaRedelivery(connection, producer, inspector, settings.kafka_topic, settings.received_map,
+                           settings.logging_map)
+    checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
+    checks["consumer-group"] = inbox.health
+    closers.extend([inbox.close, producer.close, inspector.close])
+    return inbox, port

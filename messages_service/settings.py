@@ -1,12 +1,14 @@
-"""What messages-service reads: its Hazelcast client, the queue it consumes, its received map, and the
-logging map redelivery reads."""
+"""What messages-service reads: its Hazelcast client, the queue it consumes (or the Kafka topic and its consumer
+group, queue=kafka), its received map, and the logging map redelivery reads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab_common.contracts import MESSAGES_GROUP
 from lab_common.settings import (
     HazelcastSettings,
+    QueueSettings,
     logging_map_setting,
     messages_queue_setting,
     positive_int,
@@ -16,7 +18,7 @@ from lab_common.settings import (
 
 
 @dataclass(frozen=True)
-class MessagesSettings(HazelcastSettings):
+class MessagesSettings(HazelcastSettings, QueueSettings):
     messages_queue: str = messages_queue_setting()
     received_map: str = received_map_setting()
     consumer_batch: int = setting(
@@ -27,3 +29,5 @@ class MessagesSettings(HazelcastSettings):
         "consumer threads, each with its own transactions (more take smaller batches and cost more CPU)"
     )
     logging_map: str = logging_map_setting()
+    kafka_group: str = setting(MESSAGES_GROUP, "LAB_KAFKA_GROUP", "--kafka-group", str,
+                               "the consumer group every messages copy joins (queue=kafka)")

@@ -33,7 +33,8 @@ def _topology(args) -> Topology:
     facades = args.facades if args.facades is not None else (2 if args.discovery == "consul" else 1)
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
-                    discovery=args.discovery, prometheus=args.prometheus, transport=args.transport)
+                    discovery=args.discovery, prometheus=args.prometheus, transport=args.transport,
+                    queue=args.queue, brokers=args.brokers)
 
 
 def cmd_start(args) -> int:
@@ -56,6 +57,9 @@ def cmd_run(args) -> int:
         cmd_start(args)
         facade = _topology(args).facade_port(1)
         _say(f"\nfacade: curl -X POST -d msg=hello http://127.0.0.1:{facade}/facade    (Ctrl-C stops everything)")
+        bootstrap = _topology(args).kafka_bootstrap()
+        if bootstrap:
+            _say(f"messages go through Kafka: brokers {bootstrap}, topic messages")
         grpc_ports = _topology(args).grpc_ports()
         if grpc_ports:
             _say("the facade logs over gRPC: " + ", ".join(f"{n} on {port}" for n, port in grpc_ports.items()))
@@ -171,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--transport", choices=["http", "grpc"], default="http",
                        help="how the facade logs a POST: http (default), or grpc: logging-1/2/3 also serve gRPC "
                             "on 50051/50053/50055 (+ offset), found as logging-service-grpc (reads stay HTTP)")
+        p.add_argument("--queue", choices=["hazelcast", "kafka"], default="hazelcast",
+                       help="the channel facade -> messages: hazelcast (default: the cluster's queue) or kafka: "
+                            "Kafka brokers in KRaft mode, a 'messages' topic with 2 partitions (docs/kafka.md)")
+        p.add_argument("--brokers", type=int, choices=[1, 3], default=1,
+                       help="Kafka brokers with --queue kafka: 1 (default, on 9092) or 3 (9092/9094/9096, "
+                            "controllers on the port above each; + offset)")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
         p.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",

@@ -1,7 +1,7 @@
-"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar and the
-Prometheus JMX exporter agent (Maven Central), the Consul agent and kustomize (built from their Go
-modules), and Debian's prometheus and chromium packages.
-Usage: python -m scripts.deps [hazelcast|jmx-exporter|consul|kustomize|prometheus|chromium ...]"""
+"""Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar, the Prometheus
+JMX exporter agent and the Kafka broker's classpath (Maven Central), the Consul agent and kustomize (built
+from their Go modules), and Debian's prometheus and chromium packages.
+Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium ...]"""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HAZELCAST_DIR = ROOT / "hazelcast"
+KAFKA_DIR = ROOT / "kafka"
 CONSUL_VERSION = "1.22.0"
 # deploy/k8s is rendered by this kustomize in the tests (kubectl's built-in one differs by kubectl version);
 # v5.8.1 is the newest whose go.mod this machine's Go (1.26) builds: v5.8.3 asks for Go 1.27
@@ -48,6 +49,32 @@ def jmx_exporter_jar() -> Path:
 def ensure_jmx_exporter_jar() -> Path:
     """The Prometheus JMX exporter Java agent every member runs (hazelcast/jmx-exporter.yaml configures it)."""
     return _maven_jar("io.prometheus.jmx", "jmx_prometheus_javaagent", jmx_exporter_version(), jmx_exporter_jar())
+
+
+def kafka_version() -> str:
+    return (KAFKA_DIR / "VERSION").read_text().strip()
+
+
+def kafka_libs() -> Path:
+    """The folder holding the broker's runtime classpath (kafka_2.13 and every jar it needs)."""
+    return cache_dir() / "kafka" / kafka_version()
+
+
+def ensure_kafka_libs() -> Path:
+    """kafka_2.13 at the pinned version with its runtime dependencies, copied from Maven Central by Maven's
+    dependency plugin (kafka/pom.xml) into a folder that appears only once it is complete."""
+    libs = kafka_libs()
+    if libs.exists():
+        return libs
+    partial = libs.with_name(libs.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    sys.stderr.write(f"fetching the Kafka {kafka_version()} broker and its dependencies from Maven Central...\n")
+    subprocess.run(["mvn", "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), f"-Dkafka.version={kafka_version()}",
+                    "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
+                    f"-DoutputDirectory={partial}"], check=True)
+    partial.rename(libs)
+    return libs
 
 
 def _maven_jar(group: str, artifact: str, version: str, jar: Path) -> Path:
@@ -123,7 +150,8 @@ def ensure_kustomize() -> Path:
 def main(argv: list[str] | None = None) -> int:
     wanted = (argv if argv is not None else sys.argv[1:]) or ["hazelcast"]
     for name in wanted:
-        fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "consul": ensure_consul,
+        fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "kafka": ensure_kafka_libs,
+                 "consul": ensure_consul,
                  "kustomize": ensure_kustomize, "prometheus": ensure_prometheus, "chromium": ensure_chromium}
         path = fetch[name]()
         print(f"{name}: {path}")

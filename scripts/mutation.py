@@ -57,6 +57,7 @@ E2E_OFFER_FAILS = ("tests/e2e/test_promise.py::"
 CONSUMER_TESTS = "tests/integration/test_queue_consumer.py::"
 LOG_LINE = "        stored = self._logging.log(uuid, msg, request_id, window=self.retry_window.for_post(wait))\n"
 OFFER_LINE = "        self._queue.offer(uuid, msg, request_id)\n"
+RECORD_LINE = "            outcome = self._received.record(instance, entries)\n"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("logging-put", "a repeated uuid is stored once (logging)", "logging_service/store.py",
@@ -71,9 +72,9 @@ MUTATIONS: tuple[Mutation, ...] = (
               CONSUMER_TESTS + "test_a_uuid_taken_again_by_another_copy_is_dropped_and_the_first_record_stands")),
     Mutation("commit-before-record", "records each uuid with put_if_absent, then commits",
              "messages_service/adapters.py",
-             (Edit("            pending = []\n", "            transaction.commit()\n            pending = []\n"),
-              Edit("                raise failure\n            transaction.commit()\n",
-                   "                raise failure\n")),
+             (Edit(RECORD_LINE, "            transaction.commit()\n" + RECORD_LINE),
+              Edit("                raise outcome.failure\n            transaction.commit()\n",
+                   "                raise outcome.failure\n")),
              (CONSUMER_TESTS + "test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded",
               CONSUMER_TESTS + "test_two_consumers_take_every_item_exactly_once")),
     Mutation("no-redelivery", "the message stays logged and is delivered by redelivery",

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import requests
 
+from lab_common.contracts import MESSAGES_TOPIC
 from scripts.control import ControlError, StatusRow
 from scripts.deps import ROOT
+from scripts.launcher import kafka
 from scripts.launcher.prometheus import write_config
 from scripts.launcher.topology import Process, State, Topology, plan
 from scripts.probe import MemberHealth, ServiceHealth, health_at, member_health
@@ -31,6 +33,7 @@ from scripts.processes import carries, wait_gone
 
 DEFAULT_RUN_DIR = ROOT / "var" / "run"
 PORTS_FREE_WAIT = 10.0  # seconds start() waits for ports a system stopped just before to close
+BROKERS_STOP_WAIT = 10.0  # seconds stop() gives Kafka brokers to shut down before SIGKILL
 
 
 class LauncherError(ControlError):
@@ -103,6 +106,7 @@ class System:
         ports = {p.name: p.port for p in plan(topology, self.run_dir, "check").values()}
         ports |= {f"member-{i} metrics": topology.member_metrics_port(i) for i in range(1, topology.members + 1)}
         ports |= {f"{name} gRPC": port for name, port in topology.grpc_ports().items()}
+        ports |= topology.kafka_controller_ports()
         busy = _still_busy(ports, PORTS_FREE_WAIT)
         if busy:
             raise LauncherError("ports already in use: " + ", ".join(f"{name} ({port})" for name, port in busy.items()))
@@ -111,6 +115,8 @@ class System:
         (self.run_dir / "registry.json").write_text(json.dumps(topology.registry(), indent=2))
         if topology.prometheus:
             write_config(topology, self.run_dir)
+        if topology.kafka_brokers:
+            kafka.write_configs(topology, self.run_dir)
         processes = plan(topology, self.run_dir, run_id)
         with self._lock():
             self._save(State(run_id, topology, processes))
@@ -119,8 +125,14 @@ class System:
                 self._spawn("consul")
                 self.wait_healthy(["consul"], timeout=30, progress=progress)
                 _seed_consul_kv(topology)
+            brokers = [name for name, p in processes.items() if p.kind == "broker"]
+            if brokers:  # the brokers next: the facade and the messages copies need the topic
+                for name in brokers:
+                    self._spawn(name)
+                self.wait_healthy(brokers, timeout=timeout, progress=progress)
+                kafka.create_topic(topology.kafka_bootstrap(), MESSAGES_TOPIC, brokers=len(brokers))
             for name in processes:
-                if name != "consul":
+                if name != "consul" and name not in brokers:
                     self._spawn(name)
             if wait:
                 self.wait_healthy(timeout=timeout, progress=progress)
@@ -138,6 +150,9 @@ class System:
             log = open(process.log_path, "ab")
             log.write(f"\n----- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} -----\n".encode())
             log.flush()
+            for command in process.before:
+                subprocess.run(command, cwd=ROOT, env={**os.environ, **process.env}, stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120)
             child = subprocess.Popen(
                 process.argv, cwd=ROOT, env={**os.environ, **process.env}, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -200,10 +215,13 @@ class System:
         state = self.load()
         if state is None:
             return
-        services = [p for p in state.processes.values() if p.kind != "member"]
+        services = [p for p in state.processes.values() if p.kind not in ("member", "broker")]
         members = [p for p in state.processes.values() if p.kind == "member"]
+        brokers = [p for p in state.processes.values() if p.kind == "broker"]
         self._stop_many(services, state.run_id, timeout)
         self._stop_many(members, state.run_id, timeout)
+        # brokers stopped together cannot hand their partitions to each other: a short wait, then SIGKILL
+        self._stop_many(brokers, state.run_id, min(timeout, BROKERS_STOP_WAIT))
         with self._lock():
             self.state_path.unlink(missing_ok=True)
 
@@ -239,6 +257,8 @@ class System:
             if process.kind == "prometheus":
                 ready = requests.get(process.health_url, timeout=timeout)
                 return (True, "ready") if ready.status_code == 200 else (False, f"HTTP {ready.status_code}")
+            if process.kind == "broker":
+                return kafka.broker_health(process.health_url, timeout)
             if process.kind == "member":
                 member = member_health(process.health_url, timeout)
                 if member.status != 200:
@@ -303,7 +323,8 @@ class System:
         for name, (ok, detail) in zip(names, healths, strict=True):
             p = state.processes[name]
             running = self.is_running(p, state.run_id)
-            rows.append({"name": name, "kind": p.kind, "url": p.url if p.kind != "member" else f"127.0.0.1:{p.port}",
+            url = f"127.0.0.1:{p.port}" if p.kind in ("member", "broker") else p.url
+            rows.append({"name": name, "kind": p.kind, "url": url,
                          "pid": p.pid if running else None, "running": running, "healthy": ok, "detail": detail,
                          "log": os.path.relpath(p.log_path, ROOT)})
         return rows

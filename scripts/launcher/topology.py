@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lab_common.contracts import LOGGING_GRPC_SERVICE, MEMBER_METRICS_PORT_SHIFT
 from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
+from scripts.launcher import kafka
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Topology:
     member_java_options: tuple[str, ...] = ()  # after hazelcast/jvm.options (a later -D wins): diagnostics, say
     prometheus: bool = False  # also a Prometheus server scraping everything (scripts/launcher/prometheus.py)
     transport: str = "http"  # or "grpc": logging copies also serve gRPC, and the facade logs over it
+    queue: str = "hazelcast"  # or "kafka": the facade produces to Kafka brokers, the messages copies consume them
+    brokers: int = 1  # Kafka brokers in queue=kafka mode (1, or 3 for the drills); none in hazelcast mode
 
     @classmethod
     def from_json(cls, data: dict) -> Topology:
@@ -62,6 +65,23 @@ class Topology:
     def facade_port(self, i: int) -> int:
         return (8080, 8088)[i - 1] + self.port_offset if i <= 2 else 8088 + 2 * (i - 2) + self.port_offset
 
+    def kafka_port(self, i: int) -> int:
+        return 9090 + 2 * i + self.port_offset  # 9092, 9094, 9096: clients
+
+    def kafka_controller_port(self, i: int) -> int:
+        return 9091 + 2 * i + self.port_offset  # 9093, 9095, 9097: the KRaft controller quorum
+
+    @property
+    def kafka_brokers(self) -> int:
+        """The brokers this topology starts: none unless the queue is Kafka."""
+        return self.brokers if self.queue == "kafka" else 0
+
+    def kafka_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.kafka_port(i)}" for i in range(1, self.kafka_brokers + 1))
+
+    def kafka_controller_ports(self) -> dict[str, int]:
+        return {f"kafka-{i} controller": self.kafka_controller_port(i) for i in range(1, self.kafka_brokers + 1)}
+
     @property
     def config_port(self) -> int:
         return 8888 + self.port_offset
@@ -87,13 +107,14 @@ class Topology:
 @dataclass
 class Process:
     name: str
-    kind: str  # member | config-server | logging | messages | facade
+    kind: str  # member | broker | config-server | logging | messages | facade | consul | prometheus
     port: int
     argv: list[str]
     env: dict[str, str]
-    health_url: str
+    health_url: str  # a broker's is its bootstrap address, host:port: it answers Kafka, not HTTP
     log_path: str
     pid: int | None = None
+    before: list[list[str]] = field(default_factory=list)  # commands run to completion before each start
 
     @property
     def url(self) -> str:
@@ -139,9 +160,11 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
                            "LAB_CONFIG_SERVER": f"http://127.0.0.1:{topology.config_port}"})
     processes: dict[str, Process] = {}
 
-    def add(name: str, kind: str, port: int, argv: list[str], env: dict[str, str], health_url: str):
+    def add(name: str, kind: str, port: int, argv: list[str], env: dict[str, str], health_url: str,
+            before: list[list[str]] | None = None):
         env = {**env, "LAB_RUN_ID": run_id, "LAB_PROCESS": name}
-        processes[name] = Process(name, kind, port, argv, env, health_url, str(logs / f"{name}.log"))
+        processes[name] = Process(name, kind, port, argv, env, health_url, str(logs / f"{name}.log"),
+                                  before=before or [])
 
     jar = str(ensure_member_jar()) if topology.members else ""
     agent = str(ensure_jmx_exporter_jar()) if topology.members else ""
@@ -153,6 +176,13 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
                 f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
         add(f"member-{i}", "member", port, argv, {}, f"http://127.0.0.1:{port}/hazelcast/health")
+
+    for i in range(1, topology.kafka_brokers + 1):
+        format_storage, broker = kafka.commands(run_dir, i, run_id)
+        port = topology.kafka_port(i)
+        add(f"kafka-{i}", "broker", port, broker, {}, f"127.0.0.1:{port}", before=[format_storage])
+    # only in Kafka mode: Hazelcast mode's services start as before (and as docker-compose.yml and deploy/k8s)
+    queue = {"LAB_QUEUE": "kafka", "LAB_KAFKA_BOOTSTRAP": topology.kafka_bootstrap()} if topology.kafka_brokers else {}
 
     def service(name: str, kind: str, module: str, port: int, extra_env: dict[str, str] | None = None):
         env = {**common_env, "LAB_PORT": str(port), "LAB_INSTANCE": name, **(extra_env or {})}
@@ -182,11 +212,12 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         grpc = {"LAB_GRPC_PORT": str(grpc_ports[f"logging-{i}"])} if grpc_ports else {}
         service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), {**preferring(i), **grpc})
     for i in range(1, topology.messages + 1):
-        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), preferring(i))
+        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), {**preferring(i), **queue})
     # only in gRPC mode: HTTP mode's facade starts as before (and as docker-compose.yml and deploy/k8s start it)
     transport = {"LAB_LOGGING_TRANSPORT": topology.transport} if topology.transport != "http" else {}
     for i in range(1, topology.facades + 1):
-        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i), {**preferring(i), **transport})
+        service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i),
+                {**preferring(i), **transport, **queue})
     if topology.prometheus:
         from scripts.launcher.prometheus import prometheus_argv
 

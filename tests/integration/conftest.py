@@ -52,3 +52,30 @@ def connect(cluster_settings):
     yield open_connection
     for connection in opened:
         connection.close()
+
+
+KAFKA_PORT_OFFSET = PORT_OFFSET + 50  # its own system (a config server too): ports clear of the cluster's
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory) -> str:
+    """A real single Kafka broker (KRaft) for the session, started by the launcher from the pinned jars; answers
+    its bootstrap address. Tests make their own topics (kafka_topic) and consumer groups."""
+    system = System(tmp_path_factory.mktemp("kafka"))
+    topology = Topology(members=0, logging=0, messages=0, facades=0, queue="kafka", brokers=1,
+                        port_offset=KAFKA_PORT_OFFSET)
+    try:
+        system.start(topology, timeout=120)
+        yield topology.kafka_bootstrap()
+    finally:
+        system.stop()
+
+
+@pytest.fixture
+def kafka_topic(kafka_broker, unique_name) -> str:
+    """A 2-partition topic of this test's own, as the launcher creates the messages topic."""
+    from scripts.launcher.kafka import create_topic
+
+    name = f"t-{unique_name}".replace("[", "-").replace("]", "-")
+    create_topic(kafka_broker, name, partitions=2, brokers=1)
+    return name

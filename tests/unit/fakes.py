@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import orjson
+from hazelcast.errors import HazelcastError
 
 from facade_service.service import FullListing, Listing
 from lab_common.contracts import LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
 from logging_service.service import MessageLog, cut_page
+from messages_service.adapters import Recorded
 from messages_service.service import Batch
 
 
@@ -229,3 +233,184 @@ class FakeDiscovery:
 
     def status(self) -> dict:
         return {"source": "fake", "reachable": True}
+
+
+# --- Kafka: confluent-kafka's clients as the adapters use them -------------------------------------------
+
+
+class FakeKafkaProducer:
+    """confluent_kafka.Producer as AcknowledgedProducer drives it: `produce` keeps the message; `poll` answers
+    the delivery reports of what was produced with `outcome`: None (acknowledged), a KafkaError, or "silent"
+    (no report ever: a client that hangs). `full` makes produce raise BufferError (its own queue is full)."""
+
+    def __init__(self, outcome=None):
+        self.outcome = outcome
+        self.full = False
+        self.produced: list[tuple[str, bytes, bytes]] = []
+        self.flushed = False
+        self._waiting: list = []
+        self._lock = threading.Lock()
+
+    def produce(self, topic: str, key: bytes, value: bytes, on_delivery) -> None:
+        if self.full:
+            raise BufferError("Local: Queue full")
+        with self._lock:
+            self.produced.append((topic, key, value))
+            self._waiting.append(on_delivery)
+
+    def poll(self, timeout: float) -> int:
+        with self._lock:
+            waiting = []
+            if not isinstance(self.outcome, str):  # KafkaError compares itself to error codes, not to text
+                waiting, self._waiting = self._waiting, []
+        for report in waiting:
+            report(self.outcome, None)
+        if not waiting:
+            time.sleep(min(timeout, 0.01))
+        return len(waiting)
+
+    def flush(self, timeout: float = 0) -> int:
+        self.flushed = True
+        return 0
+
+    def list_topics(self, topic=None, timeout=-1):
+        raise NotImplementedError
+
+
+class FakeKafkaMessage:
+    """A record as a consumer's poll answers it."""
+
+    def __init__(self, topic: str, partition: int, offset: int, value: str | None = None, error=None,
+                 timestamp_ms: int = 0):
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._value = value.encode() if value is not None else None
+        self._error = error
+        self._timestamp_ms = timestamp_ms
+
+    def topic(self): return self._topic  # noqa: E704
+    def partition(self): return self._partition  # noqa: E704
+    def offset(self): return self._offset  # noqa: E704
+    def value(self): return self._value  # noqa: E704
+    def error(self): return self._error  # noqa: E704
+    def timestamp(self): return (1, self._timestamp_ms)  # noqa: E704
+
+
+class FakeKafkaConsumer:
+    """confluent_kafka.Consumer as KafkaInbox and KafkaRedelivery drive it: the topic's partitions are lists of
+    item texts; `poll`/`consume` hand out records from each partition's position; `commit` keeps the
+    committed offsets (or raises `commit_error`); `seek` moves a position back. Every call is appended to
+    `events` so a test can tell what happened first."""
+
+    def __init__(self, topic: str, partitions: dict[int, list[str]] | None = None):
+        self.topic = topic
+        self.partitions = partitions if partitions is not None else {0: [], 1: []}
+        self.positions = dict.fromkeys(self.partitions, 0)
+        self.committed_offsets: dict[int, int] = {}
+        self.commit_error = None
+        self.low = dict.fromkeys(self.partitions, 0)
+        self.events: list[str] = []
+        self.assigned: list = []
+        self.subscribed: list[str] = []
+        self.closed = False
+        self._only: set[int] | None = None  # the partitions assigned by hand (assign), if any
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None):
+        from confluent_kafka import TopicPartition
+
+        self.subscribed = list(topics)
+        if on_assign:
+            on_assign(self, [TopicPartition(self.topic, p) for p in self.partitions])
+
+    def _next(self):
+        for partition, items in self.partitions.items():
+            if self._only is not None and partition not in self._only:
+                continue
+            offset = max(self.positions[partition], self.low[partition])
+            if offset < len(items):
+                self.positions[partition] = offset + 1
+                return FakeKafkaMessage(self.topic, partition, offset, items[offset])
+        return None
+
+    def poll(self, timeout=None):
+        return self._next()
+
+    def consume(self, num_messages=1, timeout=-1):
+        taken = []
+        while len(taken) < num_messages and (message := self._next()) is not None:
+            taken.append(message)
+        return taken
+
+    def commit(self, offsets=None, asynchronous=True):
+        self.events.append("commit")
+        if self.commit_error is not None:
+            from confluent_kafka import KafkaException
+
+            raise KafkaException(self.commit_error)
+        for tp in offsets:
+            self.committed_offsets[tp.partition] = tp.offset
+        return offsets
+
+    def seek(self, partition):
+        self.events.append(f"seek {partition.partition}@{partition.offset}")
+        self.positions[partition.partition] = partition.offset
+
+    def committed(self, partitions, timeout=None):
+        from confluent_kafka import OFFSET_INVALID, TopicPartition
+
+        return [TopicPartition(self.topic, tp.partition, self.committed_offsets.get(tp.partition, OFFSET_INVALID))
+                for tp in partitions]
+
+    def position(self, partitions):
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(self.topic, tp.partition, self.positions[tp.partition]) for tp in partitions]
+
+    def get_watermark_offsets(self, partition, timeout=None, cached=False):
+        return self.low[partition.partition], len(self.partitions[partition.partition])
+
+    def list_topics(self, topic=None, timeout=-1):
+        partitions = {p: SimpleNamespace(id=p, leader=1) for p in self.partitions}
+        return SimpleNamespace(brokers={1: "127.0.0.1:9092"},
+                               topics={self.topic: SimpleNamespace(partitions=partitions, error=None)})
+
+    def assign(self, partitions):
+        self.assigned = list(partitions)
+        for tp in partitions:
+            self.positions[tp.partition] = tp.offset
+        self._only = {tp.partition for tp in partitions}
+
+    def unassign(self):
+        self.assigned = []
+        self._only = None
+
+    def close(self):
+        self.closed = True
+
+
+class FakeReceivedMap:
+    """ReceivedMap's record on a dict: put_if_absent by uuid (a uuid recorded before is dropped); `fail_after`
+    makes the write after that many fail, as a member going away mid-batch does."""
+
+    def __init__(self, events: list[str] | None = None):
+        self.entries: dict[str, ReceivedMessage] = {}
+        self.fail_after: int | None = None
+        self.events = events if events is not None else []
+        self._seq = 0
+
+    def record(self, instance: str, entries: list) -> Recorded:
+        self.events.append(f"record {len(entries)}")
+        recorded, unanswered, failure = [], 0, None
+        for i, entry in enumerate(entries):
+            if self.fail_after is not None and i >= self.fail_after:
+                unanswered += 1
+                failure = failure or HazelcastError("fake member went away")
+                continue
+            if entry.uuid in self.entries:
+                continue
+            self._seq += 1
+            self.entries[entry.uuid] = ReceivedMessage(entry.uuid, entry.msg, instance, self._seq)
+            recorded.append(self.entries[entry.uuid])
+        return Recorded(recorded, unanswered, failure)
+
+    def received_as_json(self, instance: str) -> list[str]:
+        return [m.to_text() for m in self.entries.values() if m.received_by == instance]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from scripts.launcher import State, Topology, plan, topology
+from scripts.launcher import State, Topology, kafka, plan, topology
 
 
 @pytest.fixture(autouse=True)
 def no_jar_download(monkeypatch):
     monkeypatch.setattr(topology, "ensure_member_jar", lambda: Path("/cache/hazelcast.jar"))
     monkeypatch.setattr(topology, "ensure_jmx_exporter_jar", lambda: Path("/cache/jmx_prometheus_javaagent.jar"))
+    monkeypatch.setattr(kafka, "ensure_kafka_libs", lambda: Path("/cache/kafka"))
 
 
 def test_extra_member_java_options_come_after_the_jvm_options_and_before_the_main_class(tmp_path):
@@ -108,3 +109,73 @@ def test_prometheus_scrapes_every_service_copy_and_member_on_the_systems_ports(m
     assert server.port == 12090 and "--web.listen-address=127.0.0.1:12090" in server.argv
     assert f"--config.file={tmp_path / 'prometheus.yml'}" in server.argv
     assert "prometheus" not in plan(Topology(), tmp_path, "run")
+
+
+def test_in_kafka_mode_one_broker_on_9092_is_formatted_then_started_and_the_channel_services_are_told(tmp_path):
+    processes = plan(Topology(queue="kafka"), tmp_path, "0123456789abcdef0123456789abcdef")
+    broker = processes["kafka-1"]
+    assert (broker.kind, broker.port, broker.health_url) == ("broker", 9092, "127.0.0.1:9092")
+    [format_storage] = broker.before
+    assert format_storage[format_storage.index("-cp") + 1:][:3] == ["/cache/kafka/*", "kafka.tools.StorageTool",
+                                                                     "format"]
+    assert "--ignore-formatted" in format_storage and kafka.cluster_id("0123456789abcdef0123456789abcdef") in \
+        format_storage
+    assert broker.argv[-2:] == ["kafka.Kafka", str(tmp_path / "kafka-1" / "server.properties")]
+    for name in ("facade-1", "messages-1", "messages-2"):
+        assert processes[name].env["LAB_QUEUE"] == "kafka"
+        assert processes[name].env["LAB_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092"
+    assert not any("LAB_QUEUE" in processes[f"logging-{i}"].env for i in (1, 2, 3))  # logging has no part in it
+
+
+def test_in_hazelcast_mode_there_is_no_broker_and_the_services_start_as_before(tmp_path):
+    processes = plan(Topology(), tmp_path, "run")
+    assert not any(p.kind == "broker" for p in processes.values())
+    assert not any("LAB_QUEUE" in p.env or "LAB_KAFKA_BOOTSTRAP" in p.env for p in processes.values())
+    assert Topology(brokers=3).kafka_brokers == 0
+
+
+def test_three_brokers_listen_on_their_own_ports_moved_by_the_offset_and_vote_in_one_quorum(tmp_path):
+    topology = Topology(queue="kafka", brokers=3, port_offset=120)
+    processes = plan(topology, tmp_path, "run")
+    assert [processes[f"kafka-{i}"].port for i in (1, 2, 3)] == [9212, 9214, 9216]
+    assert topology.kafka_controller_ports() == {"kafka-1 controller": 9213, "kafka-2 controller": 9215,
+                                                 "kafka-3 controller": 9217}
+    assert processes["facade-1"].env["LAB_KAFKA_BOOTSTRAP"] == "127.0.0.1:9212,127.0.0.1:9214,127.0.0.1:9216"
+    kafka.write_configs(topology, tmp_path)
+    config = dict(line.split("=", 1) for line in kafka.config_path(tmp_path, 2).read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert config["node.id"] == "2" and config["process.roles"] == "broker,controller"
+    assert config["controller.quorum.voters"] == "1@127.0.0.1:9213,2@127.0.0.1:9215,3@127.0.0.1:9217"
+    assert config["listeners"] == "PLAINTEXT://127.0.0.1:9214,CONTROLLER://127.0.0.1:9215"
+    assert (config["default.replication.factor"], config["min.insync.replicas"]) == ("3", "2")
+    assert config["offsets.topic.replication.factor"] == "3" and config["auto.create.topics.enable"] == "false"
+
+
+def test_a_single_broker_replicates_nothing_and_acknowledges_alone(tmp_path):
+    topology = Topology(queue="kafka")
+    kafka.write_configs(topology, tmp_path)
+    text = kafka.config_path(tmp_path, 1).read_text()
+    assert "min.insync.replicas=1\n" in text and "offsets.topic.replication.factor=1\n" in text
+
+
+def test_a_new_run_starts_its_brokers_with_empty_storage(tmp_path):
+    topology = Topology(queue="kafka")
+    kafka.write_configs(topology, tmp_path)
+    (kafka.data_dir(tmp_path, 1) / "data").mkdir()
+    kafka.write_configs(topology, tmp_path)
+    assert not (kafka.data_dir(tmp_path, 1) / "data").exists()
+
+
+def test_labctl_passes_the_queue_and_the_broker_count_to_the_topology():
+    from scripts.cli import _topology, build_parser
+
+    chosen = _topology(build_parser().parse_args(["start", "--queue", "kafka", "--brokers", "3"]))
+    assert (chosen.queue, chosen.kafka_brokers) == ("kafka", 3)
+    assert _topology(build_parser().parse_args(["run"])).queue == "hazelcast"
+
+
+def test_a_state_file_round_trips_a_brokers_commands(tmp_path):
+    topology = Topology(members=0, logging=0, messages=0, facades=0, queue="kafka")
+    state = State("run", topology, plan(topology, tmp_path, "0" * 32))
+    again = State.from_json(json.loads(json.dumps(state.to_json())))
+    assert again.topology == topology and again.processes["kafka-1"].before == state.processes["kafka-1"].before

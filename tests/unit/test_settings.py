@@ -81,6 +81,21 @@ def test_each_service_reads_only_its_own_settings():
             "logging_map", "received_map", "logging_transport"} <= names["facade-service"]  # maps: status page
     assert not names["facade-service"] & {"consumer_batch", "consumer_threads", "registry_file", "grpc_port"}
     assert "logging_transport" not in names["logging-service"] | names["messages-service"]
+    channel = {"queue", "kafka_bootstrap", "kafka_topic", "kafka_timeout"}  # the two ends of facade -> messages
+    assert channel <= names["facade-service"] and channel | {"kafka_group"} <= names["messages-service"]
+    assert not (channel | {"kafka_group"}) & names["logging-service"] and "kafka_group" not in names["facade-service"]
+
+
+def test_the_queue_is_hazelcast_or_kafka_and_the_brokers_a_list_of_host_port():
+    settings = MessagesSettings.load("messages-service", default_port=8082, argv=[], environ={
+        "LAB_QUEUE": "kafka", "LAB_KAFKA_BOOTSTRAP": "127.0.0.1:9092,127.0.0.1:9094"})
+    assert (settings.queue, settings.kafka_bootstrap) == ("kafka", ("127.0.0.1:9092", "127.0.0.1:9094"))
+    assert FacadeSettings.load("facade-service", default_port=8080, environ={}, argv=[]).queue == "hazelcast"
+    with pytest.raises(SettingsError) as err:
+        FacadeSettings.load("facade-service", default_port=8080, argv=[],
+                            environ={"LAB_QUEUE": "rabbitmq", "LAB_KAFKA_BOOTSTRAP": "nohost",
+                                     "LAB_KAFKA_TIMEOUT": "0"})
+    assert all(name in str(err.value) for name in ("LAB_QUEUE", "LAB_KAFKA_BOOTSTRAP", "LAB_KAFKA_TIMEOUT"))
 
 
 def test_a_flag_of_another_service_is_refused():

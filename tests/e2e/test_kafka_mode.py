@@ -1,0 +1,72 @@
+"""The whole system with Kafka as the channel facade -> messages (labctl start --queue kafka): the lab's
+experiment, the consumer group's split between the two messages copies, exactly-once receipt, and /health."""
+
+import uuid
+from collections import Counter
+
+import pytest
+import requests
+
+from scripts.experiment import received_by_copy, run_experiment
+from scripts.launcher import System, Topology
+from tests.helpers import eventually, port_offset
+
+pytestmark = pytest.mark.e2e
+
+# members on 24201-24203, the facade on 26580, the broker on 27592 (controller 27593): below the ephemeral range
+PORT_OFFSET = port_offset(18_500)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    system = System(tmp_path_factory.mktemp("kafka"))
+    system.start(Topology(cluster_name=f"kafka-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET, queue="kafka"),
+                 timeout=120)
+    yield system
+    system.stop()
+
+
+def health(system: System, name: str) -> dict:
+    return requests.get(system.url(name) + "/health", timeout=5).json()
+
+
+def test_the_experiment_passes_and_the_group_splits_the_messages_between_the_copies_each_once(system):
+    def each_copy_owns_a_partition():
+        owned = [health(system, f"messages-{i}")["checks"]["consumer-group"]["detail"]["partitions"] for i in (1, 2)]
+        assert sorted(p for partitions in owned for p in partitions) == [0, 1], owned
+
+    eventually(each_copy_owns_a_partition, timeout=30)
+    lines: list[str] = []
+    assert run_experiment(system, count=10, out=lines.append) == 0, "\n".join(lines)
+    assert "verdict: PASS - every message once" in lines
+    facade = system.url("facade-1")
+    for i in range(20):  # with these, the chance that every uuid went to one partition is 2 ** -29
+        assert requests.post(facade + "/facade", data={"msg": f"split-{i}"}, timeout=10).status_code == 201
+
+    def everything_received() -> dict[str, list[dict]]:
+        by_copy = received_by_copy(system)
+        assert sum(len(messages) for messages in by_copy.values()) >= 30
+        return by_copy
+
+    by_copy = eventually(everything_received, timeout=30)
+    counts = Counter(m["uuid"] for messages in by_copy.values() for m in messages)
+    assert len(counts) == 30 and set(counts.values()) == {1}  # exactly once, across both copies
+    assert all(by_copy[name] for name in ("messages-1", "messages-2")), {n: len(m) for n, m in by_copy.items()}
+    merged = requests.get(facade + "/facade", timeout=10).json()["merged"]
+    assert len(merged) == 30 and all(m["logged_by"] for m in merged)
+
+
+def test_every_copy_on_the_channel_reports_the_brokers_and_the_messages_copies_their_lag(system):
+    facade = health(system, "facade-1")
+    assert facade["status"] == "ok" and facade["checks"]["kafka"]["ok"]
+    assert facade["checks"]["kafka"]["detail"]["partitions"] == 2
+    for name in ("messages-1", "messages-2"):
+        def caught_up(name=name):
+            checks = health(system, name)["checks"]
+            assert checks["kafka"]["ok"] and checks["consumer-group"]["ok"], checks
+            assert checks["consumer-group"]["detail"]["lag"] == 0, checks["consumer-group"]
+
+        eventually(caught_up, timeout=15)
+    assert "kafka" not in health(system, "logging-1").get("checks", {})
+    [broker] = [row for row in system.status() if row["name"] == "kafka-1"]
+    assert broker["healthy"] and broker["url"] == f"127.0.0.1:{9092 + PORT_OFFSET}"

@@ -1,0 +1,203 @@
+"""Kafka mode's adapters against a real broker (and, where the received and logging maps are involved, real
+Hazelcast members): the acknowledged offer, one consumer group taking every message once, what a consumer that
+dies before its commit leaves, redelivery on the topic, and the /health checks."""
+
+import dataclasses
+import time
+import uuid
+
+import confluent_kafka
+import pytest
+
+from facade_service.adapters import KafkaQueue
+from lab_common.contracts import ReceivedMessage, decode_queue_item, encode_queue_item
+from lab_common.errors import Unavailable
+from lab_common.kafka import AcknowledgedProducer, broker_check, client_config, metadata_client, producer_config
+from lab_common.settings import QueueSettings
+from logging_service.service import MessageLog
+from logging_service.store import HazelcastMessageStore
+from messages_service.adapters import ReceivedMap
+from messages_service.consumer import QueueConsumer
+from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config, inspector_config
+from messages_service.redelivery import Redelivery
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def kafka_settings(kafka_broker) -> QueueSettings:
+    return QueueSettings.load("integration-test", default_port=1, argv=[], instance="it-copy",
+                              environ={"LAB_QUEUE": "kafka", "LAB_KAFKA_BOOTSTRAP": kafka_broker,
+                                       "LAB_KAFKA_TIMEOUT": "3"})
+
+
+@pytest.fixture
+def clients(kafka_settings):
+    """Makes the Kafka clients a test asks for and closes them after it (consumers leave their group)."""
+    made = []
+
+    class Clients:
+        def producer(self, **changes) -> AcknowledgedProducer:
+            settings = dataclasses.replace(kafka_settings, **changes)
+            made.append(AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout))
+            return made[-1]
+
+        def inbox(self, topic: str, group: str, received: ReceivedMap) -> KafkaInbox:
+            made.append(KafkaInbox(consumer_config(client_config(kafka_settings), group), topic, received))
+            return made[-1]
+
+        def inspector(self, group: str):
+            made.append(confluent_kafka.Consumer(inspector_config(client_config(kafka_settings), group)))
+            return made[-1]
+
+    yield Clients()
+    for client in reversed(made):
+        client.close()
+
+
+@pytest.fixture
+def names(unique_name):
+    return {"received_map": f"r-{unique_name}", "logging_map": f"l-{unique_name}", "group": f"g-{unique_name}"}
+
+
+def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 15.0) -> list:
+    """`count` records of the topic, read from its start by a consumer of no group's."""
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    records, deadline = [], time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                records.append(message)
+    finally:
+        consumer.close()
+    return records
+
+
+def received_by(received: ReceivedMap, instance: str) -> list[ReceivedMessage]:
+    return [ReceivedMessage.from_text(text) for text in received.received_as_json(instance)]
+
+
+def test_an_offer_returns_once_the_broker_acknowledged_it_and_it_is_on_the_topic_keyed_by_uuid(
+        clients, kafka_broker, kafka_topic):
+    queue = KafkaQueue(clients.producer(), kafka_topic)
+    for i in range(5):
+        queue.offer(f"u{i}", f"msg{i}", f"trace-{i}")
+    records = read_topic(kafka_broker, kafka_topic, 5)
+    assert sorted((r.key().decode(), decode_queue_item(r.value().decode()).msg) for r in records) == \
+        [(f"u{i}", f"msg{i}") for i in range(5)]
+    assert len({r.partition() for r in records if r.key() == b"u0"}) == 1
+
+
+def test_an_offer_the_brokers_cannot_take_is_unavailable_within_the_timeout(clients, unique_name):
+    queue = KafkaQueue(clients.producer(kafka_timeout=1.0), f"no-such-topic-{unique_name}")  # nothing creates it
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        queue.offer("u1", "msg1")
+    assert time.monotonic() - started < 1.0 + 1.0 + 0.5  # the timeout, the margin, a little slack
+
+
+def test_two_copies_in_one_group_split_the_partitions_and_receive_every_message_exactly_once(
+        clients, connect, names, kafka_topic):
+    received = ReceivedMap(connect(), names["received_map"])
+    inboxes = [clients.inbox(kafka_topic, names["group"], received) for _ in range(2)]
+    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2).start()
+                 for i, inbox in enumerate(inboxes)]
+    try:
+        eventually(lambda: all(inbox.assigned() for inbox in inboxes), timeout=30)  # one partition each
+        queue = KafkaQueue(clients.producer(), kafka_topic)
+        for i in range(200):
+            queue.offer(f"u{i}", f"msg{i}")
+
+        def all_received():
+            got = received_by(received, "messages-1") + received_by(received, "messages-2")
+            assert len(got) == 200
+            return got
+
+        got = eventually(all_received, timeout=30)
+    finally:
+        for consumer in consumers:
+            consumer.stop()
+    assert sorted(m.uuid for m in got) == sorted(f"u{i}" for i in range(200))
+    assert {m.received_by for m in got} == {"messages-1", "messages-2"}
+    assert sorted(p for inbox in inboxes for p in inbox.assigned()) == [0, 1]
+    assert all(consumer.counts.dropped == 0 for consumer in consumers)
+
+
+def test_what_a_copy_recorded_but_never_committed_comes_to_the_next_owner_and_is_dropped_there(
+        clients, connect, names, kafka_topic, kafka_settings):
+    queue = KafkaQueue(clients.producer(), kafka_topic)
+    for i in range(20):
+        queue.offer(f"u{i}", f"msg{i}")
+    received = ReceivedMap(connect(), names["received_map"])
+    # a copy that dies between recording and committing: its consumer polls and records, then is gone
+    dying = confluent_kafka.Consumer(consumer_config(client_config(kafka_settings), names["group"]))
+    dying.subscribe([kafka_topic])
+    taken, deadline = [], time.monotonic() + 20
+    while len(taken) < 20 and time.monotonic() < deadline:
+        taken += [m for m in dying.consume(20, 0.5) if not m.error()]
+    outcome = received.record("messages-1", [decode_queue_item(m.value().decode()) for m in taken])
+    assert len(outcome.recorded) == 20
+    dying.close()  # leaves the group without a commit: its partitions restart at the committed offsets (none)
+
+    survivor = clients.inbox(kafka_topic, names["group"], received)
+    batches = []
+    eventually(lambda: batches.append(survivor.receive_batch("messages-2", 50, 0.5)) or
+               sum(b.taken for b in batches) >= 20, timeout=30)
+    assert sum(b.taken for b in batches) == 20 and not any(b.recorded for b in batches)  # all 20 again, dropped
+    assert sorted(m.uuid for m in received_by(received, "messages-1")) == sorted(f"u{i}" for i in range(20))
+    assert received_by(received, "messages-2") == []
+    assert survivor.health()[1]["lag"] == 0  # committed this time
+
+
+def test_what_was_logged_but_never_produced_is_offered_again_until_a_copy_receives_it(
+        clients, connect, names, kafka_topic):
+    connection = connect()
+    log = MessageLog(HazelcastMessageStore(connection, names["logging_map"]), "logging-1")
+    for i in range(5):
+        log.record(f"u{i}", f"msg{i}")
+    queue = KafkaQueue(clients.producer(), kafka_topic)
+    queue.offer("u0", "msg0")  # only u0 and u1 reached the topic: the produce of the others failed
+    queue.offer("u1", "msg1")
+    received = ReceivedMap(connection, names["received_map"])
+    inbox = clients.inbox(kafka_topic, names["group"], received)
+    eventually(lambda: inbox.receive_batch("messages-1", 10, 0.5).taken and
+               len(received_by(received, "messages-1")) == 2, timeout=30)
+
+    port = KafkaRedelivery(connection, clients.producer(), clients.inspector(names["group"]), kafka_topic,
+                           names["received_map"], names["logging_map"])
+    redelivery = Redelivery(port, grace=0, horizon=60)
+    assert eventually(lambda: redelivery.step() == 3, timeout=10)  # its first look may meet a coordinator loading
+    eventually(lambda: inbox.receive_batch("messages-2", 10, 0.5) and
+               len(received_by(received, "messages-2")) == 3, timeout=30)
+    assert redelivery.step() == 0 and redelivery.outstanding == 0
+    assert sorted(m.uuid for m in received_by(received, "messages-1") + received_by(received, "messages-2")) == \
+        [f"u{i}" for i in range(5)]
+
+
+def test_the_topic_is_cleared_to_the_first_uncommitted_messages_offer_time_or_to_now(
+        clients, connect, names, kafka_topic, kafka_broker):
+    connection = connect()
+    port = KafkaRedelivery(connection, clients.producer(), clients.inspector(names["group"]), kafka_topic,
+                           names["received_map"], names["logging_map"])
+    before = time.time_ns() // 1000
+    assert before <= eventually(port.queue_cleared_to, timeout=10) <= time.time_ns() // 1000
+    producer = clients.producer()
+    producer.send(kafka_topic, [("a", encode_queue_item("a", "1", at=1_000))])
+    producer.send(kafka_topic, [("a", encode_queue_item("a", "1", at=2_000))])  # same key: same partition
+    assert port.queue_cleared_to() == 1_000
+    inbox = clients.inbox(kafka_topic, names["group"], ReceivedMap(connection, names["received_map"]))
+    eventually(lambda: inbox.receive_batch("messages-1", 1, 0.5).taken, timeout=30)
+    assert port.queue_cleared_to() == 2_000
+
+
+def test_the_broker_check_passes_on_a_live_broker_and_fails_fast_where_none_answers(kafka_settings, kafka_topic):
+    ok, detail = broker_check(metadata_client(kafka_settings), kafka_topic)()
+    assert ok and detail["partitions"] == 2 and detail["brokers"] == 1
+    nowhere = metadata_client(dataclasses.replace(kafka_settings, kafka_bootstrap=("127.0.0.1:1",)))
+    started = time.monotonic()
+    ok, detail = broker_check(nowhere, kafka_topic)()
+    assert not ok and "no broker answers" in detail["state"] and time.monotonic() - started < 3
