@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from scripts.launcher import System, Topology
-from tests.helpers import port_offset
+from tests.helpers import port_offset, started_system
 
 # members on 25701-25703, facade on 28080: a system on the default ports is left alone
 PORT_OFFSET = port_offset(20_000)
@@ -20,10 +17,5 @@ def system(tmp_path, request):
     """A fresh system; a test module that sets `transport` params (["http", "grpc"]) runs in each."""
     transport = request.param
     offset = GRPC_PORT_OFFSET if transport == "grpc" else PORT_OFFSET
-    system = System(tmp_path / "run")
-    try:
-        system.start(Topology(cluster_name=f"drill-{uuid.uuid4().hex[:8]}", port_offset=offset, transport=transport),
-                     timeout=120)
+    with started_system(tmp_path / "run", "drill", port_offset=offset, transport=transport) as system:
         yield system
-    finally:
-        system.stop()

@@ -1,14 +1,12 @@
 """schemathesis against the live system: every service's answers to generated requests (bounded, seeded)
 are never a 5xx and conform to the service's own OpenAPI description."""
 
-import uuid
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from scripts.launcher import System, Topology
-from tests.helpers import port_offset
+from tests.helpers import port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -18,10 +16,8 @@ EXAMPLES = 25  # per operation: a few seconds per service; seeded, so a run repe
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("fuzz"))
-    system.start(Topology(cluster_name=f"fuzz-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET), timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("fuzz"), "fuzz", port_offset=PORT_OFFSET) as system:
+        yield system
 
 
 bounded = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,

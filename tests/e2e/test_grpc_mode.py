@@ -13,8 +13,7 @@ from lab_common.contracts import LOGGING_GRPC_SERVICE
 from lab_common.grpc_support import SERVING
 from logging_service.grpc_api import LOG_METHOD
 from scripts.experiment import run_experiment
-from scripts.launcher import System, Topology
-from tests.helpers import eventually, port_offset
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -25,11 +24,8 @@ PORT_OFFSET = port_offset(12_500)
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("grpc"))
-    system.start(Topology(cluster_name=f"grpc-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET, transport="grpc"),
-                 timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("grpc"), "grpc", port_offset=PORT_OFFSET, transport="grpc") as system:
+        yield system
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
 """The whole system with Kafka as the channel facade -> messages (labctl start --queue kafka): the lab's
 experiment, the consumer group's split between the two messages copies, exactly-once receipt, and /health."""
 
-import uuid
 from collections import Counter
 
 import pytest
 import requests
 
 from scripts.experiment import received_by_copy, run_experiment
-from scripts.launcher import System, Topology
-from tests.helpers import eventually, port_offset
+from scripts.launcher import System
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +18,8 @@ PORT_OFFSET = port_offset(18_500)
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("kafka"))
-    system.start(Topology(cluster_name=f"kafka-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET, queue="kafka"),
-                 timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("kafka"), "kafka", port_offset=PORT_OFFSET, queue="kafka") as system:
+        yield system
 
 
 def health(system: System, name: str) -> dict:

@@ -4,15 +4,13 @@ scraping every service copy and member."""
 import re
 import subprocess
 import tempfile
-import uuid
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.deps import ensure_chromium
-from scripts.launcher import System, Topology
-from tests.helpers import eventually, port_offset
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -22,11 +20,9 @@ PORT_OFFSET = port_offset(14_500)  # members on 20201-20203, their metrics on 24
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("observability"))
-    system.start(Topology(cluster_name=f"obs-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET, prometheus=True),
-                 timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("observability"), "obs", port_offset=PORT_OFFSET,
+                        prometheus=True) as system:
+        yield system
 
 
 def rendered(url: str) -> str:

@@ -34,9 +34,9 @@ from lab_common.contracts import (
 )
 from scripts.deps import HAZELCAST_DIR
 from scripts.drills.catalog import queue_owner
-from scripts.launcher import System, Topology
+from scripts.launcher import System
 from scripts.probe import health_at, messages_listing, service_health
-from tests.helpers import eventually, port_offset
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -61,13 +61,9 @@ def bounded_queue_member_config(path: Path, queue: str, max_size: int) -> Path:
 def system(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("promise")
     member_config = bounded_queue_member_config(run_dir / "member-bounded-queue.yaml", MESSAGES_QUEUE, QUEUE_BOUND)
-    system = System(run_dir / "run")
-    try:
-        system.start(Topology(cluster_name=f"promise-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET,
-                              member_java_options=(f"-Dhazelcast.config={member_config}",)), timeout=120)
+    with started_system(run_dir / "run", "promise", port_offset=PORT_OFFSET,
+                        member_java_options=(f"-Dhazelcast.config={member_config}",)) as system:
         yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,16 @@ import requests
 import hazelcast
 from lab_common.contracts import LOGGING_MAP, MESSAGES_QUEUE, RECEIVED_MAP
 from scripts.experiment import received_by_copy, run_experiment
-from scripts.launcher import ROOT, LauncherError, System, Topology
-from tests.helpers import eventually, port_offset
+from scripts.launcher import ROOT, LauncherError, System
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("e2e"))
-    system.start(Topology(cluster_name=f"e2e-{uuid.uuid4().hex[:8]}", port_offset=port_offset(11_000)), timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("e2e"), "e2e", port_offset=port_offset(11_000)) as system:
+        yield system
 
 
 @pytest.fixture

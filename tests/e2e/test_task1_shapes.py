@@ -9,8 +9,7 @@ import uuid
 import pytest
 import requests
 
-from scripts.launcher import System, Topology
-from tests.helpers import eventually, port_offset
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +19,8 @@ PORT_OFFSET = port_offset(17_500)
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("task1"))
-    system.start(Topology(cluster_name=f"task1-{uuid.uuid4().hex[:8]}", port_offset=PORT_OFFSET), timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("task1"), "task1", port_offset=PORT_OFFSET) as system:
+        yield system
 
 
 def curl(*args: str) -> tuple[int, str]:

@@ -1,13 +1,11 @@
 """While the cluster is away every service answers 503 at once (health, reads and writes, in the documented
 shape); when a member returns they recover by themselves, no restarts."""
 
-import uuid
 
 import pytest
 import requests
 
-from scripts.launcher import System, Topology
-from tests.helpers import eventually, port_offset
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.integration
 
@@ -16,11 +14,9 @@ ANSWERED_WITHIN = 30.0  # "answered, not hung" (a hang ends in ReadTimeout); how
 
 @pytest.fixture(scope="module")
 def small_system(tmp_path_factory):
-    system = System(tmp_path_factory.mktemp("health"))
-    system.start(Topology(cluster_name=f"health-{uuid.uuid4().hex[:8]}", members=1, logging=1, messages=1,
-                          facades=1, port_offset=port_offset(10_100)), timeout=120)
-    yield system
-    system.stop()
+    with started_system(tmp_path_factory.mktemp("health"), "health", members=1, logging=1, messages=1, facades=1,
+                        port_offset=port_offset(10_100)) as system:
+        yield system
 
 
 def status(url: str) -> int:
