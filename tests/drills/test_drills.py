@@ -17,9 +17,12 @@ from scripts.launcher import System
 pytestmark = pytest.mark.drill
 
 
-def drilled(system: System, drill: Callable[..., Report], *, cluster_lost: bool = False) -> Report:
+def drilled(system: System, drill: Callable[..., Report], *, cluster_lost: bool = False,
+            heal_writes_over: bool = False) -> Report:
     """Run the drill on the fresh system, check its verdict, then read every copy and the facade ourselves
-    (`cluster_lost`: the received map went with the cluster, and what the copies counted before with it)."""
+    (`cluster_lost`: the received map went with the cluster, and what the copies counted before with it;
+    `heal_writes_over`: the drill splits the cluster on purpose, and records the merge writes over are the
+    known trade of docs/fault-tolerance.md, "The thaw", which the drill reports as a figure)."""
     pids = {row["name"]: row["pid"] for row in system.status()}
     report = drill(system, print)
     text = report.to_text()
@@ -27,7 +30,7 @@ def drilled(system: System, drill: Callable[..., Report], *, cluster_lost: bool 
     assert (report.lost, report.duplicated, report.wrong_text, report.problems) == ([], [], [], []), text
     assert report.verdict == "PASS", text
     assert_the_system_holds_exactly(system, report.settled)
-    assert_each_messages_copy_counts_what_it_lists(system, pids, cluster_lost)
+    assert_each_messages_copy_counts_what_it_lists(system, pids, cluster_lost or heal_writes_over)
     return report
 
 
@@ -61,11 +64,12 @@ def assert_the_system_holds_exactly(system: System, messages: dict[str, str]) ->
 
 
 def assert_each_messages_copy_counts_what_it_lists(system: System, pids_before: dict[str, int],
-                                                   cluster_lost: bool) -> None:
+                                                   written_over_allowed: bool) -> None:
     """A copy running since the fresh system started has counted every record it wrote: it lists that many
     (more only by writes it got no answer for). A copy that counted more than it lists had a record written
     over by another copy: a message received twice, which no keyed listing can show. After the whole cluster
-    was lost a copy lists only what it recorded since, and may not list more than it counted."""
+    was lost a copy lists only what it recorded since (`written_over_allowed`), and may not list more than it
+    counted."""
     now = {row["name"]: row["pid"] for row in system.status()}
     for copy in system.names("messages"):
         if now[copy] != pids_before[copy]:
@@ -76,7 +80,7 @@ def assert_each_messages_copy_counts_what_it_lists(system: System, pids_before: 
         assert health.status_code in (200, 503), (copy, health.status_code, health.text[:200])
         counts = health.json()["checks"]["consumer"]["detail"]
         lists = len(get_json(system.url(copy) + "/messages")["messages"])
-        assert cluster_lost or counts["received"] <= lists, (copy, counts, lists)
+        assert written_over_allowed or counts["received"] <= lists, (copy, counts, lists)
         assert lists <= counts["received"] + counts["unanswered"], (copy, counts, lists)
 
 
@@ -131,12 +135,12 @@ def test_a_rejoined_member_alone_still_holds_everything(system):
     assert report.value_of("readable through the facade with only the rejoined member-1 left") == "200/200"
 
 
-# A member that hangs keeps its sockets open: the cluster drops it after 10 s without heartbeats
+# A member that hangs keeps its sockets open: the cluster drops it after 5 s without heartbeats
 # (hazelcast/member.yaml) and POSTs are acknowledged again before it thaws (the drill checks it: the two
 # live members no longer split, docs/fault-tolerance.md); it thaws, finds itself alone, and merges back.
 # Nothing acknowledged is lost, and a failed POST logged anyway arrives.
 def test_a_hung_queue_owner_costs_no_acknowledged_message_and_merges_back(system):
-    report = drilled(system, drills.member_freeze)
+    report = drilled(system, drills.member_freeze, heal_writes_over=True)
     assert report.value_of("POSTs acknowledged again before the thaw") == "yes"
 
 

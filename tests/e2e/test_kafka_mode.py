@@ -29,7 +29,7 @@ def health(system: System, name: str) -> dict:
 def test_the_experiment_passes_and_the_group_splits_the_messages_between_the_copies_each_once(system):
     def each_copy_owns_a_partition():
         owned = [health(system, f"messages-{i}")["checks"]["consumer-group"]["detail"]["partitions"] for i in (1, 2)]
-        assert sorted(p for partitions in owned for p in partitions) == [0, 1], owned
+        assert all(owned) and sorted(p for partitions in owned for p in partitions) == [0, 1], owned
 
     eventually(each_copy_owns_a_partition, timeout=30)
     lines: list[str] = []
