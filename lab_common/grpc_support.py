@@ -118,25 +118,57 @@ class GrpcServer:
 
 
 class Channels:
-    """One channel and stub per target (host:port), made on first use and kept; thread-safe."""
+    """One channel and stub per target (host:port), made on first use and kept; thread-safe.
 
-    def __init__(self, stub_class: Callable[[grpc.Channel], object]):
+    A channel whose connection failed waits out gRPC's reconnect backoff (up to the options' maximum) in
+    TRANSIENT_FAILURE, and every call on it fails at once meanwhile, even after the copy came back: a copy
+    restarted a moment ago would be passed over, and with every copy restarted a POST would be answered
+    503. So a call asks for the target's stub through `stub()`, which swaps a channel in that state for a
+    fresh one: a fresh channel connects on its first call, and that call waits for the attempt's outcome
+    (a refused connection to a copy still down fails it within milliseconds)."""
+
+    def __init__(self, stub_class: Callable[[grpc.Channel], object],
+                 options: Sequence[tuple[str, int]] = CHANNEL_OPTIONS):
         self._stub_class = stub_class
-        self._open: dict[str, tuple[grpc.Channel, object]] = {}
+        self._options = list(options)
+        self._open: dict[str, _Channel] = {}
         self._lock = threading.Lock()
 
     def stub(self, target: str):
         found = self._open.get(target)
-        if found is None:
+        if found is None or found.failed:
             with self._lock:
-                found = self._open.get(target)
-                if found is None:
-                    channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-                    found = self._open[target] = (channel, self._stub_class(channel))
-        return found[1]
+                current = self._open.get(target)
+                if current is found:  # not swapped by another call meanwhile
+                    if found is not None:
+                        found.close()  # in TRANSIENT_FAILURE it carries no call that could still succeed
+                    current = self._open[target] = _Channel(target, self._options, self._stub_class)
+                found = current
+        return found.stub
 
     def close(self) -> None:
         with self._lock:
             channels, self._open = self._open, {}
-        for channel, _ in channels.values():
+        for channel in channels.values():
             channel.close()
+
+
+class _Channel:
+    """A channel, its stub, and the connectivity state gRPC last reported for it."""
+
+    def __init__(self, target: str, options: list, stub_class: Callable[[grpc.Channel], object]):
+        self._channel = grpc.insecure_channel(target, options=options)
+        self.stub = stub_class(self._channel)
+        self._state = grpc.ChannelConnectivity.IDLE
+        self._channel.subscribe(self._changed, try_to_connect=False)
+
+    def _changed(self, state: grpc.ChannelConnectivity) -> None:  # on a gRPC thread
+        self._state = state
+
+    @property
+    def failed(self) -> bool:
+        return self._state is grpc.ChannelConnectivity.TRANSIENT_FAILURE
+
+    def close(self) -> None:
+        self._channel.unsubscribe(self._changed)
+        self._channel.close()

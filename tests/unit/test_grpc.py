@@ -18,7 +18,8 @@ from facade_service.service import Facade
 from lab_common.contracts import LOGGING_GRPC_SERVICE
 from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.failover import CopyFailed, Failover
-from lab_common.grpc_support import NOT_SERVING, SERVING, StoreHealth, status_of
+from lab_common.grpc_support import NOT_SERVING, SERVING, Channels, StoreHealth, status_of
+from lab_common.proto import logging_pb2, logging_pb2_grpc
 from logging_service.grpc_api import SERVICE_NAME, serve_grpc
 from logging_service.service import MessageLog
 from logging_service.settings import LoggingSettings
@@ -119,6 +120,28 @@ def test_a_copy_that_cannot_store_is_failed_over_to_one_that_can(serve, store):
         assert client.log(f"u{i}", "m")["logged_by"] == "logging-3"
     assert discovery.invalidated.count(LOGGING_GRPC_SERVICE) > 10
     assert len(store.entries) == 30
+
+
+def test_a_copy_back_after_its_channel_failed_is_called_at_once_not_after_grpcs_reconnect_backoff(
+        logging_settings, store):
+    """With a 60 s backoff, a kept channel would fail every call for a minute after the copy is back."""
+    target = dead_target()
+    channels = Channels(logging_pb2_grpc.LoggingServiceStub,
+                        options=[("grpc.initial_reconnect_backoff_ms", 60_000),
+                                 ("grpc.min_reconnect_backoff_ms", 60_000),
+                                 ("grpc.max_reconnect_backoff_ms", 60_000)])
+    request = logging_pb2.LogRequest(uuid="u1", msg="m")
+    with pytest.raises(grpc.RpcError) as err:
+        channels.stub(target).Log(request, timeout=2)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    port = int(target.rsplit(":", 1)[1])
+    server = serve_grpc(dataclasses.replace(logging_settings, grpc_port=port), MessageLog(store, "logging-1"),
+                        lambda: True)
+    try:
+        assert channels.stub(target).Log(request, timeout=2).logged_by == "logging-1"
+    finally:
+        channels.close()
+        server.stop(grace=0)
 
 
 def test_no_copy_answering_is_unavailable_naming_every_attempt(serve):
