@@ -1,6 +1,8 @@
-"""Two fixes for hazelcast-python-client 5.7.0's reactor, applied when lab_common.cluster is imported:
-the waker race (a lost wake-up made every request wait 10 ms) and the idle spin (a 10 ms poll loop in every
-idle process). Why and how: docs/internals.md, "The Hazelcast client".
+"""Three fixes for hazelcast-python-client 5.7.0, applied when lab_common.cluster is imported: in its
+reactor, the waker race (a lost wake-up made every request wait 10 ms) and the idle spin (a 10 ms poll loop
+in every idle process); in its connection manager, an authentication that waited without a bound on a member
+that accepts connections and never answers (a hung member held a client being built for the whole hang).
+Why and how: docs/internals.md, "The Hazelcast client".
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import asyncore
 import os
 import time
 
-from hazelcast import reactor
+from hazelcast.errors import TargetDisconnectedError
+
+from hazelcast import connection, reactor
 
 BUSY_POLL = 0.01  # the client's own poll timeout
 LONGEST_POLL = 0.1
@@ -38,9 +42,34 @@ def _poll_until_next_timer(self) -> None:
     asyncore.loop(timeout=poll_timeout(self, time.time()), use_poll=True, map=self._map, count=1)
 
 
+def _bounded(authenticate):
+    """`authenticate`, with the connection closed when its authentication is not answered within the
+    client's connection timeout: the client then tries another member, as after a refused connection."""
+
+    def authenticate_within(self, conn):
+        answer = authenticate(self, conn)
+        seconds = self._config.connection_timeout
+
+        def give_up() -> None:
+            if not answer.done():
+                conn.close_connection(f"authentication not answered within {seconds:g} s",
+                                      TargetDisconnectedError(f"{conn} did not answer authentication"))
+
+        timer = self._reactor.add_timer(seconds, give_up)
+        answer.add_done_callback(lambda _answer: timer.cancel())
+        return answer
+
+    authenticate_within.bounded = True
+    return authenticate_within
+
+
 def apply() -> None:
-    """Patch the waker and the loop of the pinned client version (pyproject.toml); a client without them
-    is left alone."""
+    """Patch the waker, the loop and the authentication of the pinned client version (pyproject.toml); a
+    client without them is left alone."""
+    manager = getattr(connection, "ConnectionManager", None)
+    authenticate = getattr(manager, "_authenticate", None)
+    if authenticate is not None and not getattr(authenticate, "bounded", False):
+        manager._authenticate = _bounded(authenticate)
     waker = getattr(reactor, "_PipedWaker", None)
     if waker is not None and getattr(waker.handle_read, "__name__", "") != _drain_then_lower.__name__:
         waker.handle_read = _drain_then_lower

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,3 +48,59 @@ def started_system(run_dir: Path, label: str, **topology) -> Iterator[System]:
         yield system
     finally:
         system.stop()
+
+
+class SilentServer:
+    """A server on a port of its own that accepts every connection and never answers, as a hung process
+    does (its kernel still accepts): a silent logging copy, or a frozen Hazelcast member. How long each caller
+    held its connection before giving up (closing it) is recorded in `held` (from when this thread got to
+    accept it: on a busy machine that can be later than the caller connected, so the caller's own clock says
+    how long it waited)."""
+
+    def __init__(self):
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self.held: list[float] = []
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.getsockname()[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                self.accepted += 1
+                self._open.append(connection)
+            threading.Thread(target=self._hold, args=(connection, time.monotonic()), daemon=True).start()
+
+    def _hold(self, connection: socket.socket, since: float) -> None:
+        try:
+            while connection.recv(65536):  # read the request, answer nothing, until the caller hangs up
+                pass
+        except OSError:
+            return
+        with self._lock:
+            self.held.append(time.monotonic() - since)
+
+    def forget(self, within: float = 60.0) -> None:
+        """Start counting afresh, once every caller so far has given its connection up."""
+        eventually(lambda: len(self.held) == self.accepted, timeout=within)
+        with self._lock:
+            self.accepted, self.held = 0, []
+
+    def close(self) -> None:
+        self._server.close()
+        with self._lock:
+            for connection in self._open:
+                connection.close()

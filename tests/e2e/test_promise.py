@@ -10,7 +10,6 @@ module has more than a few messages on the queue at a time.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -36,7 +35,7 @@ from scripts.deps import HAZELCAST_DIR
 from scripts.drills.catalog import queue_owner
 from scripts.launcher import System
 from scripts.probe import health_at, messages_listing, service_health
-from tests.helpers import eventually, port_offset, started_system
+from tests.helpers import SilentServer, eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -226,60 +225,9 @@ def _once_with(system: System, cluster, key: str, text: str) -> ReceivedMessage:
 # --- "No request hangs": a logging copy that accepts the connection and never answers -----------------
 
 
-class SilentCopy:
-    """A 'copy' on a port of its own that accepts every connection and never answers. How long each caller
-    held its connection before giving up (closing it) is recorded in `held` (from when this thread got to
-    accept it: on a busy machine that can be later than the caller connected, so the caller's own clock says
-    how long it waited)."""
-
-    def __init__(self):
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
-        self.held: list[float] = []
-        self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._server.accept()
-            except OSError:  # closed
-                return
-            with self._lock:
-                self.accepted += 1
-                self._open.append(connection)
-            threading.Thread(target=self._hold, args=(connection, time.monotonic()), daemon=True).start()
-
-    def _hold(self, connection: socket.socket, since: float) -> None:
-        try:
-            while connection.recv(65536):  # read the request, answer nothing, until the caller hangs up
-                pass
-        except OSError:
-            return
-        with self._lock:
-            self.held.append(time.monotonic() - since)
-
-    def forget(self) -> None:
-        """Start counting afresh, once every caller so far has given its connection up."""
-        eventually(lambda: len(self.held) == self.accepted, timeout=ANSWERED_WITHIN)
-        with self._lock:
-            self.accepted, self.held = 0, []
-
-    def close(self) -> None:
-        self._server.close()
-        with self._lock:
-            for connection in self._open:
-                connection.close()
-
-
 @pytest.fixture
 def silent_copies():
-    copies = [SilentCopy() for _ in range(4)]
+    copies = [SilentServer() for _ in range(4)]
     yield copies
     for copy in copies:
         copy.close()
@@ -322,7 +270,7 @@ def test_a_logging_copy_that_accepts_and_never_answers_is_failed_over_within_the
     silent = silent_copies[:2]
     with logging_registered_as(system, facade, [c.url for c in silent] + [system.url("logging-1")]):
         for copy in silent:
-            copy.forget()
+            copy.forget(within=ANSWERED_WITHIN)
         started = time.monotonic()
         answers = [post(facade, f"past the silent ones {i}") for i in range(10)]
         took = time.monotonic() - started
@@ -343,7 +291,7 @@ def test_when_every_logging_copy_is_silent_a_post_is_a_503_after_three_attempts_
     key = f"all-silent-{uuid.uuid4()}"
     with logging_registered_as(system, facade, [c.url for c in silent_copies]):
         for copy in silent_copies:
-            copy.forget()
+            copy.forget(within=ANSWERED_WITHIN)
         started = time.monotonic()
         assert_unavailable(post(facade, "nobody answers", key))
         took = time.monotonic() - started

@@ -57,3 +57,34 @@ def test_the_patched_loop_is_the_one_the_client_runs():
     from lab_common.hazelcast_fixes import _poll_until_next_timer
 
     assert reactor._WakeableLoop.run_loop is _poll_until_next_timer
+
+
+def test_a_member_that_accepts_and_never_answers_holds_a_connection_attempt_for_the_connection_timeout_only():
+    """A hung member's kernel accepts the client's connection; the member never answers its authentication.
+    The client as released waits for that answer without a bound (its constructor never returns); with the
+    fix each attempt is given up after `connection_timeout`, the client tries again, and it gives up on the
+    cluster after `cluster_connect_timeout` as it does when no member is there at all."""
+    import threading
+
+    from hazelcast.errors import IllegalStateError
+
+    import hazelcast
+    from tests.helpers import SilentServer
+
+    member = SilentServer()
+    outcome = []
+
+    def build_client():
+        try:
+            hazelcast.HazelcastClient(cluster_members=[member.address], cluster_name="silent", connection_timeout=0.5,
+                                      cluster_connect_timeout=3.0, statistics_enabled=False)
+        except Exception as err:  # noqa: BLE001 (the outcome is the assertion)
+            outcome.append(err)
+
+    builder = threading.Thread(target=build_client, daemon=True)
+    builder.start()
+    builder.join(60)  # not a speed bound: without the fix the thread never ends
+    member.close()
+    assert not builder.is_alive(), "the client is still waiting for the silent member's authentication answer"
+    assert len(outcome) == 1 and isinstance(outcome[0], IllegalStateError)
+    assert member.accepted >= 2  # each attempt gave up and the client tried again
