@@ -23,6 +23,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import hazelcast
+from lab_common.cluster import ClusterConnection
 from lab_common.contracts import (
     LOGGING_MAP,
     MESSAGES_QUEUE,
@@ -31,6 +32,7 @@ from lab_common.contracts import (
     ReceivedMessage,
     decode_queue_item,
 )
+from lab_common.settings import HazelcastSettings
 from scripts.deps import HAZELCAST_DIR
 from scripts.drills.catalog import queue_owner
 from scripts.launcher import System
@@ -343,7 +345,7 @@ def member_owning(system: System, cluster, key: str) -> str:
     return {address: name for name, address in system.hazelcast_cluster()[1].items()}[addresses[owner]]
 
 
-HUNG_FOR = 9.0  # seconds a member is frozen: under the 10 s after which the cluster and its clients drop it
+HUNG_FOR = 9.0  # seconds a member is frozen: past the 5 s bound and the cluster's 5 s failure detection
 HAZELCAST_OPERATION_TIMEOUT = 5.0  # the services' documented default (hz_invocation_timeout)
 
 
@@ -377,3 +379,29 @@ def test_a_hazelcast_operation_on_a_member_that_hangs_is_given_up_after_5_s(syst
     assert answered < thawing, (f"answered {status} after {answered - sent:.1f} s, only once {owner} was thawed "
                                 f"({thawing - sent:.1f} s): the {HAZELCAST_OPERATION_TIMEOUT:.0f} s bound did not hold")
     assert status == 503
+
+
+def test_a_client_built_while_a_member_hangs_connects_to_the_live_members_before_it_thaws(system):
+    """What a service does when it starts over (a transaction its frozen coordinator holds cannot be rolled
+    back): it builds a new client, which is given every member's address. The hung member accepts the
+    connection and never answers; each attempt on it is given up after the connection timeout
+    (lab_common.hazelcast_fixes), so the client joins the live members. Until 2026-12-02 it waited for the
+    hung member's answer until the thaw, then could join it while the thawed member was a cluster alone."""
+    cluster_name, members = system.hazelcast_cluster()
+    frozen = "member-1"
+    settings = HazelcastSettings.load("promise-test", default_port=1, environ={}, argv=[], instance="late-client",
+                                      hz_cluster_name=cluster_name,
+                                      hz_members=(members[frozen], *(a for n, a in members.items() if n != frozen)))
+    system.freeze(frozen)
+    connection = None
+    try:
+        connection = ClusterConnection(settings).start()
+        connected = connection.wait_connected(HUNG_FOR)
+        status = connection.status
+    finally:
+        system.thaw(frozen)
+        if connection is not None:
+            connection.close()
+        system.wait_cluster_safe(3, timeout=120)
+        system.wait_healthy(timeout=120)
+    assert connected, f"a client built while {frozen} hung was not connected {HUNG_FOR:.0f} s on: {status}"
