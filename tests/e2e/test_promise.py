@@ -345,7 +345,7 @@ def member_owning(system: System, cluster, key: str) -> str:
     return {address: name for name, address in system.hazelcast_cluster()[1].items()}[addresses[owner]]
 
 
-HUNG_FOR = 9.0  # seconds a member is frozen: past the 5 s bound and the cluster's 5 s failure detection
+HUNG_FOR = 9.0  # seconds a member is frozen: past the 5 s bound, under the 10 s after which the cluster drops it
 HAZELCAST_OPERATION_TIMEOUT = 5.0  # the services' documented default (hz_invocation_timeout)
 
 
