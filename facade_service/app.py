@@ -132,14 +132,27 @@ def build(settings: FacadeSettings):
         logging_client = GrpcLoggingClient(failover, logging_client, timeout=settings.http_timeout)
         closers.insert(0, logging_client.close)
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}  # the queue's, and the status page's
+    topic = None
     if settings.queue == "kafka":
+        import confluent_kafka
+
         from facade_service.adapters import KafkaQueue
-        from lab_common.kafka import AcknowledgedProducer, broker_check, metadata_client, producer_config
+        from facade_service.kafka_status import KafkaTopicView
+        from lab_common.kafka import (
+            AcknowledgedProducer,
+            broker_check,
+            client_config,
+            inspector_config,
+            metadata_client,
+            producer_config,
+        )
 
         producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
         queue = KafkaQueue(producer, settings.kafka_topic)
         checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
-        closers.insert(0, producer.close)
+        inspector = confluent_kafka.Consumer(inspector_config(client_config(settings), settings.kafka_group))
+        topic = KafkaTopicView(inspector, settings.kafka_topic, settings.kafka_group)
+        closers[:0] = [producer.close, inspector.close]
     else:
         queue = HazelcastQueue(connection, settings.messages_queue)
     facade = Facade(
@@ -159,6 +172,7 @@ def build(settings: FacadeSettings):
         HealthProbe(_copy_targets(settings, http), http, own_base_url=settings.base_url,
                     own_health=lambda: health_report(settings, checks)),
         facade.recent,
+        topic=topic,
     )
 
     def close():

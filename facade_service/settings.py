@@ -1,12 +1,13 @@
 """What facade-service reads: a caller of logging and messages (over HTTP, or logging's POST over gRPC), with
 a Hazelcast client for the queue (or a Kafka producer, queue=kafka; and, for the status page, the names of the
-two maps whose statistics it shows), a circuit breaker per logging copy, and how long a POST may keep trying logging."""
+two maps whose statistics it shows and, with Kafka, the consumer group whose progress it shows), a circuit
+breaker per logging copy, and how long a POST may keep trying logging."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab_common.contracts import LOGGING_GRPC_SERVICE, TRANSPORTS
+from lab_common.contracts import LOGGING_GRPC_SERVICE, MESSAGES_GROUP, TRANSPORTS
 from lab_common.settings import (
     CallerSettings,
     HazelcastSettings,
@@ -47,6 +48,10 @@ class FacadeSettings(CallerSettings, HazelcastSettings, QueueSettings):
     retry_window_max: float = setting(
         30.0, "LAB_RETRY_WINDOW_MAX", "--retry-window-max", non_negative_float,
         "the longest window a client may ask for with the header Prefer: wait=N (0: the header is ignored)",
+    )
+    kafka_group: str = setting(
+        MESSAGES_GROUP, "LAB_KAFKA_GROUP", "--kafka-group", str,
+        "the messages copies' consumer group, whose progress the status page shows (queue=kafka)",
     )
     logging_transport: str = setting(
         "http", "LAB_LOGGING_TRANSPORT", "--logging-transport", _transport,

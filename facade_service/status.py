@@ -1,8 +1,9 @@
-"""The status page's data: the cluster's members and queue, every service copy, the last messages.
+"""The status page's data: the cluster's members and queue (or, with queue=kafka, the Kafka topic), every
+service copy, the last messages.
 
-Plain Python: what the cluster and the copies say comes in through two ports. One snapshot is taken
-at most every CACHE_SECONDS however many pages are open, and the queue's offers and polls are given
-per second over the time since the snapshot before.
+Plain Python: what the cluster, the topic and the copies say comes in through ports. One snapshot is taken
+at most every CACHE_SECONDS however many pages are open, and the queue's offers and polls (the topic's
+writes and commits) are given per second over the time since the reading before.
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
+class PartitionStatus:
+    partition: int
+    leader: str | None  # host:port of the broker leading it; None while none is
+    replicas: list[str]
+    in_sync: list[str]  # the replicas in sync with the leader
+    end_offset: int | None  # how many messages were ever written to it
+    committed: int | None  # how far the messages copies' group has committed (None: never)
+    lag: int | None  # written and not committed: what the group has yet to take
+
+
+@dataclass(frozen=True)
+class TopicStatus:
+    name: str
+    group: str
+    partitions: list[PartitionStatus]
+    brokers: list[str] = field(default_factory=list)  # host:port of each broker that answers
+    read_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class CopyStatus:
     service: str
     name: str | None  # the copy's own name (from its /health), None when it does not answer
@@ -65,6 +87,11 @@ class ClusterPort(Protocol):
 
     def received_by(self, uuids: list[str]) -> dict[str, str]:
         """uuid -> the messages copy that received it, for those received."""
+
+
+class TopicPort(Protocol):
+    def view(self) -> TopicStatus:
+        """The topic's partitions as the brokers tell them; what cannot be read is None or an error."""
 
 
 class CopiesPort(Protocol):
@@ -94,8 +121,12 @@ class RecentPosts:
 
 class Status:
     def __init__(self, cluster: ClusterPort, copies: CopiesPort, recent: RecentPosts, *,
+                 topic: TopicPort | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self._cluster = cluster
+        self._topic = topic
+        self._previous_topic: TopicStatus | None = None
+        self._topic_rates: dict = {"written_per_second": None, "committed_per_second": None}
         self._copies = copies
         self._recent = recent
         self._clock = clock
@@ -133,8 +164,29 @@ class Status:
             "copies": [asdict(c) for c in copies],
             "received_by_copy": _received_counts(copies),
             "recent": [{**asdict(m), "received_by": received.get(m.uuid)} for m in recent],
+            "topic": self._topic_view(),
             "error": cluster.error,
         }
+
+    def _topic_view(self) -> dict | None:
+        """The Kafka topic with the messages written and committed per second between its last two readings
+        (None before there are two, or when a partition's count is missing from either)."""
+        if self._topic is None:
+            return None
+        topic = self._topic.view()
+        previous = self._previous_topic
+        if previous is None or topic.read_at != previous.read_at:
+            self._previous_topic = topic
+            rates = {"written_per_second": None, "committed_per_second": None}
+            if previous is not None and previous.read_at is not None and topic.read_at is not None \
+                    and topic.read_at > previous.read_at:
+                seconds = topic.read_at - previous.read_at
+                for key, attribute in (("written_per_second", "end_offset"), ("committed_per_second", "committed")):
+                    now, before = _total(topic, attribute), _total(previous, attribute)
+                    if now is not None and before is not None and now >= before:
+                        rates[key] = round((now - before) / seconds, 1)
+            self._topic_rates = rates
+        return {**asdict(topic), **self._topic_rates}
 
     def _queue_rates(self, queue: QueueStatus) -> dict:
         """Offers and polls per second between the owner's last two readings (None before there are two,
@@ -159,6 +211,13 @@ class Status:
 def _with_error(view: ClusterView, error: str) -> ClusterView:
     return ClusterView(view.members, view.queue, view.logged, view.received,
                        error="; ".join(e for e in (view.error, error) if e))
+
+
+def _total(topic: TopicStatus, attribute: str) -> int | None:
+    values = [getattr(p, attribute) for p in topic.partitions]
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values)
 
 
 def _received_counts(copies: Iterable[CopyStatus]) -> dict[str, int | None]:

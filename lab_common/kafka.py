@@ -38,6 +38,14 @@ def producer_config(settings: QueueSettings) -> dict[str, Any]:
     })
 
 
+def inspector_config(base: dict[str, Any], group: str) -> dict[str, Any]:
+    """A consumer that reads the group's committed offsets, the partitions' ends and single messages: it never
+    subscribes (so it never joins the group) and never commits (a messages copy's redelivery, the facade's
+    status page)."""
+    return {**base, "group.id": group, "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "enable.partition.eof": False}
+
+
 class AcknowledgedProducer:
     """A producer whose `send` returns once every message was acknowledged by the brokers (acks=all), and
     raises Unavailable otherwise. A thread of its own serves the delivery reports; request threads wait on

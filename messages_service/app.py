@@ -63,9 +63,16 @@ def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, c
     what to close (the consumers first: they leave the group at once)."""
     import confluent_kafka
 
-    from lab_common.kafka import AcknowledgedProducer, broker_check, client_config, metadata_client, producer_config
+    from lab_common.kafka import (
+        AcknowledgedProducer,
+        broker_check,
+        client_config,
+        inspector_config,
+        metadata_client,
+        producer_config,
+    )
     from messages_service.adapters import ReceivedMap
-    from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config, inspector_config
+    from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config
 
     producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
     inspector = confluent_kafka.Consumer(inspector_config(client_config(settings), settings.kafka_group))

@@ -245,13 +245,6 @@ class KafkaRedelivery(RedeliveryMaps):
             self._inspector.unassign()
 
 
-def inspector_config(base: dict[str, Any], group: str) -> dict[str, Any]:
-    """The consumer that reads the group's committed offsets and single messages: never subscribes (so it never
-    joins the group), never commits."""
-    return {**base, "group.id": group, "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "enable.partition.eof": False}
-
-
 def _next_offsets(records) -> list[TopicPartition]:
     """What to commit: per partition, the offset after the last message of the batch."""
     last: dict[tuple[str, int], int] = {}

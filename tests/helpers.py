@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -48,6 +50,19 @@ def started_system(run_dir: Path, label: str, **topology) -> Iterator[System]:
         yield system
     finally:
         system.stop()
+
+
+def rendered(url: str) -> str:
+    """A page's DOM after its script has run, as Debian's chromium renders it headless (its virtual time lets
+    the status page's first refresh land)."""
+    from scripts.deps import ensure_chromium
+
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run(
+            [ensure_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+             "--virtual-time-budget=4000", "--dump-dom", url],
+            capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
 
 
 class SilentServer:

@@ -97,6 +97,7 @@ function render(status) {
     ["name", q.name], ["size", q.size], ["owner", q.owner],
     ["offers per second", q.offers_per_second], ["polls per second", q.polls_per_second],
   ]);
+  renderTopic(status.topic);
 
   fill("copies", status.copies, (row, c) => {
     row.id = "copy-" + (c.name || c.address);
@@ -121,6 +122,29 @@ function render(status) {
     cell(row, m.msg);
     cell(row, m.logged_by);
     cell(row, m.received_by || "not yet");
+  });
+}
+
+// queue=kafka: the topic takes the Hazelcast queue's place (which then carries nothing)
+function renderTopic(topic) {
+  document.getElementById("topic-section").hidden = !topic;
+  document.getElementById("queue-section").hidden = Boolean(topic);
+  if (!topic) return;
+  const lag = topic.partitions.reduce((sum, p) => (p.lag === null || sum === null ? null : sum + p.lag), 0);
+  facts("topic", [
+    ["name", topic.name], ["consumer group", topic.group], ["brokers answering", topic.brokers.join(", ")],
+    ["not yet committed by the group", lag], ["written per second", topic.written_per_second],
+    ["committed per second", topic.committed_per_second], ["problem", topic.error],
+  ]);
+  fill("partitions", topic.partitions, (row, p) => {
+    row.id = "partition-" + p.partition;
+    cell(row, p.partition, "num");
+    cell(row, p.leader || "none");
+    cell(row, p.replicas.join(", "));
+    cell(row, p.in_sync.join(", "));
+    cell(row, p.end_offset, "num");
+    cell(row, p.committed, "num");
+    cell(row, p.lag, "num");
   });
 }
 

@@ -22,8 +22,11 @@ BROKER_MAIN = "kafka.Kafka"
 
 def cluster_id(run_id: str) -> str:
     """A KRaft cluster id (16 bytes, URL-safe base64) made from the run's id: the same for every broker of
-    a run, new for every run."""
+    a run, new for every run. Never starting with '-', which the storage tool would read as an option (as
+    Kafka's own random ids avoid): one run in 64 failed to start its broker so."""
     raw = bytes.fromhex(run_id) if len(run_id) == 32 else run_id.encode().ljust(16, b"-")[:16]
+    if raw[0] >> 2 == 62:  # the first character would be '-': flip the byte's top bit ('e' instead)
+        raw = bytes([raw[0] ^ 0x80]) + raw[1:]
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

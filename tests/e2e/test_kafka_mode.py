@@ -8,7 +8,7 @@ import requests
 
 from scripts.experiment import received_by_copy, run_experiment
 from scripts.launcher import System
-from tests.helpers import eventually, port_offset, started_system
+from tests.helpers import eventually, port_offset, rendered, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +66,27 @@ def test_every_copy_on_the_channel_reports_the_brokers_and_the_messages_copies_t
     assert "kafka" not in health(system, "logging-1").get("checks", {})
     [broker] = [row for row in system.status() if row["name"] == "kafka-1"]
     assert broker["healthy"] and broker["url"] == f"127.0.0.1:{9092 + PORT_OFFSET}"
+
+
+def test_the_status_page_shows_the_topics_partitions_their_leader_and_the_group_caught_up(system):
+    """In Kafka mode the page shows the topic in the Hazelcast queue's place: both partitions led by the one
+    broker, and, once the copies have taken everything, each partition committed to its end."""
+    facade = system.url("facade-1")
+    for i in range(6):
+        assert requests.post(facade + "/facade", data={"msg": f"status-{i}"}, timeout=10).status_code == 201
+    broker = f"127.0.0.1:{9092 + PORT_OFFSET}"
+
+    def caught_up() -> dict:
+        topic = requests.get(facade + "/status.json", timeout=10).json()["topic"]
+        assert topic is not None and topic["error"] is None, topic
+        partitions = topic["partitions"]
+        assert [(p["partition"], p["leader"], p["in_sync"]) for p in partitions] == \
+            [(0, broker, [broker]), (1, broker, [broker])]
+        assert all(p["lag"] == 0 and p["committed"] == p["end_offset"] for p in partitions), partitions
+        return topic
+
+    topic = eventually(caught_up, timeout=30)
+    assert sum(p["end_offset"] for p in topic["partitions"]) >= 6
+    dom = rendered(facade + "/status")
+    assert '<tr id="partition-0">' in dom and '<tr id="partition-1">' in dom
+    assert '<section id="queue-section" hidden="">' in dom and '<section id="topic-section">' in dom

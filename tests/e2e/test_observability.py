@@ -2,15 +2,12 @@
 scraping every service copy and member."""
 
 import re
-import subprocess
-import tempfile
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from scripts.deps import ensure_chromium
-from tests.helpers import eventually, port_offset, started_system
+from tests.helpers import eventually, port_offset, rendered, started_system
 
 pytestmark = pytest.mark.e2e
 
@@ -23,16 +20,6 @@ def system(tmp_path_factory):
     with started_system(tmp_path_factory.mktemp("observability"), "obs", port_offset=PORT_OFFSET,
                         prometheus=True) as system:
         yield system
-
-
-def rendered(url: str) -> str:
-    """The page's DOM after its script has run (chromium's virtual time lets the first refresh land)."""
-    with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(
-            [ensure_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
-             "--virtual-time-budget=4000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=60, check=True)
-    return result.stdout
 
 
 def rows(dom: str, prefix: str) -> dict[str, str]:

@@ -12,13 +12,20 @@ import pytest
 from facade_service.adapters import KafkaQueue
 from lab_common.contracts import ReceivedMessage, decode_queue_item, encode_queue_item
 from lab_common.errors import Unavailable
-from lab_common.kafka import AcknowledgedProducer, broker_check, client_config, metadata_client, producer_config
+from lab_common.kafka import (
+    AcknowledgedProducer,
+    broker_check,
+    client_config,
+    inspector_config,
+    metadata_client,
+    producer_config,
+)
 from lab_common.settings import QueueSettings
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
 from messages_service.adapters import ReceivedMap
 from messages_service.consumer import QueueConsumer
-from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config, inspector_config
+from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config
 from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
 
@@ -201,3 +208,38 @@ def test_the_broker_check_passes_on_a_live_broker_and_fails_fast_where_none_answ
     started = time.monotonic()
     ok, detail = broker_check(nowhere, kafka_topic)()
     assert not ok and "no broker answers" in detail["state"] and time.monotonic() - started < 3
+
+
+def test_the_status_pages_topic_view_reads_each_partitions_leader_end_and_the_groups_commits(
+        kafka_settings, kafka_broker, kafka_topic, unique_name, clients):
+    from facade_service.kafka_status import KafkaTopicView
+
+    producer = confluent_kafka.Producer(client_config(kafka_settings))
+    for partition, count in ((0, 3), (1, 2)):
+        for i in range(count):
+            producer.produce(kafka_topic, value=f"m{i}".encode(), partition=partition)
+    assert producer.flush(10) == 0
+    group = f"g-{unique_name}".replace("[", "-").replace("]", "-")
+    admin = metadata_client(kafka_settings)
+
+    def commit_two_on_partition_0():  # the group's coordinator may not be ready at once (NOT_COORDINATOR)
+        asked = confluent_kafka.ConsumerGroupTopicPartitions(
+            group, [confluent_kafka.TopicPartition(kafka_topic, 0, 2)])
+        try:
+            admin.alter_consumer_group_offsets([asked], request_timeout=5)[group].result()
+        except confluent_kafka.KafkaException as err:
+            raise AssertionError(f"the commit failed: {err}") from err
+
+    eventually(commit_two_on_partition_0, timeout=30)
+    view = KafkaTopicView(clients.inspector(group), kafka_topic, group).view()
+    assert view.error is None and view.brokers == [kafka_broker]
+    assert [(p.partition, p.leader, p.in_sync, p.end_offset, p.committed, p.lag) for p in view.partitions] == [
+        (0, kafka_broker, [kafka_broker], 3, 2, 1),
+        (1, kafka_broker, [kafka_broker], 2, None, 2),  # never committed: all of it still to take
+    ]
+    nowhere = confluent_kafka.Consumer(inspector_config({"bootstrap.servers": "127.0.0.1:1"}, group))
+    try:
+        gone = KafkaTopicView(nowhere, kafka_topic, group).view()
+    finally:
+        nowhere.close()
+    assert gone.partitions == [] and "no broker answers" in gone.error

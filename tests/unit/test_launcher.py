@@ -179,3 +179,12 @@ def test_a_state_file_round_trips_a_brokers_commands(tmp_path):
     state = State("run", topology, plan(topology, tmp_path, "0" * 32))
     again = State.from_json(json.loads(json.dumps(state.to_json())))
     assert again.topology == topology and again.processes["kafka-1"].before == state.processes["kafka-1"].before
+
+
+def test_a_kraft_cluster_id_never_starts_with_a_dash_which_the_storage_tool_would_take_for_an_option():
+    import base64
+
+    ids = [kafka.cluster_id(f"{first:02x}" + "ab" * 15) for first in range(256)]
+    assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == 256 - 4  # the 4 first bytes that would give '-' share an id with their flip
+    assert kafka.cluster_id("f8" + "ab" * 15) != kafka.cluster_id("f9" + "ab" * 15)

@@ -164,3 +164,47 @@ def test_a_member_configured_by_name_matches_the_address_the_cluster_reports_for
 
     assert _resolved("localhost:5701") == _resolved("127.0.0.1:5701") == "127.0.0.1:5701"
     assert _resolved("no-such-host.invalid:5701") == "no-such-host.invalid:5701"
+
+
+class FakeTopic:
+    """A topic of two partitions whose offsets the test moves; `read_at` is when the brokers were last asked."""
+
+    def __init__(self):
+        self.ends, self.committed = [100, 50], [90, None]
+        self.read_at = 0.0
+
+    def view(self):
+        from facade_service.status import PartitionStatus, TopicStatus
+
+        partitions = [PartitionStatus(partition=i, leader="127.0.0.1:9092", replicas=["127.0.0.1:9092"],
+                                      in_sync=["127.0.0.1:9092"], end_offset=end, committed=done,
+                                      lag=None if end is None else end - (done or 0))
+                      for i, (end, done) in enumerate(zip(self.ends, self.committed, strict=True))]
+        return TopicStatus("messages", "messages-service", partitions, brokers=["127.0.0.1:9092"],
+                           read_at=self.read_at)
+
+
+def test_without_kafka_the_snapshot_has_no_topic(parts):
+    cluster, recent, clock = parts
+    assert Status(cluster, FakeCopies(), recent, clock=clock).snapshot()["topic"] is None
+
+
+def test_the_topic_shows_each_partition_and_writes_and_commits_per_second_between_two_readings(parts):
+    cluster, recent, clock = parts
+    topic = FakeTopic()
+    status = Status(cluster, FakeCopies(), recent, topic=topic, clock=clock)
+    first = status.snapshot()["topic"]
+    assert [(p["partition"], p["end_offset"], p["committed"], p["lag"]) for p in first["partitions"]] == \
+        [(0, 100, 90, 10), (1, 50, None, 50)]  # partition 1: the group never committed, all of it to take
+    assert (first["written_per_second"], first["committed_per_second"]) == (None, None)  # one reading so far
+    topic.ends, topic.committed, topic.read_at = [110, 70], [100, 20], 2.0
+    clock.now += 2.0
+    second = status.snapshot()["topic"]
+    assert second["written_per_second"] == 15.0  # 30 more written in 2 s
+    assert second["committed_per_second"] is None  # the first reading had no commit on partition 1
+    topic.ends, topic.committed, topic.read_at = [130, 70], [120, 60], 4.0
+    clock.now += 2.0
+    third = status.snapshot()["topic"]
+    assert (third["written_per_second"], third["committed_per_second"]) == (10.0, 30.0)
+    clock.now += 1.0  # the brokers not asked again (same reading): the rates stay as they were
+    assert status.snapshot()["topic"]["committed_per_second"] == 30.0
