@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab_common.contracts import TRANSPORTS
+from lab_common.contracts import QUEUES, TRANSPORTS
 from scripts.bench.chart import save_chart
 from scripts.bench.machine import loadavg, machine_info
 from scripts.bench.member_ops import PROFILER_PERIOD_S, DiagnosticsLogs, clear_diagnostics, diagnostics_options
@@ -40,12 +40,17 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _transports(text: str) -> tuple[str, str]:
-    values = tuple(v.strip() for v in text.split(","))
-    if len(values) != 2 or not set(values) <= set(TRANSPORTS) or values[0] == values[1]:
-        raise argparse.ArgumentTypeError(f"expected two different transports of {', '.join(TRANSPORTS)} "
-                                         f"separated by a comma (A,B), got {text!r}")
-    return values
+def _pair_of(choices: tuple[str, ...], what: str) -> Callable[[str], tuple[str, str]]:
+    """A parser of "A,B": two different values of `choices`, A's first."""
+
+    def parse(text: str) -> tuple[str, str]:
+        values = tuple(v.strip() for v in text.split(","))
+        if len(values) != 2 or not set(values) <= set(choices) or values[0] == values[1]:
+            raise argparse.ArgumentTypeError(f"expected two different {what} of {', '.join(choices)} "
+                                             f"separated by a comma (A,B), got {text!r}")
+        return values
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,11 +89,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="A/B: also start the system of another checkout of the project at PATH (say a worktree "
                              "of the previous main), with its own code, and alternate the POST levels between it "
                              "(A) and this checkout's system (B)")
-    parser.add_argument("--transports", type=_transports, default=None, metavar="A,B",
+    parser.add_argument("--transports", type=_pair_of(TRANSPORTS, "transports"), default=None, metavar="A,B",
                         help="A/B of the facade's transport to logging: two systems of this checkout, A started "
                              "with --transport A and B (the bench's own) with --transport B, e.g. http,grpc; their "
                              "POST levels alternate as with --against (not with --against, --attach or "
                              "--member-ops)")
+    parser.add_argument("--queues", type=_pair_of(QUEUES, "queues"), default=None, metavar="A,B",
+                        help="A/B of the channel facade -> messages: two systems of this checkout, A started with "
+                             "--queue A and B (the bench's own) with --queue B, e.g. hazelcast,kafka (one broker); "
+                             "their POST levels alternate as with --against, and each side's queue latency is "
+                             "measured (not with --against, --attach, --transports or --member-ops)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the A/B POST levels (default 2)")
     parser.add_argument("--against-port-offset", type=int, default=None,
                         help="port offset of A's system (default: --port-offset + 100)")
@@ -132,14 +142,18 @@ def plan_from_args(args) -> Plan:
         member_ops_period_s=PROFILER_PERIOD_S,
         status_page=args.status_page,
         transports=tuple(args.transports or ()),
+        queues=tuple(args.queues or ()),
     )
 
 
 def options_problem(args) -> str:
     """Why these options cannot run together, or ""."""
-    if args.transports and (args.against or args.attach):
-        return ("--transports starts both systems of this checkout itself: drop "
-                + ("--against" if args.against else "--attach"))
+    for option, given in (("--transports", args.transports), ("--queues", args.queues)):
+        if given and (args.against or args.attach):
+            return (f"{option} starts both systems of this checkout itself: drop "
+                    + ("--against" if args.against else "--attach"))
+    if args.transports and args.queues:
+        return "--transports and --queues are two different A/B runs: give one of them"
     return member_ops_problem(args)
 
 
@@ -150,8 +164,8 @@ def member_ops_problem(args) -> str:
     if args.attach:
         return ("--member-ops needs the bench's own system, started with Hazelcast's diagnostics on; an attached "
                 "system's members run without them: drop --attach")
-    if args.against or args.transports:
-        option = "--against" if args.against else "--transports"
+    if args.against or args.transports or args.queues:
+        option = "--against" if args.against else "--transports" if args.transports else "--queues"
         return (f"--member-ops cannot be combined with {option}: only B's members would pay for the "
                 f"operation profiler, and the A/B comparison would not be fair; run it without {option}")
     return ""
@@ -189,11 +203,12 @@ def run_bench(args, out: Out = print) -> int:
         if problem:
             out(f"labctl bench --against: {problem}")
             return 2
-    if args.transports:
+    if args.transports or args.queues:
         offset = args.against_port_offset if args.against_port_offset is not None else args.port_offset + 100
+        differs = ("--transport", args.transports[0]) if args.transports else ("--queue", args.queues[0])
         other = OtherCheckout(ROOT, args.against_run_dir, port_offset=offset,
                               cluster_name=f"bench-a-{uuid.uuid4().hex[:8]}",
-                              start_options=("--transport", args.transports[0], "--server", args.server))
+                              start_options=(*differs, "--server", args.server))
 
     def stop_on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -209,7 +224,8 @@ def run_bench(args, out: Out = print) -> int:
                 java_options = diagnostics_options(diagnostics_dir, plan.member_ops_period_s)
             topology = Topology(cluster_name=f"bench-{uuid.uuid4().hex[:8]}", port_offset=args.port_offset,
                                 server=args.server, member_java_options=java_options,
-                                transport=args.transports[1] if args.transports else "http")
+                                transport=args.transports[1] if args.transports else "http",
+                                queue=args.queues[1] if args.queues else "hazelcast")
             results.startup = start_own_system(system, topology, out)
         results.system["run_id"] = system.state().run_id
         side = Side.read("B", system.run_dir)

@@ -40,6 +40,8 @@ def report_tables(results: BenchResults) -> list[str]:
         sections.append(member_ops_table(results))
     if results.queue_latency:
         sections.append(queue_table(results))
+    if results.comparison and results.comparison.a_queue_latency:
+        sections.append(queue_comparison_table(results))
     if results.get_cost:
         sections.append(get_table(results))
     if results.memory:
@@ -263,6 +265,20 @@ def queue_table(results: BenchResults) -> str:
                        fmt(queue.lower_bound.p50_ms), fmt(queue.poll_rtt.p50_ms), f"p50 {target.describe()}",
                        target.met(lat.p50_ms))])
             + "\n(visible = the end of the poll that first showed it; the lower bound is that poll's start)")
+
+
+def queue_comparison_table(results: BenchResults) -> str:
+    """--queues: each channel's end-to-end latency, measured the same way on each side."""
+    comparison = results.comparison
+    a, b = comparison.a_queue_latency, results.queue_latency
+    rows = [(side, queue, latency.samples, latency.latency.count, latency.missing, fmt(latency.latency.p50_ms),
+             fmt(latency.latency.p99_ms), fmt(latency.latency.max_ms))
+            for side, queue, latency in (("A", comparison.queues[0], a), ("B", comparison.queues[1], b))]
+    rows.append(("B/A", "", "", "", "", _ratio(b.latency.p50_ms, a.latency.p50_ms),
+                 _ratio(b.latency.p99_ms, a.latency.p99_ms), _ratio(b.latency.max_ms, a.latency.max_ms)))
+    return ("Queue latency, A/B: 201 of the POST -> the message visible in GET /messages of a copy, one POST "
+            "at a time on an idle system\n"
+            + render(["SIDE", "QUEUE", "SAMPLES", "SEEN", "MISSING", "P50 ms", "P99 ms", "MAX ms"], rows))
 
 
 def get_table(results: BenchResults) -> str:

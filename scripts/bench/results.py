@@ -12,7 +12,7 @@ from scripts.processes import CpuSnapshot, ProcessMemory, ms_per_op
 
 # the process groups a POST's CPU is reported by: (kind in the launcher's state, label)
 GROUPS = (("facade", "facade"), ("member", "members"), ("logging", "logging"), ("messages", "messages"),
-          ("config-server", "config-server"))
+          ("config-server", "config-server"), ("broker", "brokers"))  # brokers: Kafka mode only
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -279,7 +279,8 @@ class SlowClientLevel:
 @dataclass(frozen=True)
 class Comparison:
     """A/B: the POST levels alternated between another checkout's system (A) and this one's (B); with
-    --transports, between two systems of this checkout that differ in how the facade calls logging."""
+    --transports, between two systems of this checkout that differ in how the facade calls logging; with
+    --queues, in the channel facade -> messages (then A's queue latency is measured too)."""
 
     against: str
     a_commit: str
@@ -289,10 +290,16 @@ class Comparison:
     a_levels: list[PostLevel]  # every round
     b_levels: list[PostLevel]
     transports: list[str] = field(default_factory=list)  # A's and B's with --transports, else empty
+    queues: list[str] = field(default_factory=list)  # A's and B's with --queues, else empty
+    a_queue_latency: QueueLatency | None = None  # with --queues: A's, measured as B's is
 
     @property
     def b_label(self) -> str:
-        return f"this checkout, --transport {self.transports[1]}" if self.transports else "this checkout"
+        if self.transports:
+            return f"this checkout, --transport {self.transports[1]}"
+        if self.queues:
+            return f"this checkout, --queue {self.queues[1]}"
+        return "this checkout"
 
     def merged(self, side: str) -> dict[int, PostLevel]:
         levels = self.a_levels if side == "A" else self.b_levels

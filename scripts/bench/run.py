@@ -35,6 +35,7 @@ from scripts.bench.results import (
     Latency,
     MemberOps,
     PostLevel,
+    QueueLatency,
     SlowClientLevel,
 )
 from scripts.bench.systems import (
@@ -76,6 +77,7 @@ class Plan:
     member_ops_period_s: int = PROFILER_PERIOD_S  # between two operation-profiler dumps of a member
     status_page: bool = False  # B's POST levels run with /status.json read every second, as an open page does
     transports: tuple[str, ...] = ()  # A's and B's (--transports): both systems of this checkout
+    queues: tuple[str, ...] = ()  # A's and B's (--queues): both systems of this checkout
 
     @property
     def reference_clients(self) -> int:
@@ -144,18 +146,22 @@ class Bench:
             self.out(f"  where a request's CPU goes: {error}")
 
     def queue_latency(self) -> None:
-        names = self.side.names("messages")
-        self.out(f"\nqueue latency: {self.plan.e2e_samples} sequential POSTs, polling GET /messages of "
-                 f"{', '.join(names)} every ~3 ms...")
-        received_before = received_total(self.side)
-        result = queue_latency(self.side.facade, self.side.messages_urls, samples=self.plan.e2e_samples,
-                               tag=self.tag)
-        seen_at = {self.side.name_of(url): n for url, n in result.seen_at.items()}
-        self.results.queue_latency = dataclasses.replace(result, seen_at=seen_at)
-        acknowledged = result.warmup + self.plan.e2e_samples - sum(result.failures.values())
+        self.results.queue_latency, acknowledged = self.queue_latency_of(self.side)
         self.stored += acknowledged
+
+    def queue_latency_of(self, side: Side) -> tuple[QueueLatency, int]:
+        """The side's queue latency, once what it acknowledged was drained; and how many POSTs it acknowledged."""
+        names = side.names("messages")
+        which = f" of {side.label}" if self.other else ""
+        self.out(f"\nqueue latency{which}: {self.plan.e2e_samples} sequential POSTs, polling GET /messages of "
+                 f"{', '.join(names)} every ~3 ms...")
+        received_before = received_total(side)
+        result = queue_latency(side.facade, side.messages_urls, samples=self.plan.e2e_samples, tag=self.tag)
+        seen_at = {side.name_of(url): n for url, n in result.seen_at.items()}
+        acknowledged = result.warmup + self.plan.e2e_samples - sum(result.failures.values())
         if received_before is not None:
-            wait_drained(self.side, received_before + acknowledged, DRAIN_TIMEOUT)
+            wait_drained(side, received_before + acknowledged, DRAIN_TIMEOUT)
+        return dataclasses.replace(result, seen_at=seen_at), acknowledged
 
     def fill(self, side: Side, stored: int, size: int) -> Fill:
         """POST through the facade, concurrently, until `size` messages are stored (bounded in time)."""
@@ -288,6 +294,10 @@ class Bench:
         side_a = self.other.start(self.out)
         try:
             a_stored = side_a.stored()
+            a_latency = None
+            if self.plan.queues:  # the channel is what differs: its latency on A too, as on B
+                a_latency, acknowledged = self.queue_latency_of(side_a)
+                a_stored += acknowledged
             a_stored += self.fill(side_a, a_stored, self.stored).posted
             a_stored += self.warm_up(side_a)
             self.stored += self.warm_up(self.side)
@@ -307,7 +317,8 @@ class Bench:
             commit, uncommitted = self.other.commit()
             comparison = Comparison(against=self.other.label, a_commit=commit, a_uncommitted=uncommitted or [],
                                     rounds=self.plan.rounds, a_stored_before=a_stored_before, a_levels=a_levels,
-                                    b_levels=b_levels, transports=list(self.plan.transports))
+                                    b_levels=b_levels, transports=list(self.plan.transports),
+                                    queues=list(self.plan.queues), a_queue_latency=a_latency)
             self.results.comparison = comparison
             merged = comparison.merged("B")
             self.results.post = [merged[clients] for clients in self.plan.levels]

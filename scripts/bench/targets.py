@@ -66,8 +66,8 @@ TARGETS_TITLE = "Targets (issue 12; queue latency, paged and full reads, start-u
 
 def reference_figures(results: BenchResults) -> dict[str, float | None]:
     """The figures of this run that relative targets are multiples of. A's throughput is one only when A is
-    another checkout (the target compares code with code), not this one with another transport."""
-    against_code = results.comparison and not results.comparison.transports
+    another checkout (the target compares code with code), not this one with another transport or queue."""
+    against_code = results.comparison and not (results.comparison.transports or results.comparison.queues)
     a_at_32 = results.comparison.merged("A").get(32) if against_code else None
     return {"floor_sum": results.floor_sum.ms if results.floor_sum else None,
             "a_throughput_32": a_at_32.throughput if a_at_32 else None}

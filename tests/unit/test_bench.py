@@ -477,3 +477,35 @@ def test_the_other_side_of_a_transport_comparison_is_started_with_its_transport(
     other = OtherCheckout(Path(__file__).parents[2], tmp_path, port_offset=3100, cluster_name="x",
                           start_options=("--transport", "http"))
     assert other.label.endswith(" --transport http") and other.check() == ""
+
+
+def test_a_queue_comparison_names_both_channels_sets_their_latencies_side_by_side_and_judges_no_throughput(
+        results):
+    """--queues hazelcast,kafka: A and B differ in the channel, so the tables say which is which, each side's
+    queue latency is shown with the ratio, and the 3 x A's throughput target (code against code) is not judged."""
+    a_latency = dataclasses.replace(results.queue_latency, latency=Latency(100, 6.0, 15.0, 20.0, 7.0, 25.0))
+    results.comparison = dataclasses.replace(comparison(), against="/work/main --queue hazelcast --server granian",
+                                             queues=["hazelcast", "kafka"], a_queue_latency=a_latency)
+    tables = report_tables(results)
+    assert "B = this checkout, --queue kafka" in next(s for s in tables if s.startswith("A/B"))
+    latency = next(s for s in tables if s.startswith("Queue latency, A/B"))
+    rows = {line.split()[0]: line.split() for line in latency.splitlines()[2:]}
+    assert rows["A"][1] == "hazelcast" and rows["B"][1] == "kafka"
+    assert rows["A"][5] == "6.0" and rows["B"][5] == "12.0" and rows["B/A"][1] == "2.00"  # p50: 12 / 6 ms
+    assert dict((w, m) for w, _, _, m in target_rows(results))["POST acknowledged at 32 clients"] == \
+        "no verdict (without --against)"
+    results.comparison = comparison()
+    assert not any(s.startswith("Queue latency, A/B") for s in report_tables(results))
+
+
+def test_queues_are_two_different_ones_and_start_both_systems_of_this_checkout():
+    assert plan_from_args(bench_args("--queues", "hazelcast,kafka")).queues == ("hazelcast", "kafka")
+    assert plan_from_args(bench_args()).queues == ()
+    for wrong in ("kafka", "kafka,kafka", "kafka,rabbit"):
+        with pytest.raises(SystemExit):
+            bench_args("--queues", wrong)
+    assert "drop --attach" in options_problem(bench_args("--queues", "hazelcast,kafka", "--attach"))
+    assert "--queues" in options_problem(bench_args("--queues", "hazelcast,kafka", "--member-ops"))
+    assert "give one of them" in options_problem(bench_args("--queues", "hazelcast,kafka", "--transports",
+                                                            "http,grpc"))
+    assert options_problem(bench_args("--queues", "kafka,hazelcast")) == ""
