@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from scripts.drills.catalog import FAIL_FAST_SECONDS, longest_silence, received_in_cluster
+from scripts.drills.catalog import FAIL_FAST_SECONDS, answered_between, longest_silence, received_in_cluster
 from scripts.drills.framework import DrillError, DrillRun, drill
 from scripts.drills.kafka_view import (
     KafkaUnreadable,
@@ -60,23 +60,30 @@ def broker_loss(run: DrillRun, count: int = 1000, threads: int = 4, after: float
     killed_at = run.kill(victim)
     moved, seconds = wait_for(lambda: topic_now(run, brokers, timeout=2.0),
                               lambda v: v is not None and v.led_elsewhere(led, leader), LEADER_TIMEOUT, interval=0.5)
+    moved_at = time.time()
     if run.check(seconds is not None, f"partition(s) {led} had no new leader {LEADER_TIMEOUT:.0f} s after the kill"):
         run.note(f"new leaders: {moved.leaders()}; in sync: {moved.in_sync()}")
-        run.figure("kill -> its partitions led by another broker (s)", f"{time.time() - killed_at:.1f}")
+        run.figure("kill -> its partitions led by another broker (s)", f"{moved_at - killed_at:.1f}")
     restarted_at = time.time()
-    run.start(victim)
+    back_at = run.start(victim)  # healthy: it answers a metadata request (its storage is checked first)
+    run.figure(f"start -> {victim} answering (s)", f"{back_at - restarted_at:.1f}")
     back, seconds = wait_for(lambda: topic_now(run, brokers, timeout=2.0),
                              lambda v: v is not None and v.in_sync_everywhere(leader), IN_SYNC_TIMEOUT, interval=0.5)
     if run.check(seconds is not None, f"{victim} was not in sync on every partition {IN_SYNC_TIMEOUT:.0f} s "
-                                      "after its start"):
+                                      "after it answered"):
         run.note(f"{victim} in sync on every partition again")
-        run.figure(f"start -> {victim} in the ISR of every partition (s)", f"{time.time() - restarted_at:.1f}")
+        run.figure(f"{victim} answering -> in the ISR of every partition (s)", f"{time.time() - back_at:.1f}")
     time.sleep(after)  # POSTs with every broker back
     poster.stop()
     accepted = run.record_load(poster)
     outcomes = poster.outcomes
     stopped_at = time.time()
     run.note(f"load stopped: {len(outcomes)} POSTs, {len(accepted)} answered 201")
+    run.figure("POSTs answered 201: kill -> new leader", answered_between(outcomes, killed_at, moved_at))
+    run.figure(f"POSTs answered 201: new leader -> {victim} answering",
+               answered_between(outcomes, moved_at, back_at))
+    run.figure(f"POSTs answered 201: {victim} answering -> load stopped",
+               answered_between(outcomes, back_at, stopped_at))
     silence = longest_silence(outcomes, killed_at, stopped_at)
     run.figure("longest stretch without a 201 after the kill (s)", f"{silence:.1f}")
     slowest_failure = max((o.elapsed for o in poster.failures), default=0.0)
