@@ -49,3 +49,6 @@ class Controller(Protocol):
     def wait_cluster_safe(self, size: int, timeout: float = 60.0) -> None: ...
 
     def hazelcast_cluster(self) -> tuple[str, dict[str, str]]: ...
+
+    def kafka_brokers(self) -> dict[str, str]:
+        """Each Kafka broker's client address by its name (kafka-1 -> 127.0.0.1:9092); none in Hazelcast mode."""

@@ -113,6 +113,10 @@ class DockerCompose:
         return self.cluster_name, {n: f"{self._address(c)}:{MEMBER_PORT}" for n, c in containers.items()
                                    if kind_of(n) == "member"}
 
+    def kafka_brokers(self) -> dict[str, str]:
+        """docker-compose.yml runs no broker (docs/kafka.md): the Kafka drills refuse a Compose deployment."""
+        return {}
+
     def kill(self, name: str) -> float:
         self._container(name).kill(signal="SIGKILL")
         return time.time()

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from scripts.control import Controller
 from scripts.drills.delivery import readable_through_facade
 from scripts.drills.framework import DrillError, DrillRun, drill
+from scripts.drills.kafka_view import group_before, wait_rejoined
 from scripts.load import Outcome, PostClient, failure_summary
 from scripts.probe import wait_for
 
@@ -129,9 +130,11 @@ def queue_lab(run: DrillRun, count: int = 100, stagger: float = 3.0) -> None:
     run.recovered(None if done_at is None else done_at - killed_at, "kill -> all received, copies restarted between")
 
 
-@drill("consumer-crash", "Consumer crash: kill a messages copy while 1,000 POSTs are consumed, restart it")
+@drill("consumer-crash", "Consumer crash: kill a messages copy while 1,000 POSTs are consumed, restart it "
+                         "(both queue modes)")
 def consumer_crash(run: DrillRun, count: int = 1000, victim: str | None = None) -> None:
     victim = victim or run.controller.names("messages")[0]
+    kafka = group_before(run)  # Kafka mode: the group moves its partitions, and gives it one back
     poster = run.poster(threads=8, count=count, seconds=count + 60.0).start()
     run.note(f"streaming {count} POSTs")
     run.check(poster.wait_accepted(count * 3 // 10, timeout=60), "the stream of POSTs did not get going")
@@ -139,6 +142,8 @@ def consumer_crash(run: DrillRun, count: int = 1000, victim: str | None = None) 
     killed_at = run.kill(victim)
     back_at = run.start(victim)
     run.recovered(back_at - killed_at, f"kill -> {victim} healthy again")
+    if kafka:
+        wait_rejoined(run, victim)
     poster.join()
     accepted = run.record_load(poster)
     run.note(f"stream done: {len(accepted)} of {count} answered 201")

@@ -91,6 +91,11 @@ class System:
             p.name: f"127.0.0.1:{p.port}" for p in state.processes.values() if p.kind == "member"
         }
 
+    def kafka_brokers(self) -> dict[str, str]:
+        """Each broker's client address by its name (kafka-2 -> 127.0.0.1:9094); none unless the queue is Kafka."""
+        topology = self.state().topology
+        return {f"kafka-{i}": f"127.0.0.1:{topology.kafka_port(i)}" for i in range(1, topology.kafka_brokers + 1)}
+
     # --- starting --------------------------------------------------------------------------------
 
     def start(self, topology: Topology | None = None, *, wait: bool = True, timeout: float = 120.0,

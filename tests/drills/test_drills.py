@@ -18,19 +18,22 @@ pytestmark = pytest.mark.drill
 
 
 def drilled(system: System, drill: Callable[..., Report], *, cluster_lost: bool = False,
-            heal_writes_over: bool = False) -> Report:
+            heal_writes_over: bool = False, shared: bool = False) -> Report:
     """Run the drill on the fresh system, check its verdict, then read every copy and the facade ourselves
     (`cluster_lost`: the received map went with the cluster, and what the copies counted before with it;
     `heal_writes_over`: the drill splits the cluster on purpose, and records the merge writes over are the
-    known trade of docs/fault-tolerance.md, "The thaw", which the drill reports as a figure)."""
+    known trade of docs/fault-tolerance.md, "The thaw", which the drill reports as a figure; `shared`: the
+    system is not fresh (other drills ran on it): only this drill's messages, which carry its tag, are read
+    back, and each copy's counts are compared over this drill alone)."""
     pids = {row["name"]: row["pid"] for row in system.status()}
+    counted_before = {copy: messages_tally(system, copy) for copy in system.names("messages")} if shared else {}
     report = drill(system, print)
     text = report.to_text()
     assert report.posted > 0, text
     assert (report.lost, report.duplicated, report.wrong_text, report.problems) == ([], [], [], []), text
     assert report.verdict == "PASS", text
-    assert_the_system_holds_exactly(system, report.settled)
-    assert_each_messages_copy_counts_what_it_lists(system, pids, cluster_lost or heal_writes_over)
+    assert_the_system_holds_exactly(system, report.settled, tag=report.tag if shared else "")
+    assert_each_messages_copy_counts_what_it_lists(system, pids, cluster_lost or heal_writes_over, counted_before)
     return report
 
 
@@ -40,22 +43,27 @@ def get_json(url: str) -> dict:
     return answer.json()
 
 
-def assert_the_system_holds_exactly(system: System, messages: dict[str, str]) -> None:
-    """After the drill has started again what it killed: on this fresh system every logging copy, the facade's
-    merged view and the messages copies together list exactly the messages the drill accounted for (uuid and
-    text), each once; the facade marks each with the copy that lists it when it asked that copy."""
+def assert_the_system_holds_exactly(system: System, messages: dict[str, str], tag: str = "") -> None:
+    """After the drill has started again what it killed: on this fresh system (or, given the drill's `tag`, of the
+    messages whose text starts with it) every logging copy, the facade's merged view and the messages copies
+    together list exactly the messages the drill accounted for (uuid and text), each once; the facade marks
+    each with the copy that lists it when it asked that copy."""
     assert messages
+
+    def tagged(entries: list[dict]) -> list[dict]:
+        return [m for m in entries if m["msg"].startswith(tag)]
+
     for copy in system.names("logging"):
-        entries = get_json(system.url(copy) + "/logging")["messages"]
+        entries = tagged(get_json(system.url(copy) + "/logging")["messages"])
         assert sorted((m["uuid"], m["msg"]) for m in entries) == sorted(messages.items()), copy
     holders, received = {}, Counter()
     for copy in system.names("messages"):
-        for m in get_json(system.url(copy) + "/messages")["messages"]:
+        for m in tagged(get_json(system.url(copy) + "/messages")["messages"]):
             assert messages.get(m["uuid"]) == m["msg"], f"{copy} lists {m}: another text, or never logged"
             holders[m["uuid"]] = copy
             received[m["uuid"]] += 1
     assert received == Counter(messages.keys())  # every one, none twice
-    merged = get_json(system.url(system.names("facade")[0]) + "/facade")["merged"]
+    merged = tagged(get_json(system.url(system.names("facade")[0]) + "/facade")["merged"])
     assert sorted((m["uuid"], m["msg"]) for m in merged) == sorted(messages.items())
     asked = {m["received_by"] for m in merged} - {None}
     assert len(asked) <= 1  # the facade asks one messages copy
@@ -63,25 +71,35 @@ def assert_the_system_holds_exactly(system: System, messages: dict[str, str]) ->
     assert all(m["received_by"] is not None for m in merged if holders[m["uuid"]] in asked)
 
 
+def messages_tally(system: System, copy: str) -> tuple[int, int, int]:
+    """A messages copy's own counts of what it recorded and of the writes it got no answer for, and how many
+    records its GET /messages lists."""
+    # /health tells the counts whether or not the copy is healthy at that moment: a copy just thawed
+    # answers 503 until its consumer's next batch succeeds (its transaction timed out while frozen)
+    health = requests.get(system.url(copy) + "/health", timeout=30)
+    assert health.status_code in (200, 503), (copy, health.status_code, health.text[:200])
+    counts = health.json()["checks"]["consumer"]["detail"]
+    lists = len(get_json(system.url(copy) + "/messages")["messages"])
+    return counts["received"], counts["unanswered"], lists
+
+
 def assert_each_messages_copy_counts_what_it_lists(system: System, pids_before: dict[str, int],
-                                                   written_over_allowed: bool) -> None:
-    """A copy running since the fresh system started has counted every record it wrote: it lists that many
-    (more only by writes it got no answer for). A copy that counted more than it lists had a record written
-    over by another copy: a message received twice, which no keyed listing can show. After the whole cluster
-    was lost a copy lists only what it recorded since (`written_over_allowed`), and may not list more than it
-    counted."""
+                                                   written_over_allowed: bool,
+                                                   counted_before: dict[str, tuple[int, int, int]]) -> None:
+    """A copy running since the fresh system started (or, on a shared system, since `counted_before` was read)
+    has counted every record it wrote: it lists that many more (more only by writes it got no answer for). A
+    copy that counted more than it lists had a record written over by another copy: a message received twice,
+    which no keyed listing can show. After the whole cluster was lost a copy lists only what it recorded since
+    (`written_over_allowed`), and may not list more than it counted."""
     now = {row["name"]: row["pid"] for row in system.status()}
     for copy in system.names("messages"):
         if now[copy] != pids_before[copy]:
             continue  # started again by the drill: its counts began with its new process
-        # /health tells the counts whether or not the copy is healthy at that moment: a copy just thawed
-        # answers 503 until its consumer's next batch succeeds (its transaction timed out while frozen)
-        health = requests.get(system.url(copy) + "/health", timeout=30)
-        assert health.status_code in (200, 503), (copy, health.status_code, health.text[:200])
-        counts = health.json()["checks"]["consumer"]["detail"]
-        lists = len(get_json(system.url(copy) + "/messages")["messages"])
-        assert written_over_allowed or counts["received"] <= lists, (copy, counts, lists)
-        assert lists <= counts["received"] + counts["unanswered"], (copy, counts, lists)
+        received, unanswered, lists = (now_value - before_value for now_value, before_value in
+                                       zip(messages_tally(system, copy), counted_before.get(copy, (0, 0, 0)),
+                                           strict=True))
+        assert written_over_allowed or received <= lists, (copy, received, unanswered, lists)
+        assert lists <= received + unanswered, (copy, received, unanswered, lists)
 
 
 def test_map_keeps_all_ten_after_two_logging_copies_die_with_their_members(system):
