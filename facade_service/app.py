@@ -134,25 +134,16 @@ def build(settings: FacadeSettings):
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}  # the queue's, and the status page's
     topic = None
     if settings.queue == "kafka":
-        import confluent_kafka
-
         from facade_service.adapters import KafkaQueue
         from facade_service.kafka_status import KafkaTopicView
-        from lab_common.kafka import (
-            AcknowledgedProducer,
-            broker_check,
-            client_config,
-            inspector_config,
-            metadata_client,
-            producer_config,
-        )
+        from lab_common.kafka import AcknowledgedProducer, broker_check, inspector, metadata_client, producer_config
 
         producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
         queue = KafkaQueue(producer, settings.kafka_topic)
         checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
-        inspector = confluent_kafka.Consumer(inspector_config(client_config(settings), settings.kafka_group))
-        topic = KafkaTopicView(inspector, settings.kafka_topic, settings.kafka_group)
-        closers[:0] = [producer.close, inspector.close]
+        group_reader = inspector(settings, settings.kafka_group)
+        topic = KafkaTopicView(group_reader, settings.kafka_topic, settings.kafka_group)
+        closers[:0] = [producer.close, group_reader.close]
     else:
         queue = HazelcastQueue(connection, settings.messages_queue)
     facade = Facade(

@@ -46,6 +46,11 @@ def inspector_config(base: dict[str, Any], group: str) -> dict[str, Any]:
             "enable.partition.eof": False}
 
 
+def inspector(settings: QueueSettings, group: str):
+    """A consumer of `inspector_config` for this copy: the group's offsets and the partitions' ends."""
+    return confluent_kafka.Consumer(inspector_config(client_config(settings), group))
+
+
 class AcknowledgedProducer:
     """A producer whose `send` returns once every message was acknowledged by the brokers (acks=all), and
     raises Unavailable otherwise. A thread of its own serves the delivery reports; request threads wait on

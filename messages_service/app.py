@@ -61,13 +61,11 @@ def build(settings: MessagesSettings):
 def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, checks: dict, closers: list):
     """The inbox and redelivery port on the Kafka topic; adds the brokers' and the group's /health checks and
     what to close (the consumers first: they leave the group at once)."""
-    import confluent_kafka
-
     from lab_common.kafka import (
         AcknowledgedProducer,
         broker_check,
         client_config,
-        inspector_config,
+        inspector,
         metadata_client,
         producer_config,
     )
@@ -75,12 +73,12 @@ def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, c
     from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config
 
     producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
-    inspector = confluent_kafka.Consumer(inspector_config(client_config(settings), settings.kafka_group))
+    group_reader = inspector(settings, settings.kafka_group)
     inbox = KafkaInbox(consumer_config(client_config(settings), settings.kafka_group), settings.kafka_topic,
                        ReceivedMap(connection, settings.received_map))
-    port = KafkaRedelivery(connection, producer, inspector, settings.kafka_topic, settings.received_map,
+    port = KafkaRedelivery(connection, producer, group_reader, settings.kafka_topic, settings.received_map,
                            settings.logging_map)
     checks["kafka"] = broker_check(metadata_client(settings), settings.kafka_topic)
     checks["consumer-group"] = inbox.health
-    closers.extend([inbox.close, producer.close, inspector.close])
+    closers.extend([inbox.close, producer.close, group_reader.close])
     return inbox, port
