@@ -146,6 +146,12 @@ class Channels:
                 found = current
         return found.stub
 
+    def state(self, target: str) -> grpc.ChannelConnectivity | None:
+        """The connectivity gRPC last reported for the target's channel (it tells it on a thread of its own,
+        a moment after the change); None before the first call."""
+        found = self._open.get(target)
+        return None if found is None else found.state
+
     def close(self) -> None:
         with self._lock:
             channels, self._open = self._open, {}
@@ -164,6 +170,10 @@ class _Channel:
 
     def _changed(self, state: grpc.ChannelConnectivity) -> None:  # on a gRPC thread
         self._state = state
+
+    @property
+    def state(self) -> grpc.ChannelConnectivity:
+        return self._state
 
     @property
     def failed(self) -> bool:

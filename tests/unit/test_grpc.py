@@ -134,6 +134,8 @@ def test_a_copy_back_after_its_channel_failed_is_called_at_once_not_after_grpcs_
     with pytest.raises(grpc.RpcError) as err:
         channels.stub(target).Log(request, timeout=2)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    # gRPC reports the channel's state on a thread of its own, a moment after the call failed
+    eventually(lambda: channels.state(target) is grpc.ChannelConnectivity.TRANSIENT_FAILURE, timeout=10)
     port = int(target.rsplit(":", 1)[1])
     server = serve_grpc(dataclasses.replace(logging_settings, grpc_port=port), MessageLog(store, "logging-1"),
                         lambda: True)
