@@ -27,7 +27,6 @@ def drilled(system: System, drill: Callable[..., Report], *, cluster_lost: bool 
     counted_before = {copy: messages_tally(system, copy) for copy in system.names("messages")} if shared else {}
     report = drill(system, print)
     text = report.to_text()
-    print(text)  # the figures, in the test's output (-s)
     assert report.posted > 0, text
     assert (report.lost, report.duplicated, report.processed_twice, report.wrong_text, report.problems) == (
         [], [], [], [], []), text
