@@ -47,7 +47,8 @@ class QueueConsumer:
         self._journal = journal
         self._clock_us = clock_us
         # batch ids: a token of this process, then a count (a restarted copy appends to the same journal)
-        self._batch_ids = (f"{secrets.token_hex(3)}-{n}" for n in itertools.count(1))
+        token = secrets.token_hex(3)
+        self._batch_ids = (f"{token}-{n}" for n in itertools.count(1))
         self._batch = batch
         self._poll_seconds = poll_seconds
         self._max_backoff = max_backoff

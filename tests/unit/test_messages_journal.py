@@ -108,6 +108,8 @@ def test_each_recorded_message_is_journaled_with_its_copy_and_batch_and_the_next
     first, second, third = journal.entries
     assert (first.uuid, first.copy, first.at) == ("u1", "messages-1", 42)
     assert first.batch == second.batch != third.batch
+    token, number = third.batch.rsplit("-", 1)
+    assert first.batch == f"{token}-{int(number) - 1}"  # one token per process, then a count
 
 
 def test_a_batch_whose_commit_fails_leaves_its_entries_in_the_journal():
