@@ -1,6 +1,6 @@
 """The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue, the batch is
-recorded into the received map, then the polls are committed; uncommitted polls go back to the queue) and what
-redelivery reads and writes.
+recorded into the received map and journaled, then the polls are committed; uncommitted polls go back to the
+queue) and what redelivery reads and writes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from lab_common.contracts import (
     meta_map,
 )
 from lab_common.errors import Unavailable
-from messages_service.service import Batch, NotCommitted
+from messages_service.service import Batch, BeforeCommit, NotCommitted
 
 TRANSACTION_TIMEOUT = 8.0  # short: a transaction stranded by a dying member holds its consumer until then
 REQUEUE_CHUNK = 500  # items per add_all
@@ -97,10 +97,11 @@ class HazelcastInbox:
         self._queue_name = queue_name
         self._received = ReceivedMap(connection, received_map)
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                      before_commit: BeforeCommit | None = None) -> Batch:
         started = time.perf_counter()
         try:
-            batch = self._receive_batch(instance, max_items, wait_seconds)
+            batch = self._receive_batch(instance, max_items, wait_seconds, before_commit)
         except Unavailable:
             metrics.record_hazelcast_error("queue.transaction")
             raise
@@ -108,7 +109,8 @@ class HazelcastInbox:
             metrics.record_hazelcast("queue.transaction", time.perf_counter() - started)
         return batch
 
-    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                       before_commit: BeforeCommit | None) -> Batch:
         client = self._connection.client()
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         entries, recorded, unanswered = [], [], 0
@@ -126,6 +128,8 @@ class HazelcastInbox:
             # holds no key lock that a transaction stranded by a dying member could keep for good.
             outcome = self._received.record(instance, entries)
             recorded, unanswered = outcome.recorded, outcome.unanswered
+            if before_commit is not None:
+                before_commit(recorded)
             if outcome.failure is not None:
                 raise outcome.failure
             transaction.commit()

@@ -4,6 +4,7 @@ group, queue=kafka), its received map, and the logging map redelivery reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab_common.contracts import MESSAGES_GROUP
 from lab_common.settings import (
@@ -15,6 +16,8 @@ from lab_common.settings import (
     received_map_setting,
     setting,
 )
+
+DEFAULT_JOURNAL = "var/journal/{instance}.jsonl"  # relative to the working directory
 
 
 @dataclass(frozen=True)
@@ -31,3 +34,10 @@ class MessagesSettings(HazelcastSettings, QueueSettings):
     logging_map: str = logging_map_setting()
     kafka_group: str = setting(MESSAGES_GROUP, "LAB_KAFKA_GROUP", "--kafka-group", str,
                                "the consumer group every messages copy joins (queue=kafka)")
+    journal: str = setting("", "LAB_JOURNAL", "--journal", str,
+                           "the file this copy appends every message it processes to (default: "
+                           "var/journal/<instance>.jsonl in the working directory; labctl: <run dir>/journal/)")
+
+    @property
+    def journal_path(self) -> Path:
+        return Path(self.journal or DEFAULT_JOURNAL.format(instance=self.instance))

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -117,6 +118,7 @@ class System:
             raise LauncherError("ports already in use: " + ", ".join(f"{name} ({port})" for name, port in busy.items()))
         run_id = uuid.uuid4().hex
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.run_dir / "journal", ignore_errors=True)  # the journals of an earlier system
         (self.run_dir / "registry.json").write_text(json.dumps(topology.registry(), indent=2))
         if topology.prometheus:
             write_config(topology, self.run_dir)

@@ -147,6 +147,12 @@ def _jvm_options() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def journal_path(run_dir: Path, name: str) -> Path:
+    """Where a messages copy keeps its journal: under the run dir, kept across its restarts, cleared when a
+    new system starts there."""
+    return run_dir / "journal" / f"{name}.jsonl"
+
+
 def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     """Every process of the system with the command and environment it is started with."""
     logs = run_dir / "logs"
@@ -212,7 +218,8 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         grpc = {"LAB_GRPC_PORT": str(grpc_ports[f"logging-{i}"])} if grpc_ports else {}
         service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), {**preferring(i), **grpc})
     for i in range(1, topology.messages + 1):
-        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), {**preferring(i), **queue})
+        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i),
+                {**preferring(i), **queue, "LAB_JOURNAL": str(journal_path(run_dir, f"messages-{i}"))})
     # only in gRPC mode: HTTP mode's facade starts as before (and as docker-compose.yml and deploy/k8s start it)
     transport = {"LAB_LOGGING_TRANSPORT": topology.transport} if topology.transport != "http" else {}
     for i in range(1, topology.facades + 1):
