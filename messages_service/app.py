@@ -43,7 +43,11 @@ def create_app(settings: ServiceSettings, *, inbox: Inbox, journal: Journal, hea
 
 def build(settings: MessagesSettings):
     """The real wiring: cluster connection, the adapters of the channel (Hazelcast's queue, or a Kafka topic),
-    the consumer and redelivery threads."""
+    the consumer and redelivery threads; as the lab's Task 1 stub, none of them."""
+    if settings.messages_stub:
+        from messages_service.stub import create_stub_app
+
+        return create_stub_app(settings), lambda: None
     from messages_service.journal_file import FileJournal
 
     journal = FileJournal(settings.journal_path)
