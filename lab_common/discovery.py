@@ -12,7 +12,7 @@ import orjson
 
 from lab_common import metrics
 from lab_common.errors import Unavailable
-from lab_common.http import HttpPool, TransportError
+from lab_common.http_pool import HttpPool, TransportError
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,8 @@ from lab_common.web import (
     text_field,
 )
 from logging_service.api import openapi
-from logging_service.service import MessageLog, MessageStore
+from logging_service.service import MAX_UUID_LENGTH, MessageLog, MessageStore
 from logging_service.settings import LoggingSettings
-
-MAX_UUID_LENGTH = 128
 
 
 def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=None) -> Flask:

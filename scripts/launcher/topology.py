@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab_common.contracts import LOGGING_GRPC_SERVICE, LOGGING_STORES, MEMBER_METRICS_PORT_SHIFT, NO_QUEUE, QUEUES
-from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
+from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar, ensure_prometheus
 from scripts.launcher import kafka
 
 QUEUE_CHOICES = (*QUEUES, NO_QUEUE)
@@ -265,8 +265,15 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i),
                 {**preferring(i), **transport, **queue, **no_cluster})
     if topology.prometheus:
-        from scripts.launcher.prometheus import prometheus_argv
-
         add("prometheus", "prometheus", topology.prometheus_port, prometheus_argv(topology, run_dir), {},
             f"http://127.0.0.1:{topology.prometheus_port}/-/ready")
     return processes
+
+
+def prometheus_argv(topology: Topology, run_dir: Path) -> list[str]:
+    """The Prometheus server's command line: the run's scrape config (prometheus.write_config) and data in
+    the run dir."""
+    config = run_dir / "prometheus.yml"
+    return [ensure_prometheus(), f"--config.file={config}", f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{topology.prometheus_port}", "--storage.tsdb.retention.time=2d",
+            "--web.enable-lifecycle"]
