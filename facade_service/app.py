@@ -131,7 +131,7 @@ def build(settings: FacadeSettings):
         failover = Failover(LOGGING_GRPC_SERVICE, discovery, attempts=settings.http_attempts, breakers=breakers)
         logging_client = GrpcLoggingClient(failover, logging_client, timeout=settings.http_timeout)
         closers.insert(0, logging_client.close)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}  # the queue's, and the status page's
+    checks = connection.health_checks()  # the queue's, and the status page's
     topic = None
     if settings.queue == "kafka":
         from facade_service.adapters import KafkaQueue

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from hazelcast.config import IndexType, IntType
-from hazelcast.errors import OperationTimeoutError
+from hazelcast.errors import HazelcastError, OperationTimeoutError, SplitBrainProtectionError
 from hazelcast.future import Future
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
 from lab_common import hazelcast_fixes
-from lab_common.contracts import Index
-from lab_common.errors import Unavailable
+from lab_common.contracts import QUORUM_PROBE_MAP, Index
+from lab_common.errors import NoQuorum, Unavailable
 from lab_common.settings import HazelcastSettings
 
 log = logging.getLogger(__name__)
 
 BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
+QUORUM_PROBE_EVERY = 1.0  # seconds: /health probes the cluster at most this often while writes are refused
+QUORUM_PROBE_WAIT = 1.0  # seconds a probe waits for its answer (a /health is asked with a 1 s timeout)
 
 hazelcast_fixes.apply()
 
@@ -72,6 +75,49 @@ class BoundedProxy:
         return call
 
 
+def refused_by_quorum(err: BaseException | None) -> bool:
+    """Whether split-brain protection refused the operation (quorum mode, too few members in touch), as the
+    error itself or as its cause."""
+    for _ in range(5):  # causes chain a few levels deep at most
+        if err is None:
+            return False
+        if isinstance(err, SplitBrainProtectionError):
+            return True
+        # the client keeps a server error's cause as its second argument
+        cause = err.args[1] if isinstance(err, HazelcastError) and len(err.args) > 1 else None
+        err = cause if isinstance(cause, BaseException) else err.__cause__
+    return False
+
+
+class QuorumWatch:
+    """Whether the cluster takes writes, as this copy last learnt: a refused write marks it as not; while
+    marked, a health check probes (at most every `every` seconds) with a write that changes nothing, and
+    the first probe that is not refused clears the mark. In available mode nothing is ever refused."""
+
+    def __init__(self, probe: Callable[[], None], *, every: float = QUORUM_PROBE_EVERY,
+                 clock: Callable[[], float] = time.monotonic):
+        self._probe = probe
+        self._every = every
+        self._clock = clock
+        self._refused = False
+        self._probed_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def refused(self) -> None:
+        self._refused = True
+
+    def check(self) -> tuple[bool, str]:
+        with self._lock:  # one probe at a time; the others answer from its result
+            if self._refused and self._clock() - self._probed_at >= self._every:
+                self._probed_at = self._clock()
+                try:
+                    self._probe()
+                    self._refused = False
+                except (HazelcastError, Unavailable):
+                    pass  # refused again, or the cluster is away: the connection's own check says so
+        return (False, NoQuorum.text) if self._refused else (True, "writes accepted")
+
+
 def add_index(map_proxy, map_name: str, index: Index) -> None:
     """Create the contract's index on a map (blocking proxy); adding it again is harmless."""
     index_type = IndexType.SORTED if index.sorted else IndexType.HASH
@@ -100,6 +146,7 @@ class ClusterConnection:
         self._proxies: tuple[object, dict] = (None, {})
         self._membership_listeners: list[Callable[[str, bool], None]] = []
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
+        self.quorum = QuorumWatch(self._probe_quorum)
 
     def on_membership(self, listener: Callable[[str, bool], None]) -> None:
         """Call `listener(address, joined)` when a member joins or leaves, through every client this
@@ -125,6 +172,23 @@ class ClusterConnection:
     @property
     def status(self) -> str:
         return "connected" if self.connected else self._last_error
+
+    def health_checks(self) -> dict[str, Callable[[], tuple[bool, str]]]:
+        """The /health checks of a service with this connection: the cluster is reachable, and takes writes."""
+        return {"hazelcast": lambda: (self.connected, self.status), "quorum": self.quorum.check}
+
+    def unavailable(self, err: HazelcastError, message: str) -> Unavailable:
+        """The service's error for a failed cluster operation: NoQuorum when split-brain protection refused
+        it (and the quorum check then reports it), else Unavailable with `message`."""
+        if refused_by_quorum(err):
+            self.quorum.refused()
+            return NoQuorum()
+        return Unavailable(message)
+
+    def _probe_quorum(self) -> None:
+        """A write that changes nothing (deleting a key that is never set), refused when writes are."""
+        probe = self.proxy("map", QUORUM_PROBE_MAP, blocking=False)
+        answer_within(probe.delete("probe"), QUORUM_PROBE_WAIT, "quorum probe")
 
     def client(self):
         """The live client, or Unavailable straight away (no waiting for a timeout)."""

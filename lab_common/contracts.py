@@ -21,6 +21,11 @@ MESSAGES_TOPIC = "messages"
 MESSAGES_GROUP = "messages-service"
 QUEUES = ("hazelcast", "kafka")  # the channel facade -> messages
 
+# Quorum mode: members refuse writes unless this many of them are in touch (hazelcast/member.yaml's
+# minimum-cluster-size, which the launcher turns on); a refusal costs a write nothing but a 503.
+QUORUM = 2
+QUORUM_PROBE_MAP = "lab-quorum-probe"  # a service's /health deletes an absent key here to learn if writes pass again
+
 FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry has a smaller seq
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log
 

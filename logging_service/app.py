@@ -65,7 +65,7 @@ def build(settings: LoggingSettings):
 
     connection = ClusterConnection(settings).start()
     store = HazelcastMessageStore(connection, settings.logging_map)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+    checks = connection.health_checks()
     if not settings.grpc_port:
         return create_app(settings, store=store, health_checks=checks), connection.close
     from logging_service.grpc_api import serve_grpc

@@ -56,7 +56,8 @@ class HazelcastMessageStore:
             with metrics.hazelcast_operation("map.put_if_absent"):
                 existing = messages.put_if_absent(message.uuid, value)
         except HazelcastError as err:
-            raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
+            raise self._connection.unavailable(err, f"cannot store in map {self._map_name}: {type(err).__name__}: {err}"
+                                               ) from err
         return None if existing is None else LoggedMessage.from_text(existing.to_string())
 
     def _mark_first_seq(self, seq: int) -> None:
@@ -101,7 +102,8 @@ class HazelcastMessageStore:
                 low += window + 1
                 window = window * 4 if len(batch) < (limit + 1) // 2 else window  # sparse: widen (limit 1 too)
         except HazelcastError as err:
-            raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
+            # a refusal here is the index being added through a new client while writes are refused
+            raise self._connection.unavailable(err, f"cannot read map {self._map_name}: {type(err).__name__}") from err
         page = cut_page(sorted(found), limit, seq=lambda entry: entry[0])
         if len(page) >= limit > 1:  # spacing within the page: a cursor far before the data says nothing
             self._us_per_message = max(1.0, (page[-1][0] - page[0][0]) / (len(page) - 1))

@@ -31,7 +31,7 @@ def build(settings: MessagesSettings):
     """The real wiring: cluster connection, the adapters of the channel (Hazelcast's queue, or a Kafka topic),
     the consumer and redelivery threads."""
     connection = ClusterConnection(settings)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+    checks = connection.health_checks()
     closers = []
     if settings.queue == "kafka":
         inbox, port = _kafka_adapters(settings, connection, checks, closers)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from lab_common.contracts import MESSAGES_TOPIC
+from lab_common.contracts import MESSAGES_TOPIC, QUORUM
 from scripts.control import ControlError, StatusRow
 from scripts.deps import ROOT
 from scripts.launcher import kafka
@@ -104,6 +104,9 @@ class System:
         existing = self.load()
         if existing is not None and any(self.is_running(p, existing.run_id) for p in existing.processes.values()):
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")
+        if topology.quorum and topology.members < QUORUM:
+            raise LauncherError(f"quorum mode needs at least {QUORUM} members (writes are refused below that); "
+                                f"asked for {topology.members}")
         too_high = {name: port for name, port in topology.grpc_ports().items() if port > 65535}
         if too_high:
             raise LauncherError(f"gRPC ports past 65535 with port offset {topology.port_offset}: "

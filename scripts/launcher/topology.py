@@ -12,6 +12,8 @@ from lab_common.contracts import LOGGING_GRPC_SERVICE, MEMBER_METRICS_PORT_SHIFT
 from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
 from scripts.launcher import kafka
 
+CONSISTENCIES = ("available", "quorum")
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -30,6 +32,7 @@ class Topology:
     transport: str = "http"  # or "grpc": logging copies also serve gRPC, and the facade logs over it
     queue: str = "hazelcast"  # or "kafka": the facade produces to Kafka brokers, the messages copies consume them
     brokers: int = 1  # Kafka brokers in queue=kafka mode (1, or 3 for the drills); none in hazelcast mode
+    consistency: str = "available"  # or "quorum": members refuse writes with fewer than 2 of them in touch
 
     @classmethod
     def from_json(cls, data: dict) -> Topology:
@@ -89,6 +92,16 @@ class Topology:
     @property
     def prometheus_port(self) -> int:
         return 9090 + self.port_offset
+
+    def member_properties(self, i: int) -> list[str]:
+        """The ${lab.*} values hazelcast/member.yaml reads, as -D flags for member i."""
+        return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.quorum={str(self.quorum).lower()}",
+                f"-Dlab.member.port={self.member_port(i)}", f"-Dlab.member.list={','.join(self.member_addresses())}"]
+
+    @property
+    def quorum(self) -> bool:
+        """Whether members refuse writes with fewer than QUORUM of them in touch (consistency "quorum")."""
+        return self.consistency == "quorum"
 
     def member_addresses(self) -> list[str]:
         return [f"127.0.0.1:{self.member_port(i)}" for i in range(1, self.members + 1)]
@@ -171,9 +184,8 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     for i in range(1, topology.members + 1):
         port = topology.member_port(i)
         argv = ["java", *_jvm_options(), member_metrics_agent(agent, topology.member_metrics_port(i)),
-                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
-                f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.port={port}",
-                f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
+                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}", *topology.member_properties(i),
+                *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
         add(f"member-{i}", "member", port, argv, {}, f"http://127.0.0.1:{port}/hazelcast/health")
 
