@@ -20,7 +20,7 @@ from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
 from lab_common import hazelcast_fixes
-from lab_common.contracts import QUORUM_PROBE_MAP, Index
+from lab_common.contracts import QUORUM, QUORUM_PROBE_MAP, Index
 from lab_common.errors import NoQuorum, Unavailable
 from lab_common.settings import HazelcastSettings
 
@@ -91,12 +91,14 @@ def refused_by_quorum(err: BaseException | None) -> bool:
 
 class QuorumWatch:
     """Whether the cluster takes writes, as this copy last learnt: a refused write marks it as not; while
-    marked, a health check probes (at most every `every` seconds) with a write that changes nothing, and
-    the first probe that is not refused clears the mark. In available mode nothing is ever refused."""
+    marked, or while the client sees fewer than QUORUM members, a health check probes (at most every `every`
+    seconds) with a write that changes nothing: refused, it marks; not refused, it clears. In available mode
+    nothing is ever refused."""
 
-    def __init__(self, probe: Callable[[], None], *, every: float = QUORUM_PROBE_EVERY,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, probe: Callable[[], None], *, members_seen: Callable[[], int] = lambda: QUORUM,
+                 every: float = QUORUM_PROBE_EVERY, clock: Callable[[], float] = time.monotonic):
         self._probe = probe
+        self._members_seen = members_seen
         self._every = every
         self._clock = clock
         self._refused = False
@@ -108,13 +110,16 @@ class QuorumWatch:
 
     def check(self) -> tuple[bool, str]:
         with self._lock:  # one probe at a time; the others answer from its result
-            if self._refused and self._clock() - self._probed_at >= self._every:
+            doubtful = self._refused or self._members_seen() < QUORUM
+            if doubtful and self._clock() - self._probed_at >= self._every:
                 self._probed_at = self._clock()
                 try:
                     self._probe()
                     self._refused = False
-                except (HazelcastError, Unavailable):
-                    pass  # refused again, or the cluster is away: the connection's own check says so
+                except HazelcastError as err:
+                    self._refused = self._refused or refused_by_quorum(err)
+                except Unavailable:
+                    pass  # the cluster is away: the connection's own check says so
         return (False, NoQuorum.text) if self._refused else (True, "writes accepted")
 
 
@@ -146,7 +151,8 @@ class ClusterConnection:
         self._proxies: tuple[object, dict] = (None, {})
         self._membership_listeners: list[Callable[[str, bool], None]] = []
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
-        self.quorum = QuorumWatch(self._probe_quorum)
+        self._members: set[str] = set()  # as the live client sees them
+        self.quorum = QuorumWatch(self._probe_quorum, members_seen=lambda: len(self._members))
 
     def on_membership(self, listener: Callable[[str, bool], None]) -> None:
         """Call `listener(address, joined)` when a member joins or leaves, through every client this
@@ -155,6 +161,10 @@ class ClusterConnection:
 
     def _membership_event(self, member, joined: bool) -> None:
         address = f"{member.address.host}:{member.address.port}"
+        if joined:
+            self._members.add(address)
+        else:
+            self._members.discard(address)
         for listener in self._membership_listeners:
             try:
                 listener(address, joined)
@@ -255,6 +265,7 @@ class ClusterConnection:
             try:
                 self._link_up = False
                 self._client = None
+                self._members = set()
                 self._client = self._client_factory(**self._client_config())
                 if self._link_up:
                     self._connected.set()

@@ -335,3 +335,27 @@ def test_a_probe_answered_by_the_client_is_a_delete_of_a_key_that_is_never_set()
     connection.proxy = lambda kind, name, blocking=True: Proxy()
     connection._probe_quorum()
     assert deleted == ["probe"]
+
+
+def test_while_the_client_sees_fewer_than_two_members_the_check_probes_without_a_refused_write_first():
+    """So a copy that was asked for nothing still says, on /health, that writes are refused."""
+    seen, probes = [3], []
+
+    def probe():
+        probes.append(seen[0])
+        raise SplitBrainProtectionError(REFUSAL)
+
+    clock = FakeClock(100.0)
+    watch = QuorumWatch(probe, members_seen=lambda: seen[0], every=1.0, clock=clock)
+    assert watch.check() == (True, "writes accepted") and probes == []  # three members: nothing to ask
+    seen[0] = 1
+    clock.now += 1
+    assert watch.check() == (False, NoQuorum.text) and probes == [1]
+
+
+def test_a_probe_that_fails_for_another_reason_marks_nothing():
+    def probe():
+        raise TargetDisconnectedError("gone")
+
+    watch = QuorumWatch(probe, members_seen=lambda: 1, clock=FakeClock(100.0))
+    assert watch.check() == (True, "writes accepted")
