@@ -95,7 +95,7 @@ class Topology:
 
     def member_properties(self, i: int) -> list[str]:
         """The ${lab.*} values hazelcast/member.yaml reads, as -D flags for member i."""
-        return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.quorum={str(self.quorum).lower()}",
+        return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.consistency={self.consistency}",
                 f"-Dlab.member.port={self.member_port(i)}", f"-Dlab.member.list={','.join(self.member_addresses())}"]
 
     @property

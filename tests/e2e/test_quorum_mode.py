@@ -76,7 +76,7 @@ def post_and_deliver(system, cluster, facade: str, label: str) -> None:
 
 def test_the_launcher_started_the_system_in_quorum_mode(system):
     assert system.state().topology.consistency == "quorum"
-    assert all("-Dlab.quorum=true" in system.process(name).argv for name in system.names("member"))
+    assert all("-Dlab.consistency=quorum" in system.process(name).argv for name in system.names("member"))
 
 
 def test_with_three_members_posts_are_201_and_delivered_once(system, cluster, facade):

@@ -29,6 +29,7 @@ from messages_service.service import NotCommitted
 from scripts.cli import build_parser, consistency_line
 from scripts.deps import HAZELCAST_DIR
 from scripts.launcher import LauncherError, State, System, Topology, kafka, plan, topology
+from scripts.launcher.topology import CONSISTENCIES
 from tests.unit.fakes import FakeClock, FakeDiscovery, FakeLogging, FakeMessages, FakeMessageStore, FakeQueue
 
 REFUSAL = "Exception from server: com.hazelcast.splitbrainprotection.SplitBrainProtectionException"
@@ -47,30 +48,35 @@ def member_config() -> dict:
     return yaml.safe_load((HAZELCAST_DIR / "member.yaml").read_text())["hazelcast"]
 
 
-@pytest.mark.parametrize("consistency, passed", [("available", "false"), ("quorum", "true")])
-def test_every_member_is_told_the_mode_through_the_property_its_config_turns_protection_on_with(
-        tmp_path, consistency, passed):
+@pytest.mark.parametrize("consistency", CONSISTENCIES)
+def test_every_member_is_told_the_mode_which_names_the_protection_every_map_and_queue_refers_to(
+        tmp_path, consistency):
     processes = plan(Topology(consistency=consistency), tmp_path, "run")
     for name in ("member-1", "member-2", "member-3"):
-        assert f"-Dlab.quorum={passed}" in processes[name].argv
-    assert member_config()["split-brain-protection"]["lab-quorum"]["enabled"] == "${lab.quorum}"
-
-
-@pytest.mark.parametrize("structure", ["map", "queue"])
-def test_every_map_and_queue_name_is_protected_by_the_quorum_of_two(structure):
+        assert f"-Dlab.consistency={consistency}" in processes[name].argv
     config = member_config()
-    protection = config["split-brain-protection"]["lab-quorum"]
-    assert protection["minimum-cluster-size"] == QUORUM == 2
-    assert protection["protect-on"] == "WRITE"
-    # "default" is the config of every name without one of its own: there is no other name in the file
-    assert list(config[structure]) == ["default"]
-    assert config[structure]["default"]["split-brain-protection-ref"] == "lab-quorum"
+    assert sorted(config["split-brain-protection"]) == sorted(CONSISTENCIES)
+    for structure in ("map", "queue"):
+        # "default" is the config of every name without one of its own: there is no other name in the file
+        assert list(config[structure]) == ["default"]
+        assert config[structure]["default"]["split-brain-protection-ref"] == "${lab.consistency}"
 
 
-def test_the_heartbeat_tolerance_lies_between_one_heartbeat_and_the_time_a_member_is_dropped():
-    """Hazelcast refuses to start outside that range; within it, a few missed heartbeats mean a cut."""
+def test_quorum_refuses_writes_with_fewer_than_two_members_and_available_checks_nothing():
+    protections = member_config()["split-brain-protection"]
+    assert protections["quorum"]["minimum-cluster-size"] == QUORUM == 2
+    assert protections["quorum"]["protect-on"] == "WRITE"
+    # Hazelcast's parser rebuilds a recently-active protection enabled, whatever `enabled` says: the one
+    # that is off must be a plain one
+    assert protections["available"]["enabled"] is False
+    assert set(protections["available"]) == {"enabled", "minimum-cluster-size"}
+
+
+def test_the_heartbeat_tolerance_lies_between_two_heartbeats_and_the_time_a_member_is_dropped():
+    """Hazelcast refuses to start outside [one heartbeat, max no heartbeat]; within it, missed heartbeats
+    mean a cut."""
     config = member_config()
-    tolerance = config["split-brain-protection"]["lab-quorum"]["recently-active-split-brain-protection"][
+    tolerance = config["split-brain-protection"]["quorum"]["recently-active-split-brain-protection"][
         "heartbeat-tolerance-millis"]
     heartbeat = config["properties"]["hazelcast.heartbeat.interval.seconds"] * 1000
     dropped = config["properties"]["hazelcast.max.no.heartbeat.seconds"] * 1000
