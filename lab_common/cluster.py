@@ -123,10 +123,15 @@ class QuorumWatch:
         return (False, NoQuorum.text) if self._refused else (True, "writes accepted")
 
 
-def add_index(map_proxy, map_name: str, index: Index) -> None:
-    """Create the contract's index on a map (blocking proxy); adding it again is harmless."""
+def add_index(map_proxy, map_name: str, index: Index) -> bool:
+    """Create the contract's index on a map (blocking proxy); adding it again is harmless. False when quorum
+    mode refused it (adding an index is a write): reads go on without it, and the caller tries again later."""
     index_type = IndexType.SORTED if index.sorted else IndexType.HASH
-    map_proxy.add_index(attributes=[index.attribute], index_type=index_type, name=index.name(map_name))
+    try:
+        map_proxy.add_index(attributes=[index.attribute], index_type=index_type, name=index.name(map_name))
+    except SplitBrainProtectionError:
+        return False
+    return True
 
 
 def move_mark(marks, key: str, value: int, *, forward: bool) -> None:

@@ -38,9 +38,9 @@ class HazelcastMessageStore:
         client = self._connection.client()
         messages = self._connection.proxy("map", self._map_name)
         if self._prepared_client is not client:
-            add_index(messages, self._map_name, SEQ_INDEX)
-            self._prepared_client = client
             self._marked_down_to = None
+            if add_index(messages, self._map_name, SEQ_INDEX):  # refused (quorum lost): added on a later call
+                self._prepared_client = client
         return messages
 
     def _meta(self):
@@ -102,8 +102,7 @@ class HazelcastMessageStore:
                 low += window + 1
                 window = window * 4 if len(batch) < (limit + 1) // 2 else window  # sparse: widen (limit 1 too)
         except HazelcastError as err:
-            # a refusal here is the index being added through a new client while writes are refused
-            raise self._connection.unavailable(err, f"cannot read map {self._map_name}: {type(err).__name__}") from err
+            raise Unavailable(f"cannot read map {self._map_name}: {type(err).__name__}") from err
         page = cut_page(sorted(found), limit, seq=lambda entry: entry[0])
         if len(page) >= limit > 1:  # spacing within the page: a cursor far before the data says nothing
             self._us_per_message = max(1.0, (page[-1][0] - page[0][0]) / (len(page) - 1))

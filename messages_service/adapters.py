@@ -77,15 +77,13 @@ class ReceivedMap:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map)
         try:
-            if self._indexed_client is not client:
-                add_index(received, self._received_map, RECEIVED_BY_INDEX)
-                self._indexed_client = client
+            if self._indexed_client is not client and add_index(received, self._received_map, RECEIVED_BY_INDEX):
+                self._indexed_client = client  # refused (quorum lost): the read goes on, the index comes later
             with metrics.hazelcast_operation("map.values_received_by"):
                 values = received.values(equal(RECEIVED_BY_INDEX.attribute, instance))
             texts = [v.to_string() for v in values]
-        except HazelcastError as err:  # refused: the index added through a new client while writes are refused
-            raise self._connection.unavailable(err, f"cannot read what {instance} received: {type(err).__name__}"
-                                               ) from err
+        except HazelcastError as err:
+            raise Unavailable(f"cannot read what {instance} received: {type(err).__name__}") from err
         return _in_seq_order(texts)  # the cluster's answer is gone by now
 
 

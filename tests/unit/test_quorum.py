@@ -365,3 +365,21 @@ def test_a_probe_that_fails_for_another_reason_marks_nothing():
 
     watch = QuorumWatch(probe, members_seen=lambda: 1, clock=FakeClock(100.0))
     assert watch.check() == (True, "writes accepted")
+
+
+def test_an_index_refused_by_quorum_is_left_for_later_and_the_read_goes_on():
+    """Adding an index is a write: a copy whose client was built while quorum is lost still answers reads."""
+    from lab_common.cluster import add_index
+    from lab_common.contracts import SEQ_INDEX
+
+    class RefusingMap:
+        def add_index(self, **kwargs):
+            raise SplitBrainProtectionError(REFUSAL)
+
+    class Map:
+        def add_index(self, **kwargs):
+            self.added = kwargs["name"]
+
+    assert add_index(RefusingMap(), "messages", SEQ_INDEX) is False
+    taken = Map()
+    assert add_index(taken, "messages", SEQ_INDEX) is True and taken.added == "messages-seq"
