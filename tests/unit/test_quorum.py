@@ -16,8 +16,8 @@ from facade_service.adapters import HazelcastQueue, LoggingClient
 from facade_service.app import create_app as create_facade_app
 from facade_service.grpc_logging import error_of
 from facade_service.service import Facade
-from lab_common.cluster import ClusterConnection, QuorumWatch, refused_by_quorum
-from lab_common.contracts import QUORUM
+from lab_common.cluster import ClusterConnection, QuorumWatch, add_index, refused_by_quorum
+from lab_common.contracts import QUORUM, SEQ_INDEX
 from lab_common.errors import NoQuorum, Unavailable
 from lab_common.failover import CopyBreakers
 from lab_common.grpc_support import status_of
@@ -369,9 +369,6 @@ def test_a_probe_that_fails_for_another_reason_marks_nothing():
 
 def test_an_index_refused_by_quorum_is_left_for_later_and_the_read_goes_on():
     """Adding an index is a write: a copy whose client was built while quorum is lost still answers reads."""
-    from lab_common.cluster import add_index
-    from lab_common.contracts import SEQ_INDEX
-
     class RefusingMap:
         def add_index(self, **kwargs):
             raise SplitBrainProtectionError(REFUSAL)
