@@ -8,11 +8,12 @@ PROMETHEUS ?=
 TRANSPORT ?= http
 QUEUE ?= hazelcast
 BROKERS ?= 1
+CONSISTENCY ?= available
 PYTEST_ARGS ?=
 
 .PHONY: run test setup unit experiment mutate lint clean stop
 
-run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; CONSISTENCY=quorum: writes refused (503) with fewer than 2 members
 ifeq ($(QUEUE),kafka)
 	$(BIN)/python -m scripts.deps kafka
 endif
@@ -23,6 +24,7 @@ ifneq ($(PROMETHEUS),)
 	$(BIN)/python -m scripts.deps prometheus
 endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
+		--consistency $(CONSISTENCY) \
 		$(if $(PROMETHEUS),--prometheus)
 
 test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test

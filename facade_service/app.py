@@ -137,7 +137,8 @@ def build(settings: FacadeSettings):
 
         connection = ClusterConnection(settings).start()
         closers.insert(0, connection.close)
-        checks["hazelcast"] = cluster_check(connection, needed=settings.queue != NO_QUEUE)
+        checks = (connection.health_checks() if settings.queue != NO_QUEUE
+                  else {"hazelcast": cluster_check(connection, needed=False)})
         cluster_view = HazelcastClusterView(
             connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
             logging_map=settings.logging_map, received_map=settings.received_map,

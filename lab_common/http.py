@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import orjson
 
 from lab_common import metrics
+from lab_common.errors import NoQuorum
 from lab_common.failover import CopyBreakers, CopyFailed, Failover
 from lab_common.http_pool import HttpPool, HttpResponse, Timeout, TransportError
 
@@ -48,7 +49,8 @@ class ServiceClient:
         self._failover = Failover(service, discovery, attempts=attempts, backoff=backoff, breakers=breakers)
 
     def call(self, method: str, path: str, *, window: float = 0.0, **kwargs) -> Reply:
-        """The first reply below 500; Unavailable when every attempt failed (and `window` seconds have
+        """The first reply below 500 or that says every copy would be refused alike (NoQuorum's 503: the copy
+        answered, its cluster refused); Unavailable when every attempt failed (and `window` seconds have
         passed: a caller may keep trying that long while no copy answers). With spool=True a 200
         answer is not decoded but kept as it came in `file` (in memory while small, then on disk):
         large answers are then read piece by piece."""
@@ -74,14 +76,22 @@ class ServiceClient:
         except TransportError as err:
             log.warning("%s %s%s failed: %s", method, base_url, path, type(err).__name__)
             raise CopyFailed(f"{base_url}: {type(err).__name__}") from err
-        if response.status >= 500:
-            log.warning("%s %s%s answered %s", method, base_url, path, response.status)
-            raise CopyFailed(f"{base_url}: HTTP {response.status}")
         try:
             body = orjson.loads(data)
         except orjson.JSONDecodeError as err:
-            raise CopyFailed(f"{base_url}: answer is not JSON") from err
+            body = err
+        if response.status >= 500 and not _shared_refusal(response.status, body):
+            log.warning("%s %s%s answered %s", method, base_url, path, response.status)
+            raise CopyFailed(f"{base_url}: HTTP {response.status}")
+        if isinstance(body, orjson.JSONDecodeError):
+            raise CopyFailed(f"{base_url}: answer is not JSON") from body
         return Reply(base_url=base_url, status=response.status, body=body)
+
+
+def _shared_refusal(status: int, body) -> bool:
+    """A 503 that every copy would give (the cluster they share refuses writes): no reason to try another
+    copy, nor to count it against this one's breaker."""
+    return status == 503 and isinstance(body, dict) and body.get("reason") == NoQuorum.reason
 
 
 def _spooled(response: HttpResponse) -> BinaryIO:

@@ -70,7 +70,7 @@ def build(settings: LoggingSettings):
 
         connection = ClusterConnection(settings).start()
         store = HazelcastMessageStore(connection, settings.logging_map)
-        checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+        checks = connection.health_checks()
         can_store, closers = (lambda: connection.connected), [connection.close]
 
     def close():

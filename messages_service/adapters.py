@@ -15,7 +15,7 @@ from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
 from lab_common import metrics
-from lab_common.cluster import ClusterConnection, add_index, answer_within, move_mark
+from lab_common.cluster import ClusterConnection, add_index, answer_within, move_mark, refused_by_quorum
 from lab_common.contracts import (
     RECEIVED_BY_INDEX,
     SCAN_MARK,
@@ -27,7 +27,7 @@ from lab_common.contracts import (
     encode_queue_item,
     meta_map,
 )
-from lab_common.errors import Unavailable
+from lab_common.errors import NoQuorum, Unavailable
 from messages_service.service import Batch, BeforeCommit, NotCommitted
 
 TRANSACTION_TIMEOUT = 8.0  # short: a transaction stranded by a dying member holds its consumer until then
@@ -77,9 +77,8 @@ class ReceivedMap:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map)
         try:
-            if self._indexed_client is not client:
-                add_index(received, self._received_map, RECEIVED_BY_INDEX)
-                self._indexed_client = client
+            if self._indexed_client is not client and add_index(received, self._received_map, RECEIVED_BY_INDEX):
+                self._indexed_client = client  # refused (quorum lost): the read goes on, the index comes later
             with metrics.hazelcast_operation("map.values_received_by"):
                 values = received.values(equal(RECEIVED_BY_INDEX.attribute, instance))
             texts = [v.to_string() for v in values]
@@ -138,8 +137,11 @@ class HazelcastInbox:
                 # stranded (its coordinating member is gone): the items it took stay reserved for as long
                 # as this client lives; a new client makes the members put them back
                 self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
-            raise NotCommitted(f"queue transaction failed: {type(err).__name__}: {err}", recorded, unanswered,
-                               request_ids(entries)) from err
+            why = f"{type(err).__name__}: {err}"
+            if refused_by_quorum(err):  # rolled back: what it took is on the queue again, for when quorum returns
+                self._connection.quorum.refused()
+                why = NoQuorum.text
+            raise NotCommitted(f"queue transaction failed: {why}", recorded, unanswered, request_ids(entries)) from err
         except BaseException:
             _rolled_back(transaction)
             raise
@@ -187,7 +189,7 @@ class RedeliveryMaps:
         try:
             move_mark(self._connection.proxy("map", self._meta_map), SCAN_MARK, seq, forward=True)
         except HazelcastError as err:
-            raise Unavailable(f"cannot save the redelivery mark: {type(err).__name__}") from err
+            raise self._connection.unavailable(err, f"cannot save the redelivery mark: {type(err).__name__}") from err
 
 
 class HazelcastRedelivery(RedeliveryMaps):
@@ -204,7 +206,8 @@ class HazelcastRedelivery(RedeliveryMaps):
                 with metrics.hazelcast_operation("queue.add_all"):
                     queue.add_all([encode_queue_item(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
         except HazelcastError as err:
-            raise Unavailable(f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
+            raise self._connection.unavailable(
+                err, f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
 
     def queue_cleared_to(self) -> int:
         try:

@@ -52,7 +52,7 @@ def build(settings: MessagesSettings):
 
     journal = FileJournal(settings.journal_path)
     connection = ClusterConnection(settings)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+    checks = connection.health_checks()
     closers = []
     if settings.queue == "kafka":
         inbox, port = _kafka_adapters(settings, connection, checks, closers)

@@ -9,13 +9,13 @@ import threading
 import time
 from pathlib import Path
 
-from lab_common.contracts import LOGGING_STORES
+from lab_common.contracts import LOGGING_STORES, QUORUM
 from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
 from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
-from scripts.launcher.topology import QUEUE_CHOICES
+from scripts.launcher.topology import CONSISTENCIES, QUEUE_CHOICES
 from scripts.mutation import add_arguments as add_mutate_arguments
 from scripts.mutation import run_mutate
 from scripts.table import render
@@ -28,7 +28,13 @@ def _say(line: str) -> None:
 def status_table(system: System) -> str:
     rows = [(r["name"], r["url"], r["pid"] or "-", "healthy" if r["healthy"] else r["detail"], r["log"])
             for r in system.status()]
-    return render(["NAME", "ADDRESS", "PID", "HEALTH", "LOG"], rows)
+    return render(["NAME", "ADDRESS", "PID", "HEALTH", "LOG"], rows) + "\n" + consistency_line(system.state().topology)
+
+
+def consistency_line(topology: Topology) -> str:
+    if topology.quorum:
+        return f"consistency: quorum (writes refused with 503 unless {QUORUM} members are in touch)"
+    return "consistency: available (writes taken while one member is left)"
 
 
 def _topology(args) -> Topology:
@@ -37,7 +43,7 @@ def _topology(args) -> Topology:
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
                     discovery=args.discovery, prometheus=args.prometheus, transport=args.transport,
                     queue=args.queue, brokers=args.brokers, logging_store=args.logging_store,
-                    messages_stub=args.messages_stub)
+                    messages_stub=args.messages_stub, consistency=args.consistency)
 
 
 def _refused(args) -> str | None:
@@ -205,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--brokers", type=int, choices=[1, 3], default=1,
                        help="Kafka brokers with --queue kafka: 1 (default, on 9092) or 3 (9092/9094/9096, "
                             "controllers on the port above each; + offset)")
+        p.add_argument("--consistency", choices=CONSISTENCIES, default="available",
+                       help="available (default): writes are taken while one member is left; quorum: members "
+                            f"refuse writes (503) unless {QUORUM} of them are in touch (docs/fault-tolerance.md)")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
         p.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",

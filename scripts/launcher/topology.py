@@ -8,11 +8,19 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab_common.contracts import LOGGING_GRPC_SERVICE, LOGGING_STORES, MEMBER_METRICS_PORT_SHIFT, NO_QUEUE, QUEUES
+from lab_common.contracts import (
+    LOGGING_GRPC_SERVICE,
+    LOGGING_STORES,
+    MEMBER_METRICS_PORT_SHIFT,
+    NO_QUEUE,
+    QUEUES,
+    QUORUM,
+)
 from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar, ensure_prometheus
 from scripts.launcher import kafka
 
 QUEUE_CHOICES = (*QUEUES, NO_QUEUE)
+CONSISTENCIES = ("available", "quorum")
 
 
 @dataclass(frozen=True)
@@ -35,12 +43,18 @@ class Topology:
     brokers: int = 1  # Kafka brokers in queue=kafka mode (1, or 3 for the drills); none in hazelcast mode
     logging_store: str = "hazelcast"  # or "memory": each logging copy keeps its own messages (the lab's Task 1)
     messages_stub: bool = False  # the messages copies run as the lab's Task 1 stub ("not implemented yet")
+    consistency: str = "available"  # or "quorum": members refuse writes with fewer than 2 of them in touch
 
     def problems(self) -> list[str]:
         """Why this topology cannot run (each with the option that fixes it); empty when it can."""
         found = []
         if self.queue not in QUEUE_CHOICES:
             found.append(f"queue {self.queue!r}: must be one of {', '.join(QUEUE_CHOICES)}")
+        if self.consistency not in CONSISTENCIES:
+            found.append(f"consistency {self.consistency!r}: must be one of {', '.join(CONSISTENCIES)}")
+        if self.quorum and self.members < QUORUM:
+            found.append(f"--consistency quorum with --members {self.members}: quorum mode needs at least {QUORUM} "
+                         "members (writes are refused below that)")
         if self.logging_store not in LOGGING_STORES:
             found.append(f"logging store {self.logging_store!r}: must be one of {', '.join(LOGGING_STORES)}")
         for name in ("members", "logging", "messages", "facades"):
@@ -121,6 +135,16 @@ class Topology:
     @property
     def prometheus_port(self) -> int:
         return 9090 + self.port_offset
+
+    def member_properties(self, i: int) -> list[str]:
+        """The ${lab.*} values hazelcast/member.yaml reads, as -D flags for member i."""
+        return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.consistency={self.consistency}",
+                f"-Dlab.member.port={self.member_port(i)}", f"-Dlab.member.list={','.join(self.member_addresses())}"]
+
+    @property
+    def quorum(self) -> bool:
+        """Whether members refuse writes with fewer than QUORUM of them in touch (consistency "quorum")."""
+        return self.consistency == "quorum"
 
     def member_addresses(self) -> list[str]:
         return [f"127.0.0.1:{self.member_port(i)}" for i in range(1, self.members + 1)]
@@ -209,9 +233,8 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     for i in range(1, topology.members + 1):
         port = topology.member_port(i)
         argv = ["java", *_jvm_options(), member_metrics_agent(agent, topology.member_metrics_port(i)),
-                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
-                f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.port={port}",
-                f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
+                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}", *topology.member_properties(i),
+                *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
         add(f"member-{i}", "member", port, argv, {}, f"http://127.0.0.1:{port}/hazelcast/health")
 

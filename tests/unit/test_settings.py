@@ -7,10 +7,12 @@ import pytest
 from config_server.settings import ConfigServerSettings
 from facade_service.settings import FacadeSettings
 from lab_common.cluster import ClusterConnection
+from lab_common.contracts import QUORUM
 from lab_common.settings import ServiceSettings, SettingsError, configurable_fields, settings_table
 from logging_service.settings import LoggingSettings
 from messages_service.settings import MessagesSettings
 from scripts.launcher import Topology, plan, topology
+from scripts.launcher.topology import CONSISTENCIES
 
 SETTINGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 # (service, its package, default port, its settings)
@@ -127,7 +129,24 @@ def settings_doc() -> str:
     for service, package, port, cls in SERVICES:
         parts.append(f"\n## {service}: `python -m {package}` (`{cls.__module__}.{cls.__name__}`)\n\n")
         parts.append(settings_table(cls, service, port))
+    parts.append(system_settings())
     return "".join(parts)
+
+
+def system_settings() -> str:
+    """The settings of the whole system the launcher starts, which no one service reads."""
+    default = Topology().consistency
+    modes = ", ".join(f"`{mode}`" for mode in CONSISTENCIES)
+    return (
+        "\n## The whole system: `labctl start` / `labctl run` (`scripts.launcher.topology.Topology`)\n\n"
+        "| setting | labctl flag | make | default | meaning |\n|---|---|---|---|---|\n"
+        f"| `consistency` | `--consistency` | `CONSISTENCY` | `{default}` | {modes}: available takes writes while one "
+        f"member is left; quorum makes the members refuse writes (a `503` `unavailable`, `reason` `no_quorum`) "
+        f"unless {QUORUM} of them are in touch ([why](fault-tolerance.md#the-consistency-choice)) |\n\n"
+        "Each member gets it as `-Dlab.consistency=<mode>`, the split-brain protection of that name in\n"
+        "`hazelcast/member.yaml` that every map and queue refers to; the launcher keeps it in `state.json`\n"
+        "(`topology.consistency`) and `labctl status` prints it. Docker Compose and `deploy/k8s` run available mode.\n"
+    )
 
 
 def test_the_settings_doc_is_up_to_date():
