@@ -231,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
     p.set_defaults(func=cmd_drill)
-    p = sub.add_parser("mutate", help="break each guarantee's key line in a copy of the repo: its tests must fail "
-                                      "(minutes: not part of make test)")
+    p = sub.add_parser("mutate", help="break each guarantee's key code in a copy of the repo: its tests must fail "
+                                      "(minutes; make test runs the --fast ones)")
     add_mutate_arguments(p)
     p.set_defaults(func=cmd_mutate)
     return parser
