@@ -201,8 +201,9 @@ def fits(mutations: Sequence[Mutation], tree: Path) -> None:
 
 def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROOT, timeout: float = TIMEOUT,
                     keep: bool = False, fast: bool = False, baseline: bool = True) -> list[Row] | None:
-    """Each mutation applied alone to one copy of `root` (and put back after), its tests run until the first
-    failure (`fast`: only its unit and integration tests); None when the tests fail unmutated."""
+    """Each mutation applied alone to one copy of `root` (and put back after) and its tests run: `fast`, only
+    its unit and integration tests, up to the first failure (the catch); else all of them, drills included, to
+    the end (each named test shown to catch it or not). None when the tests fail unmutated."""
     tree = Path(tempfile.mkdtemp(prefix="lab-mutate-")).resolve()
     try:
         copy_repository(root, tree)
@@ -227,7 +228,7 @@ def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROO
                     raise MutationError(f"{module} is not imported from the copy: the mutation would not run")
                 tests = tests_of(mutation, fast)
                 out(f"{mutation.name}: {mutation.path}:{line}, {len(tests)} test(s)")
-                run = run_tests(tree, tests, timeout, first_failure=True)
+                run = run_tests(tree, tests, timeout, first_failure=fast)
             finally:
                 (tree / mutation.path).write_text(original, encoding="utf-8")
             rows.append(Row(mutation, line, tests, verdict(run), run.seconds, run.failed))

@@ -24,7 +24,7 @@ class Mutation:
     breaks: str  # the guarantee, in the README's words
     path: str  # relative to the repository
     edits: tuple[Edit, ...]
-    tests: tuple[str, ...]  # pytest node ids that must fail with it (with -x: the first failure is the catch)
+    tests: tuple[str, ...]  # pytest node ids that must fail with it (at least one; the fast ones first)
 
     @property
     def fast_tests(self) -> tuple[str, ...]:
@@ -115,5 +115,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("hazelcast-timeout-10s", "a Hazelcast operation is given up after 5 s", "lab_common/settings.py",
              (Edit(r"^(?P<indent>[ \t]*)5\.0(, \"HZ_INVOCATION_TIMEOUT\")", r"\g<indent>10.0\2"),),
              (PROMISED_DEFAULTS, PROMISE + "test_a_hazelcast_operation_on_a_member_that_hangs_is_given_up_after_5_s")),
-    # --- the messages journal: its "journal-skipped" mutation comes with the journal itself -------------
+    # --- the messages journal (each copy's record of what it processed) --------------------------------
+    # "journal-skipped" belongs here, added with the journal: its pattern the journal's append before the
+    # commit, its tests the journal's own integration test and the experiment's journal-based check.
 )
