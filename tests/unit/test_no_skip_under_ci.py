@@ -66,5 +66,5 @@ def test_outside_ci_a_skip_stays_a_skip(tmp_path):
 
 def test_the_suites_that_start_systems_get_longer_limits_than_the_default():
     from tests.conftest import LIMITS
-    assert set(LIMITS) == {"integration", "consul", "e2e", "drill", "compose"}
+    assert set(LIMITS) == {"deploy", "integration", "consul", "e2e", "drill", "compose"}
     assert min(LIMITS.values()) > 120
