@@ -122,15 +122,18 @@ def failed_tests(output: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def run_tests(tree: Path, tests: Sequence[str], timeout: float = TIMEOUT, *, first_failure: bool = False) -> PytestRun:
-    """pytest in `tree` with this interpreter (`first_failure`: stop at the first failing test, -x). At the
-    timeout pytest is interrupted (its fixtures stop the systems they started), then killed with whatever
-    still runs there."""
+def run_tests(tree: Path, tests: Sequence[str], timeout: float = TIMEOUT, *, first_failure: bool = False,
+              lean: bool = False) -> PytestRun:
+    """pytest in `tree` with this interpreter (`first_failure`: stop at the first failing test, -x; `lean`: no
+    plugin but pytest-timeout, which unit and integration tests need alone and which starts several seconds
+    sooner on a busy machine). At the timeout pytest is interrupted (its fixtures stop the systems they
+    started), then killed with whatever still runs there."""
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(["-x"] if first_failure else []),
-            *tests]
+            *(["-p", "pytest_timeout"] if lean else []), *tests]
+    env = {**os.environ, **({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"} if lean else {})}
     started = time.monotonic()
     child = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+                             start_new_session=True, env=env)
     try:
         output, _ = child.communicate(timeout=timeout)
         code = child.returncode
@@ -228,7 +231,7 @@ def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROO
                     raise MutationError(f"{module} is not imported from the copy: the mutation would not run")
                 tests = tests_of(mutation, fast)
                 out(f"{mutation.name}: {mutation.path}:{line}, {len(tests)} test(s)")
-                run = run_tests(tree, tests, timeout, first_failure=fast)
+                run = run_tests(tree, tests, timeout, first_failure=fast, lean=fast)
             finally:
                 (tree / mutation.path).write_text(original, encoding="utf-8")
             rows.append(Row(mutation, line, tests, verdict(run), run.seconds, run.failed))

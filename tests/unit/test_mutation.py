@@ -153,3 +153,10 @@ def test_a_python_file_is_checked_as_the_module_it_is_imported_as():
     assert module_of("messages_service/adapters.py") == "messages_service.adapters"
     assert module_of("pkg/__init__.py") == "pkg"
     assert module_of("hazelcast/member.yaml") is None
+
+
+def test_a_lean_run_loads_no_plugin_but_pytest_timeout_whose_limit_still_holds(tmp_path):
+    (tmp_path / "test_hangs.py").write_text("import time\nimport pytest\n\n\n@pytest.mark.timeout(1)\n"
+                                            "def test_hangs():\n    time.sleep(30)\n")
+    run = run_tests(tmp_path, ["test_hangs.py"], timeout=60, first_failure=True, lean=True)
+    assert verdict(run) == "caught (1 of 1 failed)" and "Timeout" in run.output
