@@ -215,7 +215,7 @@ def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROO
         if baseline:
             everything = list(dict.fromkeys(test for m in mutations for test in tests_of(m, fast)))
             out(f"unmutated: {len(everything)} tests")
-            unmutated = run_tests(tree, everything, timeout * 2)
+            unmutated = run_tests(tree, everything, timeout * 2, lean=fast)
             out(f"  {'passed' if unmutated.exit_code == 0 else 'did not pass'} (pytest exit {unmutated.exit_code}) "
                 f"in {unmutated.seconds:.0f} s")
             if unmutated.exit_code != 0:
