@@ -267,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a PNG timeline: POSTs answered 201, 503 or not at all per second, each kill, "
                         "freeze, thaw, stop or start marked")
     p.set_defaults(func=cmd_drill)
-    p = sub.add_parser("mutate", help="break each guarantee's key line in a copy of the repo: its tests must fail "
-                                      "(minutes: not part of make test)")
+    p = sub.add_parser("mutate", help="break each guarantee's key code in a copy of the repo: its tests must fail "
+                                      "(minutes; make test runs the --fast ones)")
     add_mutate_arguments(p)
     p.set_defaults(func=cmd_mutate)
     return parser

@@ -1,6 +1,7 @@
-"""The lab's Task 3/4 experiment: POST msg1..msgN through the facade, then show which logging copy
-logged which message, which messages copy received which, which copies' journals show it processed, and what
-GET /facade answers."""
+"""The lab's Task 3/4 experiment: POST msg1..msgN through the facade, then show which logging copy logged which
+message, which messages copy received which, which copies' journals show it processed, and what GET /facade
+answers; exit 1 if one is missing, doubled or processed twice. What it posts and reads goes through a port
+(ExperimentPort): the running system, or a fake in the unit tests."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Protocol
 
 import requests
 
 from scripts.journals import Journaled, JournalSource, journaled_by, processed_twice, read_journals
 from scripts.launcher import System
 from scripts.load import PostClient
-from scripts.probe import Entry, facade_view, messages_listing
+from scripts.probe import Entry, FacadeView, facade_view, messages_listing
 from scripts.table import render
 
 JournalReader = Callable[[JournalSource], tuple[dict[str, list[Journaled]], list[str]]]
@@ -38,35 +40,75 @@ def received_by_copy(system: System) -> dict[str, list[dict]]:
     return {name: [dataclasses.asdict(e) for e in entries] for name, entries in received_entries(system).items()}
 
 
-def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None] = print,
+class ExperimentPort(Protocol):
+    facade: str  # the facade's address, as the report names it
+
+    def post_all(self, texts: list[str]) -> dict[str, str | None]:
+        """POST each text; text -> its uuid, or None (the failure said through `out`) if it was not taken."""
+
+    def received(self) -> dict[str, list[Entry]]:
+        """What each messages copy answers on GET /messages."""
+
+    def view(self) -> FacadeView:
+        """GET /facade."""
+
+    def journals(self) -> tuple[dict[str, list[Journaled]], list[str]]:
+        """Each messages copy's journal, and the copies whose journal could not be read."""
+
+
+class LaunchedSystem:
+    """The experiment's port on a running system (the launcher's, or a Compose deployment)."""
+
+    def __init__(self, system: System, facade_name: str | None, out: Callable[[str], None],
+                 journals_of: JournalReader = read_journals):
+        self._system = system
+        self._out = out
+        self._journals_of = journals_of
+        self.facade = system.url(facade_name or system.names("facade")[0])
+
+    def post_all(self, texts: list[str]) -> dict[str, str | None]:
+        uuids: dict[str, str | None] = {}
+        with PostClient(self.facade + "/facade", timeout=15) as client:
+            for text in texts:
+                outcome = client.post(text)
+                uuids[text] = outcome.uuid
+                if outcome.uuid is None:
+                    self._out(f"  {text}: " + (f"HTTP {outcome.status} {outcome.error}" if outcome.status
+                                                else outcome.error))
+        return uuids
+
+    def received(self) -> dict[str, list[Entry]]:
+        return received_entries(self._system)
+
+    def view(self) -> FacadeView:
+        return facade_view(self.facade, READ_TIMEOUT)
+
+    def journals(self) -> tuple[dict[str, list[Journaled]], list[str]]:
+        return self._journals_of(self._system)
+
+
+def run_experiment(system: System | None, *, count: int = 10, out: Callable[[str], None] = print,
                    settle_seconds: float = 20.0, facade_name: str | None = None,
-                   journals_of: JournalReader = read_journals) -> int:
-    facade = system.url(facade_name or system.names("facade")[0])
-    posted: dict[str, str] = {}
-    out(f"POST msg1..msg{count} to {facade}/facade")
-    with PostClient(facade + "/facade", timeout=15) as client:
-        for i in range(1, count + 1):
-            outcome = client.post(f"msg{i}")
-            if outcome.uuid is None:
-                out(f"  msg{i}: " + (f"HTTP {outcome.status} {outcome.error}" if outcome.status else outcome.error))
-                continue
-            posted[outcome.uuid] = f"msg{i}"
+                   port: ExperimentPort | None = None, journals_of: JournalReader = read_journals) -> int:
+    port = port or LaunchedSystem(system, facade_name, out, journals_of)
+    out(f"POST msg1..msg{count} to {port.facade}/facade")
+    posted = {uuid: text for text, uuid in port.post_all([f"msg{i}" for i in range(1, count + 1)]).items() if uuid}
 
     # the queue is consumed in the background: give the copies a bounded moment to take everything
     deadline = time.monotonic() + settle_seconds
     while True:
-        received = received_entries(system)
+        received = port.received()
         got = Counter(m.uuid for msgs in received.values() for m in msgs if m.uuid in posted)
         if len(got) == len(posted) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
 
-    everything = facade_view(facade, READ_TIMEOUT).merged
+    everything = port.view().merged
     logged = {m.uuid: m for m in everything if m.uuid in posted}
     logged_count = Counter(m.uuid for m in everything)
     receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m.uuid == uuid]
                  for uuid in posted}
-    journals, unread = journals_of(system)
+    journals, unread = port.journals()
     processors = journaled_by(journals)
 
     rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else "MISSING",
@@ -84,7 +126,7 @@ def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None
     out("\nGET /facade, three times (each picks a messages copy at random)")
     gets = []
     for _ in range(3):
-        view = facade_view(facade, READ_TIMEOUT)
+        view = port.view()
         mine = [m for m in view.merged if m.uuid in posted]
         gets.append((view.messages_copy or view.messages_error, len(mine), sum(1 for m in mine if m.received_by),
                      " ".join(m.msg for m in mine)))

@@ -1,9 +1,10 @@
-"""labctl mutate: break each guarantee's key line, one at a time, in a copy of the repository, and run the tests
-that should then fail. A mutation the tests do not catch is a promise no test holds. Never touches the tree
-it is run from: the tests run in a temporary copy of it (tracked and untracked files, not ignored ones).
+"""labctl mutate: break each guarantee's key code, one mutation at a time, in a copy of the repository, and run
+the tests that should then fail. A mutation the tests do not catch is a promise no test holds. Never touches
+the tree it is run from: the tests run in a temporary copy of it (tracked and untracked files, not ignored ones).
 
-Not part of `make test` (each mutation starts real members and services): `make mutate`. The last run, and how
-long it took: docs/fault-tolerance.md, "The mutation check".
+`make test` runs the fast mutations (`--fast`: their unit and integration tests only) after the suite;
+`make mutate` runs them all. The mutations: scripts/mutation_catalog.py; the last full run:
+docs/fault-tolerance.md, "The mutation check".
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from scripts.deps import ROOT
+from scripts.mutation_catalog import MUTATIONS, Mutation
 from scripts.table import render
 
 Out = Callable[[str], None]
@@ -31,72 +33,7 @@ INTERRUPT_GRACE = 120.0  # after a timeout: how long pytest gets to stop the sys
 
 
 class MutationError(Exception):
-    """A mutation cannot be applied as written (its line is not in the file, or not once)."""
-
-
-@dataclass(frozen=True)
-class Edit:
-    old: str  # exact text, found exactly once in the file
-    new: str
-
-
-@dataclass(frozen=True)
-class Mutation:
-    name: str
-    breaks: str  # the guarantee, in the README's words
-    path: str  # relative to the repository
-    edits: tuple[Edit, ...]
-    tests: tuple[str, ...]  # pytest node ids that must fail with it
-
-
-E2E_LOGGING_FAILS = ("tests/e2e/test_system.py::"
-                     "test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_delivered")
-E2E_OFFER_FAILS = ("tests/e2e/test_promise.py::"
-                   "test_a_post_whose_queue_offer_fails_after_logging_is_a_503_stays_logged_is_redelivered_and_a_"
-                   "retry_converges")
-CONSUMER_TESTS = "tests/integration/test_queue_consumer.py::"
-LOG_LINE = "        stored = self._logging.log(uuid, msg, request_id, window=self.retry_window.for_post(wait))\n"
-OFFER_LINE = "        self._queue.offer(uuid, msg, request_id)\n"
-RECORD_LINE = "            outcome = self._received.record(instance, entries)\n"
-
-MUTATIONS: tuple[Mutation, ...] = (
-    Mutation("logging-put", "a repeated uuid is stored once (logging)", "logging_service/store.py",
-             (Edit("existing = messages.put_if_absent(message.uuid, value)",
-                   "existing = messages.put(message.uuid, value)"),),
-             ("tests/integration/test_logging_store.py",)),
-    Mutation("consumer-put", "a uuid already recorded is dropped when it is taken again",
-             "messages_service/adapters.py",
-             (Edit("received.put_if_absent(message.uuid, HazelcastJsonValue(message.to_text()))",
-                   "received.put(message.uuid, HazelcastJsonValue(message.to_text()))"),),
-             (CONSUMER_TESTS + "test_a_uuid_offered_twice_is_received_once",
-              CONSUMER_TESTS + "test_a_uuid_taken_again_by_another_copy_is_dropped_and_the_first_record_stands")),
-    Mutation("commit-before-record", "records each uuid with put_if_absent, then commits",
-             "messages_service/adapters.py",
-             (Edit(RECORD_LINE, "            transaction.commit()\n" + RECORD_LINE),
-              Edit("                raise outcome.failure\n            transaction.commit()\n",
-                   "                raise outcome.failure\n")),
-             (CONSUMER_TESTS + "test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded",
-              CONSUMER_TESTS + "test_two_consumers_take_every_item_exactly_once_and_their_journals_together_"
-                               "hold_each_once")),
-    Mutation("no-redelivery", "the message stays logged and is delivered by redelivery",
-             "messages_service/redelivery.py",
-             (Edit("        now_us = int(now * 1e6)\n", "        return 0\n"),),
-             (CONSUMER_TESTS + "test_what_was_logged_but_never_queued_is_offered_again_until_a_copy_receives_it",
-              E2E_OFFER_FAILS)),
-    Mutation("201-before-logging", "POST answers 201 only when both writes are done", "facade_service/service.py",
-             (Edit(LOG_LINE, '        stored = {"msg": msg, "logged_by": "not yet"}; '
-                             "self._readers.submit(self._logging.log, uuid, msg, request_id, window=0.0)\n"),),
-             ("tests/unit/test_facade_app.py::test_logging_down_answers_503_and_the_message_is_never_queued",
-              E2E_LOGGING_FAILS)),
-    Mutation("offer-before-log", "nothing is delivered that was not logged", "facade_service/service.py",
-             (Edit(LOG_LINE, OFFER_LINE + LOG_LINE),
-              Edit(OFFER_LINE + "        self.recent.add(", "        self.recent.add(")),
-             ("tests/unit/test_facade_app.py::test_logging_down_answers_503_and_the_message_is_never_queued",
-              E2E_LOGGING_FAILS)),
-    Mutation("map-one-backup", "any 2 of the 3 members may then die at once without losing it", "hazelcast/member.yaml",
-             (Edit("  map:\n    default:\n      backup-count: 2\n", "  map:\n    default:\n      backup-count: 1\n"),),
-             ("tests/drills/test_drills.py::test_map_keeps_a_thousand_when_two_of_three_members_die_at_once",)),
-)
+    """A mutation cannot be applied as written (its pattern is not in the file, or not once)."""
 
 
 # --- the copy and the mutation ----------------------------------------------------------------------------
@@ -117,21 +54,22 @@ def copy_repository(root: Path, into: Path) -> Path:
 
 def apply(mutation: Mutation, tree: Path) -> int:
     """Apply the mutation's edits to the file in `tree`, in order; the line of the first changed line.
-    Raises MutationError, leaving the file as it was, when an edit's text is not found exactly once."""
+    Raises MutationError, naming the mutation and the pattern and leaving the file as it was, when a pattern
+    is not found exactly once (the code changed: the mutation must follow it)."""
     path = tree / mutation.path
     text = path.read_text(encoding="utf-8")
     line = None
     for edit in mutation.edits:
-        found = text.count(edit.old)
-        if found != 1:
-            raise MutationError(f"{mutation.name}: {mutation.path} has {found} copies of {edit.old.strip()!r} "
-                                "(the code changed: update the mutation)")
-        at = text.index(edit.old)
+        found = list(re.finditer(edit.pattern, text, re.MULTILINE))
+        if len(found) != 1:
+            raise MutationError(f"mutation {mutation.name}: {mutation.path} has {len(found)} matches of "
+                                f"{edit.pattern!r}, not 1 (the code changed: update the mutation)")
+        match = found[0]
+        old, new = match.group(0), match.expand(edit.replacement)
         if line is None:
-            same = next((i for i, (a, b) in enumerate(zip(edit.old, edit.new, strict=False)) if a != b),
-                        min(len(edit.old), len(edit.new)))
-            line = text.count("\n", 0, at + same) + 1
-        text = text[:at] + edit.new + text[at + len(edit.old):]
+            same = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+            line = text.count("\n", 0, match.start() + same) + 1
+        text = text[:match.start()] + new + text[match.end():]
     path.write_text(text, encoding="utf-8")
     return line
 
@@ -184,14 +122,18 @@ def failed_tests(output: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def run_tests(tree: Path, tests: Sequence[str], timeout: float = TIMEOUT) -> PytestRun:
-    """pytest in `tree` with this interpreter, every test to the end (how many of them fail is the point).
-    At the timeout pytest is interrupted (its fixtures stop the systems they started), then killed with
-    whatever still runs there."""
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+def run_tests(tree: Path, tests: Sequence[str], timeout: float = TIMEOUT, *, first_failure: bool = False,
+              lean: bool = False) -> PytestRun:
+    """pytest in `tree` with this interpreter (`first_failure`: stop at the first failing test, -x; `lean`: no
+    plugin but pytest-timeout, which unit and integration tests need alone and which starts several seconds
+    sooner on a busy machine). At the timeout pytest is interrupted (its fixtures stop the systems they
+    started), then killed with whatever still runs there."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(["-x"] if first_failure else []),
+            *(["-p", "pytest_timeout"] if lean else []), *tests]
+    env = {**os.environ, **({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"} if lean else {})}
     started = time.monotonic()
     child = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+                             start_new_session=True, env=env)
     try:
         output, _ = child.communicate(timeout=timeout)
         code = child.returncode
@@ -236,6 +178,7 @@ def imported_from(tree: Path, module: str) -> Path:
 class Row:
     mutation: Mutation
     line: int
+    tests: tuple[str, ...]  # the tests run
     result: str
     seconds: float
     failed: tuple[str, ...]
@@ -245,25 +188,39 @@ class Row:
         return self.result.startswith("caught")
 
 
+def tests_of(mutation: Mutation, fast: bool) -> tuple[str, ...]:
+    return mutation.fast_tests if fast else mutation.tests
+
+
+def fits(mutations: Sequence[Mutation], tree: Path) -> None:
+    """Apply each mutation and put the file back: one whose pattern is gone stops everything before any test runs."""
+    for mutation in mutations:
+        original = (tree / mutation.path).read_text(encoding="utf-8")
+        try:
+            apply(mutation, tree)
+        finally:
+            (tree / mutation.path).write_text(original, encoding="utf-8")
+
+
 def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROOT, timeout: float = TIMEOUT,
-                    keep: bool = False) -> list[Row] | None:
-    """Each mutation applied alone to a copy of `root`, its tests run; None when the tests fail unmutated."""
+                    keep: bool = False, fast: bool = False, baseline: bool = True) -> list[Row] | None:
+    """Each mutation applied alone to one copy of `root` (and put back after) and its tests run: `fast`, only
+    its unit and integration tests, up to the first failure (the catch); else all of them, drills included, to
+    the end (each named test shown to catch it or not). None when the tests fail unmutated."""
     tree = Path(tempfile.mkdtemp(prefix="lab-mutate-")).resolve()
     try:
         copy_repository(root, tree)
         out(f"copy of {root} in {tree}")
-        for mutation in mutations:  # a mutation whose line has changed stops everything before any test runs
-            original = (tree / mutation.path).read_text(encoding="utf-8")
-            apply(mutation, tree)
-            (tree / mutation.path).write_text(original, encoding="utf-8")
-        everything = list(dict.fromkeys(test for m in mutations for test in m.tests))
-        out(f"unmutated: {len(everything)} test targets")
-        baseline = run_tests(tree, everything, timeout * 2)
-        out(f"  {'passed' if baseline.exit_code == 0 else 'did not pass'} (pytest exit {baseline.exit_code}) "
-            f"in {baseline.seconds:.0f} s")
-        if baseline.exit_code != 0:
-            out(baseline.output[-4000:])
-            return None
+        fits(mutations, tree)
+        if baseline:
+            everything = list(dict.fromkeys(test for m in mutations for test in tests_of(m, fast)))
+            out(f"unmutated: {len(everything)} tests")
+            unmutated = run_tests(tree, everything, timeout * 2, lean=fast)
+            out(f"  {'passed' if unmutated.exit_code == 0 else 'did not pass'} (pytest exit {unmutated.exit_code}) "
+                f"in {unmutated.seconds:.0f} s")
+            if unmutated.exit_code != 0:
+                out(unmutated.output[-4000:])
+                return None
         rows = []
         for mutation in mutations:
             original = (tree / mutation.path).read_text(encoding="utf-8")
@@ -272,11 +229,12 @@ def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROO
                 module = module_of(mutation.path)
                 if module and not imported_from(tree, module).is_relative_to(tree):
                     raise MutationError(f"{module} is not imported from the copy: the mutation would not run")
-                out(f"{mutation.name}: {mutation.path}:{line}, {len(mutation.tests)} test target(s)")
-                run = run_tests(tree, mutation.tests, timeout)
+                tests = tests_of(mutation, fast)
+                out(f"{mutation.name}: {mutation.path}:{line}, {len(tests)} test(s)")
+                run = run_tests(tree, tests, timeout, first_failure=fast, lean=fast)
             finally:
                 (tree / mutation.path).write_text(original, encoding="utf-8")
-            rows.append(Row(mutation, line, verdict(run), run.seconds, run.failed))
+            rows.append(Row(mutation, line, tests, verdict(run), run.seconds, run.failed))
             out(f"  {rows[-1].result} in {run.seconds:.0f} s")
             for test in run.failed:
                 out(f"    failed: {test}")
@@ -292,9 +250,9 @@ def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROO
 def table(rows: Sequence[Row]) -> str:
     """The summary, then the tests each mutation ran (too long for a column)."""
     summary = render(["MUTATION", "FILE:LINE", "TESTS RUN", "RESULT", "TIME"],
-                     [(r.mutation.name, f"{r.mutation.path}:{r.line}", ", ".join(_suites(r.mutation.tests)), r.result,
+                     [(r.mutation.name, f"{r.mutation.path}:{r.line}", ", ".join(_suites(r.tests)), r.result,
                        f"{r.seconds:.0f} s") for r in rows])
-    named = [f"{r.mutation.name}: " + ", ".join(r.mutation.tests) for r in rows]
+    named = [f"{r.mutation.name}: " + ", ".join(r.tests) for r in rows]
     return summary + "\n\n" + "\n".join(named)
 
 
@@ -304,17 +262,19 @@ def _suites(tests: Sequence[str]) -> list[str]:
 
 
 def run_mutate(args, out: Out) -> int:
-    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
     if args.list:
-        out(render(["MUTATION", "BREAKS", "FILE", "TESTS"],
-                   [(m.name, m.breaks, m.path, len(m.tests)) for m in MUTATIONS]))
+        out(render(["MUTATION", "BREAKS", "FILE", "FAST", "TESTS"],
+                   [(m.name, m.breaks, m.path, "yes" if m.fast else "no", len(m.tests)) for m in MUTATIONS]))
         return 0
     unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
     if unknown:
         out(f"no mutation named {', '.join(sorted(unknown))}; `labctl mutate --list` names them")
         return 1
+    chosen = [m for m in MUTATIONS if (not args.only or m.name in args.only) and (m.fast or not args.fast)]
+    started = time.monotonic()
     try:
-        rows = check_mutations(chosen, out, timeout=args.timeout, keep=args.keep)
+        rows = check_mutations(chosen, out, timeout=args.timeout, keep=args.keep, fast=args.fast,
+                               baseline=not args.no_baseline)
     except MutationError as err:
         out(f"labctl mutate: {err}")
         return 1
@@ -323,12 +283,17 @@ def run_mutate(args, out: Out) -> int:
         return 1
     out("\n" + table(rows))
     missed = [r.mutation.name for r in rows if not r.caught]
-    out(f"\n{len(rows) - len(missed)} of {len(rows)} caught" + (f"; not caught: {', '.join(missed)}" if missed else ""))
+    out(f"\n{len(rows) - len(missed)} of {len(rows)} {'fast ' if args.fast else ''}mutations caught in "
+        f"{time.monotonic() - started:.0f} s" + (f"; not caught: {', '.join(missed)}" if missed else ""))
     return 1 if missed else 0
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these mutations (default: all)")
+    parser.add_argument("--fast", action="store_true",
+                        help="only the mutations unit or integration tests catch, with only those tests (make test)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="do not run the tests unmutated first (they have just passed: make test)")
     parser.add_argument("--list", action="store_true", help="name the mutations and stop")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds one mutation's tests may take")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy (its path is printed)")

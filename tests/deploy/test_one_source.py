@@ -26,6 +26,8 @@ from scripts.deps import HAZELCAST_DIR, ROOT, hazelcast_version
 from scripts.launcher import Topology, plan, topology
 from tests.deploy.conftest import K8S, container, find
 
+pytestmark = pytest.mark.deploy
+
 SETTINGS = {"config-server": ConfigServerSettings, "logging": LoggingSettings, "messages": MessagesSettings,
             "facade": FacadeSettings}
 HAZELCAST_CLIENTS = ("logging", "messages", "facade")

@@ -45,6 +45,7 @@ PORT_OFFSET = port_offset(16_500)  # members on 22201-22203, facade on 24580, co
 QUEUE_BOUND = 10
 CALL_TIMEOUT = 2.0  # the facade's documented defaults (README, "No request hangs"): per outgoing call,
 ATTEMPTS = 3  # and tries across copies
+CALL_TIMEOUT_AT_MOST = 3.0  # each attempt on a silent copy ends under this: a wrong timeout (say 10 s) fails
 ANSWERED_WITHIN = 60.0  # "answered, not hung": far over any timeout above; how fast is the bench's business
 
 
@@ -282,6 +283,8 @@ def test_a_logging_copy_that_accepts_and_never_answers_is_failed_over_within_the
         assert tried >= 1, "no POST tried a silent copy first"
         assert took >= tried * (CALL_TIMEOUT - 0.05), f"{tried} silent copies tried in {took:.1f} s: not 2 s each"
         eventually(lambda: sum(len(copy.held) for copy in silent) == tried, timeout=ANSWERED_WITHIN)  # given up
+        held = [seconds for copy in silent for seconds in copy.held]
+        assert max(held) < CALL_TIMEOUT_AT_MOST, f"attempts on silent copies held for {held} s: not 2 s each"
     for answer in answers:
         key = answer.json()["uuid"]
         assert logged_entry(cluster, key).logged_by == "logging-1"
@@ -300,6 +303,8 @@ def test_when_every_logging_copy_is_silent_a_post_is_a_503_after_three_attempts_
         assert sorted(copy.accepted for copy in silent_copies) == [0, 1, 1, 1], "one attempt on each of 3 copies"
         assert took >= ATTEMPTS * (CALL_TIMEOUT - 0.05), f"3 silent copies tried in {took:.1f} s: not 2 s each"
         eventually(lambda: sum(len(copy.held) for copy in silent_copies) == ATTEMPTS, timeout=ANSWERED_WITHIN)
+        held = [seconds for copy in silent_copies for seconds in copy.held]
+        assert max(held) < CALL_TIMEOUT_AT_MOST, f"attempts on silent copies held for {held} s: not 2 s each"
     assert logged_entry(cluster, key) is None and key not in dict(queued(cluster))
 
 
@@ -366,6 +371,7 @@ def member_owning(system: System, cluster, key: str) -> str:
 
 HUNG_FOR = 9.0  # seconds a member is frozen: past the 5 s bound, under the 10 s after which the cluster drops it
 HAZELCAST_OPERATION_TIMEOUT = 5.0  # the services' documented default (hz_invocation_timeout)
+GIVEN_UP_WITHIN = 7.0  # the 503 of an operation on a hung member comes under this: a wrong bound (say 10 s) fails
 
 
 def test_a_hazelcast_operation_on_a_member_that_hangs_is_given_up_after_5_s(system, cluster):
@@ -398,6 +404,8 @@ def test_a_hazelcast_operation_on_a_member_that_hangs_is_given_up_after_5_s(syst
     assert answered < thawing, (f"answered {status} after {answered - sent:.1f} s, only once {owner} was thawed "
                                 f"({thawing - sent:.1f} s): the {HAZELCAST_OPERATION_TIMEOUT:.0f} s bound did not hold")
     assert status == 503
+    assert HAZELCAST_OPERATION_TIMEOUT - 0.1 <= answered - sent < GIVEN_UP_WITHIN, \
+        f"given up after {answered - sent:.1f} s, not after the {HAZELCAST_OPERATION_TIMEOUT:.0f} s bound"
 
 
 def test_a_client_built_while_a_member_hangs_connects_to_the_live_members_before_it_thaws(system):

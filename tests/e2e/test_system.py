@@ -80,6 +80,25 @@ def test_the_msg1_to_msg10_experiment_passes(system):
     assert "LOGGED BY" in report and "RECEIVED BY" in report
 
 
+def test_the_experiment_exits_1_and_names_the_messages_held_back_on_the_queue(system):
+    """No messages copy running: every message stays on the queue, and the experiment says so, message by
+    message (a message received twice: tests/unit/test_experiment.py)."""
+    copies = system.names("messages")
+    lines = []
+    try:
+        for name in copies:
+            system.kill(name)
+        assert run_experiment(system, count=3, out=lines.append, settle_seconds=2.0) == 1, "\n".join(lines)
+    finally:
+        for name in copies:
+            system.start_process(name)
+        system.wait_healthy(timeout=120)
+    report = "\n".join(lines)
+    rows = [line for line in report.splitlines() if line.startswith(("msg1 ", "msg2 ", "msg3 "))]
+    assert len(rows) == 3 and all(line.split()[-1] == "MISSING" for line in rows), report
+    assert "verdict: FAIL - not received by any messages copy: msg1 msg2 msg3" in report
+
+
 def test_each_logging_copy_logs_a_line_per_message_it_received(system, facade):
     uuids = [requests.post(facade + "/facade", data={"msg": f"line-{i}"}, timeout=10).json()["uuid"]
              for i in range(6)]

@@ -7,6 +7,7 @@ Hazelcast refreshes the MBeans once per metrics collection (member.yaml), hence 
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -100,3 +101,34 @@ def test_map_entries_and_queue_items_add_up_over_the_members(client, metrics_url
     owner = client.partition_service.get_partition_owner(partition)
     owner_address = next(m.address for m in client.cluster_service.get_members() if m.uuid == owner)
     assert f"{owner_address.host}:{owner_address.port}" == holder
+
+
+BACKUPS_HELD_FOR = 2.0  # seconds both backup members stay frozen: well under the 5 s the client waits for backup acks
+
+
+def test_a_write_is_answered_only_once_both_backups_have_it(cluster, client):
+    """Synchronous backups (member.yaml): with both members that would hold a queue's backups frozen, an offer
+    to it gets no answer until they are thawed and have it. (Asynchronous ones: answered at once.)"""
+    queue_name = f"it-backups-{uuid.uuid4().hex[:8]}"
+    partitions = client.partition_service
+    owner_uuid = partitions.get_partition_owner(partitions.get_partition_id(queue_name))
+    owner = next(m.address for m in client.cluster_service.get_members() if m.uuid == owner_uuid)
+    backups = [name for name, address in cluster.hazelcast_cluster()[1].items()
+               if address != f"{owner.host}:{owner.port}"]
+    assert len(backups) == 2
+    queue = client.get_queue(queue_name)
+    assert queue.offer("warm-up").result()  # the queue exists, its proxy and connection are made
+    for name in backups:
+        cluster.freeze(name)
+    try:
+        answer = queue.offer("item")
+        answered = threading.Event()
+        answer.add_done_callback(lambda _: answered.set())
+        answered_early = answered.wait(BACKUPS_HELD_FOR)
+    finally:
+        for name in backups:
+            cluster.thaw(name)
+    assert not answered_early, "the offer was answered while neither backup member could have taken it"
+    assert answer.result() is True
+    assert queue.blocking().size() == 2
+

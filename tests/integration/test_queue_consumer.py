@@ -9,7 +9,7 @@ import hazelcast
 from lab_common.contracts import ReceivedMessage, encode_queue_item
 from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
-from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
+from messages_service.adapters import HazelcastInbox, HazelcastRedelivery, ReceivedMap, Recorded
 from messages_service.consumer import QueueConsumer
 from messages_service.journal_file import FileJournal
 from messages_service.redelivery import Redelivery
@@ -57,14 +57,16 @@ def test_two_consumers_take_every_item_exactly_once_and_their_journals_together_
     consumers = [QueueConsumer(inbox, f"messages-{i + 1}", journal=journals[i], batch=10, poll_seconds=0.2,
                                threads=3).start() for i, inbox in enumerate(inboxes)]
     try:
-        def all_received():
-            got = received_by(inboxes[0], "messages-1") + received_by(inboxes[0], "messages-2")
-            assert len(got) == 200
-            return got
-        got = eventually(all_received, timeout=60)
+        def all_taken():  # counted by the consumers themselves: an item taken twice would count twice
+            assert sum(c.counts.taken for c in consumers) >= 200
+        eventually(all_taken, timeout=60)
     finally:
         for consumer in consumers:
             consumer.stop()
+    counts = [c.counts for c in consumers]
+    assert sum(c.taken for c in counts) == 200, counts  # every item taken by one committed transaction, once
+    assert sum(c.received for c in counts) == 200, counts  # and recorded once, by one copy
+    got = received_by(inboxes[0], "messages-1") + received_by(inboxes[0], "messages-2")
     assert sorted(m.uuid for m in got) == sorted(f"u{i}" for i in range(200))
     assert producer.client().get_queue(names["queue_name"]).blocking().size() == 0
     journaled = [json.loads(text) for journal in journals for text in journal.page(0, 1000)]
@@ -184,6 +186,26 @@ def test_a_failed_commit_names_what_was_recorded_before_it_and_the_items_come_ba
     assert [m.msg for m in received_by(inbox, "messages-1")] == ["kept"]
     again = inbox.receive_batch("messages-2", 10, 5.0)
     assert (again.recorded, again.taken) == ([], 1)  # back on the queue, and dropped: received already
+
+
+def test_a_batch_whose_recording_failed_is_not_committed_and_its_items_come_back(connect, names, monkeypatch):
+    connection = connect()
+    offer(connection, names, [("u1", "kept"), ("u2", "also kept")])
+    inbox = inbox_on(connection, names)
+    real_record = ReceivedMap.record
+
+    def record_failing_on_u2(self, instance, entries):  # u1 recorded, u2's write lost with its member
+        done = real_record(self, instance, [e for e in entries if e.uuid != "u2"])
+        return Recorded(done.recorded, 1, TargetDisconnectedError("its member left before answering"))
+
+    monkeypatch.setattr(ReceivedMap, "record", record_failing_on_u2)
+    with pytest.raises(NotCommitted) as failed:
+        inbox.receive_batch("messages-1", 10, 1.0)
+    monkeypatch.undo()
+    assert [m.uuid for m in failed.value.recorded] == ["u1"] and failed.value.unanswered == 1
+    again = inbox.receive_batch("messages-2", 10, 5.0)  # both back on the queue: u1 dropped, u2 recorded now
+    assert (again.taken, [m.uuid for m in again.recorded]) == (2, ["u2"])
+    assert [m.uuid for m in received_by(inbox, "messages-2")] == ["u2"]
 
 
 def test_a_batch_tells_the_items_redelivery_offered_again_by_their_missing_request_id(connect, names):

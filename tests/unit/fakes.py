@@ -80,19 +80,23 @@ class FakeInbox:
     """The consumer's port over FakeMessagesCluster: every item it takes is written to the received map and
     answered as recorded. Dropping a uuid received before is HazelcastInbox's rule (`put_if_absent`),
     tested against real members in tests/integration/test_queue_consumer.py: this fake does not carry it.
-    `fail_next` makes the next N batches raise like a lost cluster; `fail_commit_next` makes the next N record
-    their items, call `before_commit`, then fail to commit (the items go back to the queue's head)."""
+    `fail_next` makes the next N batches raise like a lost cluster, `down` every batch until it is cleared;
+    `failed` counts the batches that raised; `fail_commit_next` makes the next N record their items, call
+    `before_commit`, then fail to commit (the items go back to the queue's head)."""
 
     def __init__(self, cluster: FakeMessagesCluster | None = None):
         self.cluster = cluster or FakeMessagesCluster()
         self.fail_next = 0
+        self.down = False
+        self.failed = 0
         self.fail_commit_next = 0
         self._seq = 0
 
     def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
                       before_commit: BeforeCommit | None = None) -> Batch:
-        if self.fail_next:
-            self.fail_next -= 1
+        if self.down or self.fail_next:
+            self.fail_next = max(0, self.fail_next - 1)
+            self.failed += 1
             raise Unavailable("fake cluster is down")
         queue = self.cluster.queue
         taken = [queue.popleft() for _ in range(min(max_items, len(queue)))]

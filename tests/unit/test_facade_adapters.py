@@ -3,9 +3,10 @@ import dataclasses
 import pytest
 from flask import Flask
 
-from facade_service.adapters import LoggingClient
+from facade_service.adapters import HazelcastQueue, LoggingClient
 from facade_service.app import create_app
 from facade_service.service import Facade
+from lab_common.errors import Unavailable
 from lab_common.http import Reply
 from logging_service.app import create_app as create_logging_app
 from tests.unit.fakes import FakeMessages, FakeMessageStore, FakeQueue
@@ -57,3 +58,25 @@ def test_the_logging_client_gives_its_call_the_posts_retry_window():
     client = Recording()
     LoggingClient(client).log("u", "m", window=12.0)
     assert client.kwargs["window"] == 12.0
+
+
+class FakeRefusingConnection:
+    """A ClusterConnection whose queue proxy refuses every offer, as a full bounded queue does (offer -> False)."""
+
+    def __init__(self):
+        self.offered: list[str] = []
+
+    def proxy(self, kind: str, name: str):
+        assert kind == "queue"
+        return self
+
+    def offer(self, item: str) -> bool:
+        self.offered.append(item)
+        return False
+
+
+def test_an_offer_the_queue_refuses_is_unavailable():
+    connection = FakeRefusingConnection()
+    with pytest.raises(Unavailable, match="queue messages is full"):
+        HazelcastQueue(connection, "messages").offer("u-1", "msg1")
+    assert len(connection.offered) == 1  # a refusal is an answer: not offered again

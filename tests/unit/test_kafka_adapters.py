@@ -52,11 +52,13 @@ def test_an_offer_the_brokers_refused_is_unavailable(producers):
 
 
 def test_an_offer_never_reported_on_is_unavailable_after_the_timeout_and_a_margin(producers):
+    """Given up (the raise: no hang) after waiting the timeout and the margin (1 s), and not before; how soon
+    after is not a unit test's business on a busy machine."""
     queue = KafkaQueue(producers(FakeKafkaProducer(outcome="silent"), timeout=0.2), TOPIC)
     started = time.monotonic()
-    with pytest.raises(Unavailable, match="no acknowledgement"):
+    with pytest.raises(Unavailable, match=r"no acknowledgement from the brokers within 1\.2s"):
         queue.offer("u-1", "msg1")
-    assert 1.2 <= time.monotonic() - started < 3.0  # 0.2 s of timeout, 1 s of margin
+    assert time.monotonic() - started >= 1.2
 
 
 def test_an_offer_the_client_cannot_even_queue_is_unavailable_at_once(producers):

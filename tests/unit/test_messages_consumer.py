@@ -63,13 +63,21 @@ def test_the_log_line_of_a_received_message_shows_only_the_start_of_a_long_one(c
 def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhile():
     cluster = FakeMessagesCluster()
     inbox = FakeInbox(cluster)
-    inbox.fail_next = 3
+    inbox.down = True
     cluster.offer_logged("a", "1")
     consumer = QueueConsumer(inbox, "messages-1", journal=FakeJournal(), poll_seconds=0.01, max_backoff=0.05).start()
     try:
-        eventually(lambda: not consumer.health()[0] or cluster.received, timeout=5)
+        def unhealthy_while_failing():
+            ok, detail = consumer.health()
+            assert not ok and detail["state"] == "failing: Unavailable: fake cluster is down", detail
+        eventually(unhealthy_while_failing, timeout=5)
+        failed_so_far = inbox.failed
+        eventually(lambda: inbox.failed > failed_so_far + 2, timeout=5)  # it keeps trying
+        unhealthy_while_failing()  # still, failure after failure
+        assert "a" not in cluster.received and consumer.running
+        inbox.down = False  # the cluster is back
         eventually(lambda: "a" in cluster.received, timeout=5)
-        eventually(lambda: consumer.health()[0], timeout=5)
+        eventually(lambda: consumer.health() == (True, {**consumer.health()[1], "state": "running"}), timeout=5)
     finally:
         consumer.stop()
     assert not consumer.running
