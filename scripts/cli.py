@@ -13,6 +13,8 @@ from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
 from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
+from scripts.lab.command import add_arguments as add_lab_arguments
+from scripts.lab.command import run_lab_command
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
 from scripts.mutation import add_arguments as add_mutate_arguments
 from scripts.mutation import run_mutate
@@ -142,6 +144,10 @@ def cmd_mutate(args) -> int:
     return run_mutate(args, out=_say)
 
 
+def cmd_lab(args) -> int:
+    return run_lab_command(args, args.run_dir, _say)
+
+
 def cmd_drill(args) -> int:
     """Run one node-kill drill and print its report; exit 1 on any loss, duplicate or failed check."""
     if args.name == "list":
@@ -231,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
     p.set_defaults(func=cmd_drill)
+    p = sub.add_parser("lab", help="walk through a lab of the course on its own system, step by step "
+                                   "(`labctl lab list`; e.g. `labctl lab 3 --report reports`)")
+    add_lab_arguments(p)
+    p.set_defaults(func=cmd_lab)
     p = sub.add_parser("mutate", help="break each guarantee's key line in a copy of the repo: its tests must fail "
                                       "(minutes: not part of make test)")
     add_mutate_arguments(p)
