@@ -132,8 +132,10 @@ def cmd_consul_seed(args) -> int:
 
 def cmd_experiment(args) -> int:
     from scripts.experiment import run_experiment
+    from scripts.lab.i18n import catalogue
 
-    return run_experiment(System(args.run_dir), count=args.count, out=_say, facade_name=args.facade)
+    return run_experiment(System(args.run_dir), count=args.count, out=_say, facade_name=args.facade,
+                          t=catalogue(args.lang))
 
 
 def cmd_bench(args) -> int:
@@ -227,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="the lab's Task 3/4 run: POST msg1..msgN, show who got what")
     p.add_argument("--count", type=int, default=10, help="messages to post (default 10)")
     p.add_argument("--facade", default=None, help="which facade copy to post through (default facade-1)")
+    p.add_argument("--lang", choices=["en", "uk"], default=None,
+                   help="the tables' language: en (default) or uk; LAB_LANG sets it too")
     p.set_defaults(func=cmd_experiment)
     p = sub.add_parser("bench", help="throughput, latency, CPU per message, GET cost, start-up and memory")
     add_bench_arguments(p)

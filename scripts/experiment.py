@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import requests
 
+from scripts.lab.i18n import Catalogue, catalogue
 from scripts.launcher import System
 from scripts.load import PostClient
 from scripts.probe import Entry, facade_view, messages_listing
@@ -35,10 +36,13 @@ def received_by_copy(system: System) -> dict[str, list[dict]]:
 
 
 def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None] = print,
-                   settle_seconds: float = 20.0, facade_name: str | None = None) -> int:
+                   settle_seconds: float = 20.0, facade_name: str | None = None, t: Catalogue | None = None) -> int:
+    """POST msg1..msg`count`, print who got what in the catalogue's language (LAB_LANG's unless `t` is given);
+    answers 1 if a message is missing or doubled."""
+    t = t or catalogue()
     facade = system.url(facade_name or system.names("facade")[0])
     posted: dict[str, str] = {}
-    out(f"POST msg1..msg{count} to {facade}/facade")
+    out(t("experiment.posting", count=count, facade=facade))
     with PostClient(facade + "/facade", timeout=15) as client:
         for i in range(1, count + 1):
             outcome = client.post(f"msg{i}")
@@ -62,41 +66,42 @@ def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None
     receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m.uuid == uuid]
                  for uuid in posted}
 
-    rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else "MISSING",
-             ", ".join(receivers[uuid]) or "MISSING") for uuid, msg in posted.items()]
-    out("\nWho got what")
-    out(render(["MESSAGE", "UUID", "LOGGED BY", "RECEIVED BY"], rows))
+    missing = t("word.missing")
+    rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else missing,
+             ", ".join(receivers[uuid]) or missing) for uuid, msg in posted.items()]
+    out("\n" + t("experiment.who"))
+    out(render([t("col.message"), t("col.uuid"), t("col.logged_by"), t("col.received_by")], rows))
 
-    out("\nPer copy")
+    out("\n" + t("experiment.per_copy"))
     per_copy = Counter(m.logged_by for m in logged.values())
     for copy, msgs in received.items():
         per_copy[copy] = sum(1 for m in msgs if m.uuid in posted)
-    out(render(["COPY", "MESSAGES OF THIS RUN"], sorted(per_copy.items())))
+    out(render([t("col.copy"), t("col.messages_of_run")], sorted(per_copy.items())))
 
-    out("\nGET /facade, three times (each picks a messages copy at random)")
+    out("\n" + t("experiment.gets"))
     gets = []
     for _ in range(3):
         view = facade_view(facade, READ_TIMEOUT)
         mine = [m for m in view.merged if m.uuid in posted]
         gets.append((view.messages_copy or view.messages_error, len(mine), sum(1 for m in mine if m.received_by),
                      " ".join(m.msg for m in mine)))
-    out(render(["MESSAGES COPY", "LOGGED", "ALSO IN THAT COPY", "MESSAGES (logging order)"], gets))
+    out(render([t("col.messages_copy"), t("col.logged"), t("col.also_received"), t("col.messages_in_order")], gets))
 
     failed = count - len(posted)
     missing_log = [posted[u] for u in posted if u not in logged]
     missing_queue = [posted[u] for u in posted if not receivers[u]]
     duplicated = [posted[u] for u in posted if len(receivers[u]) > 1 or logged_count[u] > 1]
     out("")
-    out(f"posted {len(posted)}/{count}, logged {len(logged)}, received {sum(1 for u in posted if receivers[u])}"
-        f", duplicated {len(duplicated)}")
+    out(t("experiment.summary", posted=len(posted), count=count, logged=len(logged),
+          received=sum(1 for u in posted if receivers[u]), duplicated=len(duplicated)))
     problems = []
     if failed:
-        problems.append(f"{failed} POSTs failed")
+        problems.append(t("experiment.failed", count=failed))
     if missing_log:
-        problems.append("not logged: " + " ".join(missing_log))
+        problems.append(t("experiment.not_logged", messages=" ".join(missing_log)))
     if missing_queue:
-        problems.append("not received by any messages copy: " + " ".join(missing_queue))
+        problems.append(t("experiment.not_received", messages=" ".join(missing_queue)))
     if duplicated:
-        problems.append("duplicated: " + " ".join(duplicated))
-    out("verdict: " + ("FAIL - " + "; ".join(problems) if problems else "PASS - every message once"))
+        problems.append(t("experiment.duplicated", messages=" ".join(duplicated)))
+    out(t("experiment.fail", problems="; ".join(problems)) if problems else t("experiment.pass"))
     return 1 if problems else 0

@@ -43,6 +43,18 @@ TEXTS = {
     "word.up": "up",
     "word.down": "down",
     "word.missing": "MISSING",
+    # --- the experiment (labctl experiment) ---
+    "experiment.posting": "POST msg1..msg{count} to {facade}/facade",
+    "experiment.who": "Who got what",
+    "experiment.per_copy": "Per copy",
+    "experiment.gets": "GET /facade, three times (each picks a messages copy at random)",
+    "experiment.summary": "posted {posted}/{count}, logged {logged}, received {received}, duplicated {duplicated}",
+    "experiment.failed": "{count} POSTs failed",
+    "experiment.not_logged": "not logged: {messages}",
+    "experiment.not_received": "not received by any messages copy: {messages}",
+    "experiment.duplicated": "duplicated: {messages}",
+    "experiment.pass": "verdict: PASS - every message once",
+    "experiment.fail": "verdict: FAIL - {problems}",
     # --- the runner ---
     "run.starting": "starting the lab's system (logs in {logs})...",
     "run.healthy": "all healthy in {seconds} s",
