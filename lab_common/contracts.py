@@ -20,6 +20,8 @@ RECEIVED_MAP = "received"  # uuid -> ReceivedMessage, for every messages copy
 MESSAGES_TOPIC = "messages"
 MESSAGES_GROUP = "messages-service"
 QUEUES = ("hazelcast", "kafka")  # the channel facade -> messages
+LOGGING_STORES = ("hazelcast", "memory")  # where logging copies keep messages: the cluster's map, or each its own
+NO_QUEUE = "none"  # the facade's choice in the lab's Tasks 1 and 3: it logs, and offers to no queue
 
 FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry has a smaller seq
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log

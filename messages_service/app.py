@@ -29,7 +29,11 @@ def create_app(settings: ServiceSettings, *, inbox: Inbox, health_checks=None) -
 
 def build(settings: MessagesSettings):
     """The real wiring: cluster connection, the adapters of the channel (Hazelcast's queue, or a Kafka topic),
-    the consumer and redelivery threads."""
+    the consumer and redelivery threads; as the lab's Task 1 stub, none of them."""
+    if settings.messages_stub:
+        from messages_service.stub import create_stub_app
+
+        return create_stub_app(settings), lambda: None
     connection = ClusterConnection(settings)
     checks = {"hazelcast": lambda: (connection.connected, connection.status)}
     closers = []

@@ -1,5 +1,6 @@
 """What messages-service reads: its Hazelcast client, the queue it consumes (or the Kafka topic and its consumer
-group, queue=kafka), its received map, and the logging map redelivery reads."""
+group, queue=kafka), its received map, and the logging map redelivery reads; or that it runs as the lab's
+Task 1 stub."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from lab_common.contracts import MESSAGES_GROUP
 from lab_common.settings import (
     HazelcastSettings,
     QueueSettings,
+    bool_setting,
     logging_map_setting,
     messages_queue_setting,
     positive_int,
@@ -31,3 +33,7 @@ class MessagesSettings(HazelcastSettings, QueueSettings):
     logging_map: str = logging_map_setting()
     kafka_group: str = setting(MESSAGES_GROUP, "LAB_KAFKA_GROUP", "--kafka-group", str,
                                "the consumer group every messages copy joins (queue=kafka)")
+    messages_stub: bool = bool_setting(
+        False, "LAB_MESSAGES_STUB", "--messages-stub",
+        "run as the lab's Task 1 stub: GET /messages answers 'not implemented yet'; no queue, no cluster",
+    )

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from lab_common.contracts import LOGGING_STORES
 from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
 from scripts.control import ControlError
@@ -16,6 +17,7 @@ from scripts.drills import DRILLS, run_drill
 from scripts.lab.command import add_arguments as add_lab_arguments
 from scripts.lab.command import run_lab_command
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
+from scripts.launcher.topology import QUEUE_CHOICES
 from scripts.mutation import add_arguments as add_mutate_arguments
 from scripts.mutation import run_mutate
 from scripts.table import render
@@ -36,7 +38,14 @@ def _topology(args) -> Topology:
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
                     discovery=args.discovery, prometheus=args.prometheus, transport=args.transport,
-                    queue=args.queue, brokers=args.brokers)
+                    queue=args.queue, brokers=args.brokers, logging_store=args.logging_store,
+                    messages_stub=args.messages_stub)
+
+
+def _refused(args) -> str | None:
+    """Why the topology the options ask for cannot run, or None: refused before anything starts."""
+    problems = _topology(args).problems()
+    return "; ".join(problems) if problems else None
 
 
 def cmd_start(args) -> int:
@@ -173,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def topology_options(p):
-        p.add_argument("--members", type=int, default=3, help="Hazelcast members (default 3)")
+        p.set_defaults(refuse=p.error)
+        p.add_argument("--members", type=int, default=3,
+                       help="Hazelcast members (default 3; 0 when nothing needs the cluster: --logging-store memory, "
+                            "--queue none, --messages 0 or --messages-stub)")
         p.add_argument("--logging", type=int, default=3, help="logging-service copies (default 3)")
         p.add_argument("--messages", type=int, default=2, help="messages-service copies (default 2)")
         p.add_argument("--facades", type=int, default=None,
@@ -183,9 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--transport", choices=["http", "grpc"], default="http",
                        help="how the facade logs a POST: http (default), or grpc: logging-1/2/3 also serve gRPC "
                             "on 50051/50053/50055 (+ offset), found as logging-service-grpc (reads stay HTTP)")
-        p.add_argument("--queue", choices=["hazelcast", "kafka"], default="hazelcast",
-                       help="the channel facade -> messages: hazelcast (default: the cluster's queue) or kafka: "
-                            "Kafka brokers in KRaft mode, a 'messages' topic with 2 partitions (docs/kafka.md)")
+        p.add_argument("--queue", choices=QUEUE_CHOICES, default="hazelcast",
+                       help="the channel facade -> messages: hazelcast (default: the cluster's queue), kafka: "
+                            "Kafka brokers in KRaft mode, a 'messages' topic with 2 partitions (docs/kafka.md), "
+                            "or none: the facade only logs (the lab's Tasks 1 and 3; --messages 0 or --messages-stub)")
+        p.add_argument("--logging-store", choices=LOGGING_STORES, default="hazelcast",
+                       help="where logging copies keep messages: hazelcast (default: the cluster's map) or memory: "
+                            "each copy its own, no members needed (the lab's Task 1)")
+        p.add_argument("--messages-stub", action="store_true",
+                       help="run the messages copies as the lab's Task 1 stub: GET /messages answers "
+                            "'not implemented yet' (with --queue none)")
         p.add_argument("--brokers", type=int, choices=[1, 3], default=1,
                        help="Kafka brokers with --queue kafka: 1 (default, on 9092) or 3 (9092/9094/9096, "
                             "controllers on the port above each; + offset)")
@@ -254,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "refuse") and (why := _refused(args)):
+        args.refuse(why)  # the command's usage line and the reason, exit 2: nothing started
     try:
         return args.func(args)
     except ControlError as err:

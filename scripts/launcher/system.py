@@ -101,6 +101,9 @@ class System:
     def start(self, topology: Topology | None = None, *, wait: bool = True, timeout: float = 120.0,
               progress=None) -> State:
         topology = topology or Topology()
+        problems = topology.problems()
+        if problems:
+            raise LauncherError("cannot start this topology: " + "; ".join(problems))
         existing = self.load()
         if existing is not None and any(self.is_running(p, existing.run_id) for p in existing.processes.values()):
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")

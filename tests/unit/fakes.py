@@ -414,3 +414,12 @@ class FakeReceivedMap:
 
     def received_as_json(self, instance: str) -> list[str]:
         return [m.to_text() for m in self.entries.values() if m.received_by == instance]
+
+
+class FakeStubMessages:
+    """The messages copy of the lab's Task 1 as the facade's client sees it: the stub's own answer."""
+
+    def messages(self) -> FullListing:
+        from messages_service.stub import stub_answer
+
+        return FullListing("http://fake-stub", io.BytesIO(orjson.dumps(stub_answer("messages-1"))))

@@ -75,7 +75,10 @@ def test_each_service_reads_only_its_own_settings():
     common = {f.name for f in configurable_fields(ServiceSettings)}
     assert names["config-server"] == common | {"registry_file"}
     assert names["logging-service"] - common == {"hz_cluster_name", "hz_members", "hz_connect_timeout",
-                                                 "hz_invocation_timeout", "logging_map", "grpc_port"}
+                                                 "hz_invocation_timeout", "logging_map", "grpc_port",
+                                                 "logging_store"}
+    assert "messages_stub" in names["messages-service"] - names["logging-service"] - names["facade-service"]
+    assert "hazelcast" in names["facade-service"] - names["logging-service"] - names["messages-service"]
     assert {"received_map", "consumer_batch", "consumer_threads", "logging_map"} <= names["messages-service"]
     assert {"http_timeout", "http_attempts", "config_server", "discovery_ttl", "messages_queue",
             "logging_map", "received_map", "logging_transport"} <= names["facade-service"]  # maps: status page
@@ -132,5 +135,26 @@ def test_the_settings_doc_is_up_to_date():
         "docs/settings.md is stale: run python -m tests.unit.test_settings"
 
 
+def test_only_the_facade_takes_queue_none_and_it_may_go_without_hazelcast_only_without_the_clusters_queue():
+    facade = FacadeSettings.load("facade-service", default_port=8080, argv=[],
+                                 environ={"LAB_QUEUE": "none", "LAB_HAZELCAST": "false"})
+    assert (facade.queue, facade.hazelcast) == ("none", False)
+    with pytest.raises(SettingsError, match="LAB_QUEUE"):
+        MessagesSettings.load("messages-service", default_port=8082, argv=[], environ={"LAB_QUEUE": "none"})
+    with pytest.raises(SettingsError, match="LAB_HAZELCAST=false needs LAB_QUEUE none or kafka"):
+        FacadeSettings.load("facade-service", default_port=8080, argv=[], environ={"LAB_HAZELCAST": "false"})
+
+
+def test_the_logging_store_is_hazelcast_or_memory_and_the_stub_a_boolean():
+    assert LoggingSettings.load("logging-service", default_port=8081, argv=["--logging-store", "memory"],
+                                environ={}).logging_store == "memory"
+    assert MessagesSettings.load("messages-service", default_port=8082, argv=[],
+                                 environ={"LAB_MESSAGES_STUB": "true"}).messages_stub
+    with pytest.raises(SettingsError) as err:
+        LoggingSettings.load("logging-service", default_port=8081, argv=[], environ={"LAB_LOGGING_STORE": "redis"})
+    assert "LAB_LOGGING_STORE='redis': must be one of hazelcast, memory" in str(err.value)
+
+
 if __name__ == "__main__":
     SETTINGS_DOC.write_text(settings_doc(), encoding="utf-8")
+
