@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from scripts.lab import lab4, lab5
+from scripts.lab import lab1, lab3, lab4, lab5
 from scripts.lab.framework import Lab, LabUnavailable
 from scripts.lab.i18n import Catalogue
 
 LABS: dict[str, Lab] = {
+    "1": lab1.LAB,
+    "1 --grpc": lab1.GRPC,
+    "3": lab3.LAB,
     "4": lab4.LAB,
     "4 --kafka": lab4.KAFKA,
     "5": lab5.LAB,

@@ -14,6 +14,7 @@ TEXTS = {
     "col.copy": "COPY",
     "col.count": "COUNT",
     "col.messages": "MESSAGES",
+    "col.post_number": "POST",
     "col.attempt": "GET",
     "col.logging_copy": "LOGGING COPY",
     "col.messages_copy": "MESSAGES COPY",
@@ -34,6 +35,11 @@ TEXTS = {
     "col.value": "VALUE",
     "col.passing": "PASSING",
     "col.instance": "INSTANCE",
+    "col.addresses": "ADDRESSES",
+    "col.seconds": "SECONDS",
+    "col.stored": "STORED",
+    "col.method": "METHOD",
+    "col.code": "CODE",
     "col.messages_of_run": "MESSAGES OF THIS RUN",
     "col.messages_in_order": "MESSAGES (logging order)",
     # --- words in tables ---
@@ -104,11 +110,19 @@ TEXTS = {
     "expect.critical": "Consul's check of {copy} to turn critical (or {copy} to leave the catalogue)",
     "expect.live_only": "every POST logged by a live copy, none by {copy}",
     "expect.passing": "Consul's check of {copy} passing again",
+    "expect.logging_empty": "every logging copy empty before anything was posted",
+    "expect.registry": "the config server to name the 3 logging copies",
+    "expect.stub_merged": "the logged messages merged with the stub's 'not implemented yet'",
+    "expect.dedup": "the first POST stored (201), the repeats answered 200 as duplicates, the uuid stored once",
+    "expect.retried_once": "the waiting POST answered 201 once logging was back, and logged once",
+    "expect.grpc": "at least {count} Log calls answered OK over gRPC",
     # --- what a check saw ---
     "seen.missing_doubled": "missing: [{missing}], twice: [{doubled}]",
     "seen.read": "GET number {attempt} had {count}; missing: [{missing}]",
     "seen.queue": "queue size {size}, owner {owner}",
     "seen.lag": "lag {lag}",
+    "seen.dedup": "answers {codes}, stored {stored} time(s)",
+    "seen.retried": "answer {status}, stored {stored} time(s)",
     # --- facts inside explanations ---
     "fact.member_entries": "{member} {owned} (+{backups} backups)",
     # --- the report ---
@@ -123,6 +137,80 @@ TEXTS = {
     "report.passed": "Every step saw what it expected.",
     "report.failed": "The lab stopped: expected {expected}; seen {seen}.",
     "report.stopped": "Stopped before the last step.",
+    # --- lab 1 ---
+    "lab1.title": "Lab 1: the basic microservices: facade, logging in memory, a messages stub",
+    "lab1.intro": "One facade, one logging copy that keeps messages in its own memory (a dictionary by uuid) and "
+                  "a messages service that only answers 'not implemented yet'. Task 1's request shapes, the "
+                  "facade's retries and logging's dedup by uuid.",
+    "lab1-grpc.title": "Lab 1 (gRPC): the facade logs over gRPC",
+    "lab1-grpc.intro": "As lab 1, but the facade calls logging's LoggingService.Log over gRPC; reads stay HTTP.",
+    "lab1.start.title": "Start the system: facade, one logging copy in memory, the messages stub",
+    "lab1.start.why": "{processes} processes and no Hazelcast member: logging keeps what it gets in its own "
+                      "process, and the messages service is a stub. The config server tells the facade where "
+                      "both are.",
+    "lab1.start.look": "no cluster section: there is no cluster; the copies are healthy.",
+    "lab1.post.title": "POST three messages the Task 1 way (txt on the facade's root)",
+    "lab1.post.why": "The facade gave each message a uuid and sent {{uuid, msg}} to logging, which stored it: 201. "
+                     "All went to the one copy there is ({spread}).",
+    "lab1.post.look": "the last messages list the three, logged by logging-1.",
+    "lab1.read.title": "GET through the facade: logging's messages and the messages service's answer",
+    "lab1.read.why": "The facade asked both services and merged the answers: logging's {count} messages, and the "
+                     "stub's '{stub}'.",
+    "lab1.read.look": "messages-1 is up, and says what it is: a stub.",
+    "lab1.dedup.title": "POST the same uuid to logging three times",
+    "lab1.dedup.why": "Logging keys messages by uuid: the first POST stored it (201), the repeats found uuid {uuid} "
+                      "already there and answered 200 without storing it again ({stored} stored). That is what "
+                      "makes a retry safe.",
+    "lab1.dedup.look": "nothing: the POSTs went straight to logging, not through the facade.",
+    "lab1.retry.title": "Stop logging, POST with a retry window, start logging in the middle",
+    "lab1.retry.why": "The facade kept retrying logging for up to {window} s (Prefer: wait); logging came back and "
+                      "the POST was answered 201 after {seconds} s, logged once. Logging had {before} messages "
+                      "before and has {after} now: its memory died with the process, which is why lab 3 puts "
+                      "the messages in a distributed map. POSTs without a retry window got a fast 503 "
+                      "({load_failed} of {load_posts}).",
+    "lab1.retry.look": "logging-1 turns down, then up; the retried message appears in the last messages.",
+    "lab1.grpc.title": "Count the gRPC calls logging answered",
+    "lab1.grpc.why": "Every POST of this lab reached logging as a gRPC Log call ({ok} answered OK): the facade "
+                     "found logging's gRPC address (logging-service-grpc) from the config server.",
+    "lab1.grpc.look": "nothing new: the page shows the copies' health, not the calls.",
+    # --- lab 3 ---
+    "lab3.title": "Lab 3: logging on a Hazelcast distributed map",
+    "lab3.intro": "Three logging copies, each paired with a Hazelcast member, keep messages in one distributed "
+                  "map; the config server tells the facade where they are; the facade picks a copy at random. "
+                  "Then copies are killed together with their members: nothing is lost.",
+    "lab3.start.title": "Start the system: 3 members, 3 logging copies, config server, facade (no queue yet)",
+    "lab3.start.why": "{processes} processes: {members} Hazelcast members form one cluster, logging-N is paired "
+                      "with member-N (its client connects to that member first).",
+    "lab3.start.look": "three members up; no messages copies, no queue in this lab.",
+    "lab3.empty.title": "Ask each logging copy what it holds",
+    "lab3.empty.why": "The map is empty: all {copies} copies answer an empty list.",
+    "lab3.empty.look": "the members hold 0 entries.",
+    "lab3.registry.title": "Ask the config server where the services are",
+    "lab3.registry.why": "The facade does not know any address: it asks the config server by service name, which "
+                         "answers the {count} logging copies from its file (and caches the answer).",
+    "lab3.registry.look": "the service copies table is read from the same registry.",
+    "lab3.post.title": "POST msg1 ... msg10 through the facade",
+    "lab3.post.why": "Every POST was answered 201; the facade picked a logging copy at random for each ({spread}).",
+    "lab3.post.look": "the last messages list msg1..msg10 with the copy that logged each.",
+    "lab3.logged.title": "Show which messages each logging copy received",
+    "lab3.logged.why": "Each copy logged its share, yet all write one distributed map: an entry lives on the member "
+                       "owning its key's partition, with synchronous backups on the other two ({entries}). That is "
+                       "why any copy reads all {count}.",
+    "lab3.logged.look": "the members' bars: entries owned and backups held, as Management Center shows them.",
+    "lab3.read.title": "GET everything through the facade",
+    "lab3.read.why": "Whichever copy the facade asks, it reads all {count} from the map.",
+    "lab3.read.look": "the logged count is {count}.",
+    "lab3.kill1.title": "Kill logging-1 together with member-1, read again",
+    "lab3.kill1.why": "{copy} and {member} are gone; {live} members are left and every entry had a backup on them, "
+                      "so all {count} messages are read again ({seconds} s after the kill). {load_failed} of "
+                      "{load_posts} POSTs sent meanwhile were not answered 201; the facade passed over the dead "
+                      "copy. Entries now: {entries}.",
+    "lab3.kill1.look": "member-1 down; its partitions moved to the others, the backups were promoted.",
+    "lab3.kill2.title": "Kill logging-2 together with member-2, read again",
+    "lab3.kill2.why": "Only one member is left, and it has all {count} messages: with two synchronous backups, any "
+                      "two of the three members may die. ({entries}; read {seconds} s after the kill; "
+                      "{load_failed} of {load_posts} POSTs not answered 201.)",
+    "lab3.kill2.look": "one member up, owning every entry; logging-1 and logging-2 down.",
     # --- lab 4 ---
     "lab4.title": "Lab 4: a message queue between the facade and two messages copies",
     "lab4.intro": "Three logging copies on three Hazelcast members, a config server, the facade, and two messages "

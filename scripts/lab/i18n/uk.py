@@ -14,6 +14,7 @@ TEXTS = {
     "col.copy": "КОПІЯ",
     "col.count": "КІЛЬКІСТЬ",
     "col.messages": "ПОВІДОМЛЕННЯ",
+    "col.post_number": "POST №",
     "col.attempt": "GET",
     "col.logging_copy": "КОПІЯ LOGGING",
     "col.messages_copy": "КОПІЯ MESSAGES",
@@ -34,6 +35,11 @@ TEXTS = {
     "col.value": "ЗНАЧЕННЯ",
     "col.passing": "ПРОХОДЯТЬ ПЕРЕВІРКУ",
     "col.instance": "ЕКЗЕМПЛЯР",
+    "col.addresses": "АДРЕСИ",
+    "col.seconds": "СЕКУНД",
+    "col.stored": "ЗБЕРЕЖЕНО",
+    "col.method": "МЕТОД",
+    "col.code": "КОД",
     "col.messages_of_run": "ПОВІДОМЛЕНЬ ЦЬОГО ЗАПУСКУ",
     "col.messages_in_order": "ПОВІДОМЛЕННЯ (у порядку логування)",
     # --- слова в таблицях ---
@@ -106,11 +112,19 @@ TEXTS = {
     "expect.critical": "перевірка {copy} у Consul стає critical (або {copy} зникає з каталогу)",
     "expect.live_only": "кожен POST залогувала жива копія, жоден — {copy}",
     "expect.passing": "перевірка {copy} у Consul знову проходить",
+    "expect.logging_empty": "кожна копія logging порожня, доки нічого не надіслано",
+    "expect.registry": "config-server називає 3 копії logging",
+    "expect.stub_merged": "залоговані повідомлення разом з 'not implemented yet' від заглушки",
+    "expect.dedup": "перший POST збережено (201), повтори отримали 200 як дублікати, uuid збережено один раз",
+    "expect.retried_once": "POST, що чекав, отримав 201, коли logging повернувся, і залогований один раз",
+    "expect.grpc": "щонайменше {count} викликів Log з відповіддю OK через gRPC",
     # --- що побачила перевірка ---
     "seen.missing_doubled": "бракує: [{missing}], двічі: [{doubled}]",
     "seen.read": "GET номер {attempt} повернув {count}; бракує: [{missing}]",
     "seen.queue": "розмір черги {size}, власник {owner}",
     "seen.lag": "лаг {lag}",
+    "seen.dedup": "відповіді {codes}, збережено разів: {stored}",
+    "seen.retried": "відповідь {status}, збережено разів: {stored}",
     # --- факти в поясненнях ---
     "fact.member_entries": "{member} {owned} (+{backups} резервних)",
     # --- звіт ---
@@ -126,6 +140,80 @@ TEXTS = {
     "report.passed": "Кожен крок побачив те, що очікував.",
     "report.failed": "Лабораторну зупинено: очікувалося {expected}; побачено {seen}.",
     "report.stopped": "Зупинено до останнього кроку.",
+    # --- лабораторна 1 ---
+    "lab1.title": "Лабораторна 1: базова архітектура мікросервісів — фасад, logging у пам'яті, заглушка messages",
+    "lab1.intro": "Один фасад, одна копія logging, що тримає повідомлення у власній пам'яті (словник за uuid), і "
+                  "messages-service, який лише відповідає 'not implemented yet'. Формати запитів Task 1, "
+                  "повторні спроби фасаду і захист logging від дублікатів за uuid.",
+    "lab1-grpc.title": "Лабораторна 1 (gRPC): фасад логує через gRPC",
+    "lab1-grpc.intro": "Як лабораторна 1, але фасад викликає LoggingService.Log у logging через gRPC; читання "
+                       "лишається на HTTP.",
+    "lab1.start.title": "Запустити систему: фасад, одна копія logging у пам'яті, заглушка messages",
+    "lab1.start.why": "Працює {processes} процеси і жодної ноди Hazelcast: logging тримає отримане у своєму "
+                      "процесі, а messages-service — заглушка. Де вони, фасаду каже config-server.",
+    "lab1.start.look": "розділу кластера немає, бо немає кластера; копії здорові.",
+    "lab1.post.title": "Надіслати три POST-запити як у Task 1 (txt на корінь фасаду)",
+    "lab1.post.why": "Фасад дав кожному повідомленню uuid і надіслав {{uuid, msg}} у logging, а той його зберіг: "
+                     "201. Усе потрапило до єдиної копії ({spread}).",
+    "lab1.post.look": "в останніх повідомленнях — ці три, залоговані logging-1.",
+    "lab1.read.title": "GET через фасад: повідомлення logging і відповідь messages-service",
+    "lab1.read.why": "Фасад запитав обидва сервіси й об'єднав відповіді: {count} повідомлення від logging і "
+                     "'{stub}' від заглушки.",
+    "lab1.read.look": "messages-1 працює і прямо каже, що він заглушка.",
+    "lab1.dedup.title": "Тричі надіслати POST з тим самим uuid у logging",
+    "lab1.dedup.why": "Logging зберігає повідомлення за uuid: перший POST його зберіг (201), повтори знайшли uuid "
+                      "{uuid} на місці й відповіли 200, нічого не записавши вдруге (збережено: {stored}). Саме "
+                      "тому повторна спроба безпечна.",
+    "lab1.dedup.look": "нічого: POST-запити йшли прямо в logging, минаючи фасад.",
+    "lab1.retry.title": "Вимкнути logging, надіслати POST з вікном повторів, увімкнути logging посередині",
+    "lab1.retry.why": "Фасад повторював спроби до {window} с (Prefer: wait); logging повернувся, і POST отримав 201 "
+                      "через {seconds} с, залогований один раз. До того в logging було {before} повідомлень, тепер "
+                      "{after}: його пам'ять загинула разом з процесом — тому в лабораторній 3 повідомлення "
+                      "переїжджають у розподілену мапу. POST-запити без вікна повторів отримали швидкий 503 "
+                      "({load_failed} з {load_posts}).",
+    "lab1.retry.look": "logging-1 стає 'down', потім 'up'; повторене повідомлення з'являється серед останніх.",
+    "lab1.grpc.title": "Порахувати gRPC-виклики, на які відповів logging",
+    "lab1.grpc.why": "Кожен POST цієї лабораторної дійшов до logging як gRPC-виклик Log ({ok} з відповіддю OK): "
+                     "gRPC-адресу logging (logging-service-grpc) фасад узяв у config-server.",
+    "lab1.grpc.look": "нічого нового: сторінка показує здоров'я копій, а не виклики.",
+    # --- лабораторна 3 ---
+    "lab3.title": "Лабораторна 3: logging на розподіленій мапі Hazelcast",
+    "lab3.intro": "Три копії logging, кожна в парі з нодою Hazelcast, тримають повідомлення в одній розподіленій "
+                  "мапі; config-server каже фасаду, де вони; фасад обирає копію навмання. Потім копії вбиваємо "
+                  "разом з їхніми нодами — і нічого не втрачається.",
+    "lab3.start.title": "Запустити систему: 3 ноди, 3 копії logging, config-server, фасад (черги ще немає)",
+    "lab3.start.why": "Працює {processes} процесів: {members} ноди Hazelcast утворюють один кластер, logging-N у "
+                      "парі з member-N (її клієнт спершу підключається до цієї ноди).",
+    "lab3.start.look": "три ноди працюють; копій messages і черги в цій лабораторній немає.",
+    "lab3.empty.title": "Запитати кожну копію logging, що в ній є",
+    "lab3.empty.why": "Мапа порожня: усі {copies} копії повертають порожній список.",
+    "lab3.empty.look": "на нодах 0 записів.",
+    "lab3.registry.title": "Запитати config-server, де сервіси",
+    "lab3.registry.why": "Фасад не знає жодної адреси: він питає config-server за назвою сервісу, а той повертає "
+                         "{count} копії logging зі свого файлу (фасад кешує відповідь).",
+    "lab3.registry.look": "таблицю копій сервісів прочитано з того самого реєстру.",
+    "lab3.post.title": "Через HTTP POST записати 10 повідомлень msg1-msg10 через facade-service",
+    "lab3.post.why": "На кожен POST відповідь 201; для кожного фасад обрав копію logging навмання ({spread}).",
+    "lab3.post.look": "в останніх повідомленнях — msg1..msg10 і копія, що залогувала кожне.",
+    "lab3.logged.title": "Показати, які повідомлення отримав кожен з екземплярів logging-service",
+    "lab3.logged.why": "Кожна копія залогувала свою частку, але всі пишуть в одну розподілену мапу: запис лежить на "
+                       "ноді, що володіє партицією його ключа, з синхронними резервними копіями на двох інших "
+                       "({entries}). Тому будь-яка копія читає всі {count}.",
+    "lab3.logged.look": "смуги нод: записи у власності й резервні копії, як у Management Center.",
+    "lab3.read.title": "Через HTTP GET з facade-service прочитати всі повідомлення",
+    "lab3.read.why": "Яку б копію не запитав фасад, вона читає з мапи всі {count}.",
+    "lab3.read.look": "кількість залогованого — {count}.",
+    "lab3.kill1.title": "Вимкнути logging-1 разом з member-1 і прочитати знову",
+    "lab3.kill1.why": "{copy} і {member} більше немає; лишилося нод: {live}, і кожен запис мав на них резервну "
+                      "копію, тож усі {count} повідомлень читаються знову ({seconds} с після вбивства). Без 201 "
+                      "лишилося {load_failed} з {load_posts} POST-запитів за цей час; фасад оминув мертву копію. "
+                      "Записи тепер: {entries}.",
+    "lab3.kill1.look": "member-1 не працює; її партиції перейшли до інших, резервні копії стали основними.",
+    "lab3.kill2.title": "Вимкнути logging-2 разом з member-2 і прочитати знову",
+    "lab3.kill2.why": "Лишилася одна нода, і в ній усі {count} повідомлень: з двома синхронними резервними копіями "
+                      "можуть загинути будь-які дві ноди з трьох. ({entries}; прочитано через {seconds} с після "
+                      "вбивства; без 201 — {load_failed} з {load_posts} POST-запитів.)",
+    "lab3.kill2.look": "працює одна нода, і їй належать усі записи; logging-1 і logging-2 не працюють.",
     # --- лабораторна 4 ---
     "lab4.title": "Лабораторна 4: черга повідомлень між фасадом і двома копіями messages",
     "lab4.intro": "Три копії logging на трьох нодах Hazelcast, config-server, фасад і дві копії messages, що "
