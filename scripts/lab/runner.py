@@ -19,7 +19,7 @@ from scripts.load import Outcome
 from scripts.table import render
 
 HTTP_TIMEOUT = 10.0  # every call a step makes is bounded
-LOAD_LEAD = 1.5  # seconds of background load before a fault step acts, and after: the chart's before and after
+LOAD_LEAD = 1.0  # seconds of background load before a fault step acts, and after: the chart's before and after
 
 Out = Callable[[str], None]
 Ask = Callable[[str], str]
@@ -110,14 +110,23 @@ class LabRun:
         return at
 
     def kill(self, *names: str) -> float:
+        """SIGKILL them; the lab stops if one is still running afterwards."""
         at = min(self.system.kill(name) for name in names)
         self.mark(self.t("mark.killed", names=" + ".join(names)), at)
+        self._expect_down(names)
         return at
 
     def stop(self, *names: str) -> None:
+        """SIGTERM them (SIGKILL after a bound); the lab stops if one is still running afterwards."""
         for name in names:
             self.system.terminate(name)
         self.mark(self.t("mark.stopped", names=" + ".join(names)))
+        self._expect_down(names)
+
+    def _expect_down(self, names: tuple[str, ...]) -> None:
+        alive = [name for name in names if self.running(name)]
+        self.expect(not alive, "expect.down", self.t("seen.running", names=", ".join(alive)),
+                    names=", ".join(names))
 
     def start(self, *names: str) -> None:
         self.mark(self.t("mark.starting", names=" + ".join(names)))

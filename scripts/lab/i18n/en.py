@@ -94,6 +94,8 @@ TEXTS = {
     "error.no_variant": "lab {lab} has no --{variant} variant; the labs: {known}.",
     "error.no_lab": "there is no lab {lab}; the labs: {known} (`labctl lab list`).",
     # --- what a check expected ---
+    "expect.down": "{names} not running",
+    "seen.running": "still running: {names}",
     "expect.all_healthy": "every process healthy",
     "expect.all_201": "all {count} POSTs answered 201",
     "expect.logged_once": "every message logged, each once",

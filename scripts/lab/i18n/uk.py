@@ -96,6 +96,8 @@ TEXTS = {
     "error.no_variant": "у лабораторної {lab} немає варіанта --{variant}; лабораторні: {known}.",
     "error.no_lab": "лабораторної {lab} немає; лабораторні: {known} (`labctl lab list`).",
     # --- що очікувала перевірка ---
+    "expect.down": "{names} не працюють",
+    "seen.running": "досі працюють: {names}",
     "expect.all_healthy": "усі процеси здорові",
     "expect.all_201": "на всі {count} POST-запитів відповідь 201",
     "expect.logged_once": "кожне повідомлення залоговане, і лише раз",
