@@ -9,8 +9,10 @@ TRANSPORT ?= http
 QUEUE ?= hazelcast
 BROKERS ?= 1
 PYTEST_ARGS ?=
+N ?= list
+LAB_ARGS ?=
 
-.PHONY: run test setup unit experiment mutate lint clean stop
+.PHONY: run test setup unit experiment mutate lint clean stop lab
 
 run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka
 ifeq ($(QUEUE),kafka)
@@ -25,13 +27,22 @@ endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
 		$(if $(PROMETHEUS),--prometheus)
 
-test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test
-	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium
+test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, tmux, podman and its images too: once per machine) and run every test
+	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium tmux
 	$(BIN)/python -m scripts.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: setup ## only the fast unit tests (no cluster)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lab: setup ## walk through a lab of the course on its own system: make lab N=3 [LAB_ARGS="--report reports --lang uk"]
+ifeq ($(N),5)
+	$(BIN)/python -m scripts.deps consul
+endif
+ifneq ($(findstring --kafka,$(LAB_ARGS)),)
+	$(BIN)/python -m scripts.deps kafka
+endif
+	$(BIN)/labctl lab $(N) $(LAB_ARGS)
 
 experiment: setup ## the msg1..msg10 experiment against a running system
 	$(BIN)/labctl experiment

@@ -1,7 +1,7 @@
 """Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar, the Prometheus
 JMX exporter agent and the Kafka broker's classpath (Maven Central), the Consul agent and kustomize (built
-from their Go modules), and Debian's prometheus and chromium packages.
-Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium ...]"""
+from their Go modules), and Debian's prometheus, chromium and tmux packages.
+Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium|tmux ...]"""
 
 from __future__ import annotations
 
@@ -115,6 +115,11 @@ def ensure_chromium() -> str:
     return ensure_debian_package("chromium", "chromium")
 
 
+def ensure_tmux() -> str:
+    """For the test that runs a lab interactively (it types Enter and q into a tmux pane): Debian's tmux."""
+    return ensure_debian_package("tmux", "tmux")
+
+
 def consul_binary() -> Path:
     return cache_dir() / f"consul-{CONSUL_VERSION}" / "consul"
 
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "kafka": ensure_kafka_libs,
                  "consul": ensure_consul,
-                 "kustomize": ensure_kustomize, "prometheus": ensure_prometheus, "chromium": ensure_chromium}
+                 "kustomize": ensure_kustomize, "prometheus": ensure_prometheus, "chromium": ensure_chromium,
+                 "tmux": ensure_tmux}
         path = fetch[name]()
         print(f"{name}: {path}")
     return 0

@@ -77,9 +77,16 @@ def run_lab(lab: Lab, system: System, t: Catalogue, options: Options, out: Calla
     records: list[StepRecord] = []
     failure, stopped, code = None, False, 0
     try:
-        start_system(system, lab.topology(options.port_offset), t, out)
-        run = LabRun(lab, controller or system, t, run_dir=options.run_dir)
+        try:  # a refused or failed start leaves nothing behind: the launcher stops what it had started
+            start_system(system, lab.topology(options.port_offset), t, out)
+        except LabUnavailable as err:
+            out(str(err))
+            return 2
+        except KeyboardInterrupt:
+            out(t("run.done_stopped"))
+            return EXIT_STOPPED_BY_SIGNAL
         try:
+            run = LabRun(lab, controller or system, t, run_dir=options.run_dir)
             stopped = walk(lab, run, options, out, ask, capture if options.report_dir else None, records)
         except LabFailed as err:
             failure, code = err, 1
@@ -87,14 +94,10 @@ def run_lab(lab: Lab, system: System, t: Catalogue, options: Options, out: Calla
             out(t("run.failed", expected=err.expected, seen=err.seen))
         except KeyboardInterrupt:
             stopped, code = True, EXIT_STOPPED_BY_SIGNAL
-    except LabUnavailable as err:
-        out(str(err))
-        return 2
-    except KeyboardInterrupt:
-        stopped, code = True, EXIT_STOPPED_BY_SIGNAL
+        finally:
+            out(t("run.stopping"))
+            system.stop()
     finally:
-        out(t("run.stopping"))
-        system.stop()
         signal.signal(signal.SIGTERM, previous)
     if options.report_dir is not None:
         _charts(records, options.report_dir, lab, t)

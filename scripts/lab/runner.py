@@ -173,7 +173,10 @@ def walk(lab: Lab, run: LabRun, options: Options, out: Out, ask: Ask, shoot: Cal
         record = StepRecord(number, title, command)
         records.append(record)
         try:
-            result = _act(step, run, record)
+            try:
+                result = _act(step, run, record)
+            except (ControlError, requests.RequestException, ValueError, KeyError) as err:
+                raise LabFailed(t("expect.answers"), f"{type(err).__name__}: {err}") from err
         except LabFailed as failure:
             record.failure = failure
             raise

@@ -96,6 +96,7 @@ TEXTS = {
     # --- what a check expected ---
     "expect.down": "{names} not running",
     "seen.running": "still running: {names}",
+    "expect.answers": "the step's calls answered as the system should",
     "expect.all_healthy": "every process healthy",
     "expect.all_201": "all {count} POSTs answered 201",
     "expect.logged_once": "every message logged, each once",
