@@ -1,4 +1,5 @@
-"""The facade's adapters: HTTP clients of logging and messages, and the queue (Hazelcast's, or a Kafka topic)."""
+"""The facade's adapters: HTTP clients of logging and messages, and the queue (Hazelcast's, a Kafka topic, or
+none)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,13 @@ class MessagesClient:
 
     def messages(self) -> FullListing:
         return _full_listing(self._client, "/messages")
+
+
+class NoQueue:
+    """The facade of the lab's Tasks 1 and 3 (queue=none): a POST is only logged, and offered nowhere."""
+
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
+        return None
 
 
 class HazelcastQueue:

@@ -103,7 +103,7 @@ def add_status_page(app: Flask, status: Status) -> None:
 def build(settings: FacadeSettings):
     """The real wiring: discovery, pooled HTTP clients for logging and messages, the queue: the cluster's, a
     Kafka topic (queue=kafka), or none (queue=none); a Hazelcast client unless hazelcast=false."""
-    from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
+    from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient, NoQueue
     from facade_service.status_adapters import HealthProbe
     from lab_common.discovery_factory import make_discovery
     from lab_common.failover import CopyBreakers
@@ -142,7 +142,7 @@ def build(settings: FacadeSettings):
             connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
             logging_map=settings.logging_map, received_map=settings.received_map,
             queue=None if settings.queue == NO_QUEUE else settings.messages_queue)
-    topic, queue = None, None
+    topic, queue = None, NoQueue()
     if settings.queue == "kafka":
         from facade_service.adapters import KafkaQueue
         from facade_service.kafka_status import KafkaTopicView

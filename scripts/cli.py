@@ -172,6 +172,11 @@ def cmd_drill(args) -> int:
         controller = System(args.run_dir)
     report = run_drill(args.name, controller, out=_say)
     _say("\n" + report.to_text())
+    if args.chart:
+        from scripts.timeline import Timeline, save_timeline
+
+        save_timeline(Timeline.from_report(report), args.chart, f"drill {args.name}: {report.verdict[:60]}")
+        _say(f"timeline chart: {args.chart}")
     return 0 if report.passed else 1
 
 
@@ -259,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose-project", default=None,
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
+    p.add_argument("--chart", type=Path, default=None, metavar="FILE",
+                   help="also write a PNG timeline: POSTs answered 201, 503 or not at all per second, each kill, "
+                        "freeze, thaw, stop or start marked")
     p.set_defaults(func=cmd_drill)
     p = sub.add_parser("lab", help="walk through a lab of the course on its own system, step by step "
                                    "(`labctl lab list`; e.g. `labctl lab 3 --report reports`)")

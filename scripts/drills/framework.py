@@ -68,9 +68,10 @@ class DrillRun:
     def facade(self) -> str:
         return self.controller.url(self.controller.names("facade")[0])
 
-    def note(self, what: str, at: float | None = None) -> float:
+    def note(self, what: str, at: float | None = None, *, mark: str = "") -> float:
+        """Report an event (`mark`: a fault's label on the timeline chart)."""
         at = time.time() if at is None else at
-        self.report.events.append(Event(at, what))
+        self.report.events.append(Event(at, what, mark))
         self.out(f"{clock(at)}  {what}")
         return at
 
@@ -111,24 +112,24 @@ class DrillRun:
             for copy in self.controller.names("messages"):
                 self.uncounted.setdefault(copy, "the received map was lost with the cluster")
         for name, at in zip(names, times, strict=True):
-            self.note(f"killed {name} (SIGKILL)", at)
+            self.note(f"killed {name} (SIGKILL)", at, mark=f"kill {name}")
         return min(times)
 
     def freeze(self, name: str) -> float:
         at = self.controller.freeze(name)
         self.frozen.append(name)
-        return self.note(f"froze {name} (SIGSTOP: it hangs with its connections open)", at)
+        return self.note(f"froze {name} (SIGSTOP: it hangs with its connections open)", at, mark=f"freeze {name}")
 
     def thaw(self, name: str) -> float:
         at = self.controller.thaw(name)
         self.frozen.remove(name)
-        return self.note(f"thawed {name} (SIGCONT)", at)
+        return self.note(f"thawed {name} (SIGCONT)", at, mark=f"thaw {name}")
 
     def stop(self, *names: str) -> None:
         for name in names:
             self.controller.terminate(name)
             self.down.append(name)
-            self.note(f"stopped {name} (SIGTERM)")
+            self.note(f"stopped {name} (SIGTERM)", mark=f"stop {name}")
         self._lose_counts(names, "stopped")
 
     def recount(self) -> None:
@@ -154,7 +155,7 @@ class DrillRun:
         started = time.monotonic()
         for name in names:
             self.controller.start_process(name, wait=False)
-            self.note(f"started {name}")
+            self.note(f"started {name}", mark=f"start {name}")
         self.controller.wait_healthy(list(names), timeout=timeout)
         self.down = [n for n in self.down if n not in names]
         return self.note(f"{', '.join(names)} healthy after {time.monotonic() - started:.1f} s")
@@ -190,6 +191,7 @@ class DrillRun:
         poster.start().join()
         accepted = poster.accepted
         self.failed += poster.failures
+        self.report.outcomes += poster.outcomes
         self.note(f"posted {count}: {len(accepted)} answered 201, failed: {failure_summary(poster.failures)}")
         self.check(len(accepted) == count, f"{count - len(accepted)} of {count} POSTs failed with all nodes up")
         self.report.posted += len(accepted)
@@ -199,6 +201,7 @@ class DrillRun:
         """Count a finished continuous load into the report; answers what was accepted."""
         accepted = poster.accepted
         self.failed += poster.failures
+        self.report.outcomes += poster.outcomes
         self.report.posted += len(accepted)
         self.figure("POSTs sent", len(poster.outcomes))
         self.figure("POSTs failed", failure_summary(poster.failures))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from scripts.load import Outcome
 from scripts.table import render
 
 
@@ -16,8 +17,9 @@ def clock(at: float) -> str:
 
 @dataclass(frozen=True)
 class Event:
-    at: float
+    at: float  # time.time()
     what: str
+    mark: str = ""  # a fault event's short label on the timeline chart ("kill member-2"); "" for the others
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Report:
     settled: dict[str, str] = field(default_factory=dict)  # uuid -> text of what the drill checked at the end
     recovery_seconds: float | None = None
     recovery_meaning: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)  # every POST of the drill's loads: its timeline
 
     @property
     def passed(self) -> bool:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
 
-from scripts import drills
+from scripts import cli, drills
 from scripts.drills import Report
 from scripts.launcher import System
+from scripts.timeline import Timeline
+from tests.helpers import assert_real_png
 
 pytestmark = pytest.mark.drill
 
@@ -35,6 +38,23 @@ def drilled(system: System, drill: Callable[..., Report], *, cluster_lost: bool 
     assert_the_system_holds_exactly(system, report.settled, tag=report.tag if shared else "")
     assert_each_messages_copy_counts_what_it_lists(system, pids, cluster_lost or heal_writes_over, counted_before)
     return report
+
+
+def as_labctl_runs_it(name: str, chart: Path, monkeypatch) -> Callable[..., Report]:
+    """The drill run through `labctl drill NAME --chart FILE` (in this process), answering its report."""
+
+    def run(system: System, out) -> Report:
+        reports = []
+
+        def run_and_keep(*args, **options) -> Report:
+            reports.append(drills.run_drill(*args, **options))
+            return reports[-1]
+
+        monkeypatch.setattr(cli, "run_drill", run_and_keep)
+        cli.main(["--run-dir", str(system.run_dir), "drill", name, "--chart", str(chart)])
+        return reports[0]
+
+    return run
 
 
 def get_json(url: str) -> dict:
@@ -130,10 +150,14 @@ def test_posts_answered_201_survive_losing_the_queue_owner_and_another_member_un
 
 
 @pytest.mark.parametrize("system", ["http", "grpc"], indirect=True)
-def test_posts_keep_succeeding_without_a_logging_copy_and_status_shows_it_dead(system):
-    report = drilled(system, drills.logging_loss)
+def test_posts_keep_succeeding_without_a_logging_copy_and_status_shows_it_dead(system, tmp_path, monkeypatch):
+    chart = tmp_path / "logging-loss.png"
+    report = drilled(system, as_labctl_runs_it("logging-loss", chart, monkeypatch))
     assert report.value_of("POSTs failed") == "none"
     assert report.value_of("launcher status of logging-2").startswith("down")
+    assert_real_png(chart, width=1200, height=480)  # its timeline: `labctl drill logging-loss --chart FILE`
+    marks = Timeline.from_report(report).marks
+    assert [label for _, label in marks] == ["kill logging-2", "start logging-2"]
 
 
 def test_the_facade_works_from_its_cache_without_the_config_server_and_reads_it_again(system):

@@ -3,6 +3,7 @@ page of a system without a queue (and without members), the logging copy on its 
 
 import dataclasses
 
+from facade_service.adapters import NoQueue
 from facade_service.app import create_app as create_facade_app
 from facade_service.service import Facade
 from facade_service.status import RecentPosts, Status
@@ -33,14 +34,14 @@ def test_the_stub_answers_not_implemented_yet_as_json_and_is_healthy():
 
 def test_a_facade_without_a_queue_logs_answers_201_and_offers_nothing():
     logging = FakeLogging()
-    client = create_facade_app(_settings(), facade=Facade(logging, FakeStubMessages(), None)).test_client()
+    client = create_facade_app(_settings(), facade=Facade(logging, FakeStubMessages(), NoQueue())).test_client()
     posted = client.post("/facade", data={"msg": "Hello"})
     assert posted.status_code == 201
     assert [m.msg for m in logging.store.all_messages()] == ["Hello"]
 
 
 def test_the_facades_get_merges_the_log_with_the_stubs_answer():
-    client = create_facade_app(_settings(), facade=Facade(FakeLogging(), FakeStubMessages(), None)).test_client()
+    client = create_facade_app(_settings(), facade=Facade(FakeLogging(), FakeStubMessages(), NoQueue())).test_client()
     for text in ("Hello", "Its me"):
         client.post("/", data={"txt": text})
     body = client.get("/facade").json
@@ -51,7 +52,7 @@ def test_the_facades_get_merges_the_log_with_the_stubs_answer():
 def test_the_facades_get_without_any_messages_copy_answers_the_log_and_says_why_there_is_no_more():
     messages = FakeMessages()
     messages.available = False  # as when the config server lists no copy of messages-service
-    client = create_facade_app(_settings(), facade=Facade(FakeLogging(), messages, None)).test_client()
+    client = create_facade_app(_settings(), facade=Facade(FakeLogging(), messages, NoQueue())).test_client()
     client.post("/facade", data={"msg": "msg1"})
     answer = client.get("/facade")
     assert answer.status_code == 200
