@@ -3,6 +3,7 @@ straight through), check each, write the report, and always stop the system at t
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,7 +195,10 @@ def walk(lab: Lab, run: LabRun, options: Options, out: Out, ask: Ask, shoot: Cal
             failed = sum(1 for o in record.load if not o.uuid)
             out(t("run.load", posts=len(record.load), failed=failed))
         if options.report_dir is not None and step.screenshot and shoot is not None:
-            record.screenshot = shoot(run.facade + "/status", options.report_dir / f"{lab.key}-step{number}.png")
+            try:
+                record.screenshot = shoot(run.facade + "/status", options.report_dir / f"{lab.key}-step{number}.png")
+            except (OSError, subprocess.SubprocessError) as err:  # the lab goes on; the report says what is missing
+                out(t("run.no_screenshot", reason=f"{type(err).__name__}: {err}"))
     return False
 
 

@@ -70,6 +70,7 @@ TEXTS = {
     "run.look": "On the status page ({url}): {text}",
     "run.load": "(background load during this step: {posts} POSTs, {failed} not answered 201)",
     "run.failed": "LAB FAILED: expected {expected}; seen {seen}",
+    "run.no_screenshot": "(no screenshot of the status page: {reason})",
     "run.stopping": "stopping the lab's system...",
     "run.report": "report written: {path}",
     "run.done_stopped": "stopped before the end; the system is stopped.",
@@ -132,7 +133,7 @@ TEXTS = {
     "report.meta": "Run on {date}; {seconds} s from start to stop. Every output below is what the running system "
                    "answered.",
     "report.why": "Why.",
-    "report.look": "On the status page.",
+    "report.look": "On the status page:",
     "report.screenshot": "the status page after step {number}",
     "report.chart": "201s and failures per second during step {number}",
     "report.load": "Background load during this step: {posts} POSTs, {accepted} answered 201, {failed} not.",
