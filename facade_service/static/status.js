@@ -114,12 +114,7 @@ function render(status) {
     cell(row, c.error || summary(c.checks));
   });
 
-  const counts = [["logged (entries of the logging map)", status.maps.logged],
-                  ["received by some copy (entries of the received map)", status.maps.received]];
-  for (const [copy, received] of Object.entries(status.received_by_copy)) {
-    counts.push([`received by ${copy} since it started`, received]);
-  }
-  facts("counts", counts);
+  facts("counts", status.cluster ? clusterCounts(status) : memoryCounts(status.copies));
 
   fill("recent", status.recent, (row, m) => {
     cell(row, m.uuid.slice(0, 8)).title = m.uuid;
@@ -127,6 +122,22 @@ function render(status) {
     cell(row, m.logged_by);
     cell(row, m.received_by || (status.queue || status.topic ? "not yet" : "no queue"));
   });
+}
+
+function clusterCounts(status) {
+  const counts = [["logged (entries of the logging map)", status.maps.logged],
+                  ["received by some copy (entries of the received map)", status.maps.received]];
+  for (const [copy, received] of Object.entries(status.received_by_copy)) {
+    counts.push([`received by ${copy} since it started`, received]);
+  }
+  return counts;
+}
+
+// no cluster: each logging copy keeps its own messages, and says how many in its /health
+function memoryCounts(copies) {
+  return copies
+    .filter((c) => c.service === "logging-service" && c.name)
+    .map((c) => [`logged by ${c.name} (in its own memory)`, ((c.checks.store || {}).detail || {}).messages]);
 }
 
 // queue=kafka: the topic takes the Hazelcast queue's place (which then carries nothing)
