@@ -20,6 +20,7 @@ from scripts.load import Outcome
 from scripts.table import render
 
 HTTP_TIMEOUT = 10.0  # every call a step makes is bounded
+START_TIMEOUT = 120.0  # seconds a restarted process has to be healthy (a Kafka broker on a busy machine: 60+)
 LOAD_LEAD = 1.0  # seconds of background load before a fault step acts, and after: the chart's before and after
 
 Out = Callable[[str], None]
@@ -132,7 +133,7 @@ class LabRun:
     def start(self, *names: str) -> None:
         self.mark(self.t("mark.starting", names=" + ".join(names)))
         for name in names:
-            self.system.start_process(name, timeout=60)
+            self.system.start_process(name, timeout=START_TIMEOUT)
         self.mark(self.t("mark.started", names=" + ".join(names)))
 
     def running(self, name: str) -> bool:
