@@ -9,8 +9,8 @@ from scripts.lab.framework import Result, Table
 from scripts.lab.runner import HTTP_TIMEOUT, LabRun
 from scripts.probe import facade_view, logging_listing, messages_listing, wait_for
 
-SETTLE = 20.0  # seconds a step waits at most for something the system does in the background
-STATS_WAIT = 12.0  # the members' statistics on the status page are read every 3 s, collected every 1 s
+SETTLE = 30.0  # seconds a step waits at most for something the system does in the background
+STATS_WAIT = 20.0  # the members' statistics on the status page are read every 3 s, collected every 1 s
 
 
 def words(messages: list[str]) -> str:
