@@ -221,7 +221,7 @@ def _act(step: Step, run: LabRun, record: StepRecord) -> Result:
 
 
 def addresses(run: LabRun) -> dict[str, str]:
-    """The names a step's command template may use: {facade}, {logging1}, {messages2}, {config}, {consul}..."""
+    """The names a step's command template may use: {facade}, {facade2}, {logging1}, {config_server}, {consul}..."""
     found = {}
     for name in run.system.names():
         kind, _, number = name.rpartition("-")
