@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+from lab_common.consul_support import KV_PREFIX
 from scripts.lab import actions
 from scripts.lab.framework import Lab, Result, Step, Table
 from scripts.lab.runner import LabRun
@@ -13,7 +14,6 @@ from scripts.probe import wait_for
 
 SERVICES = {"facade-service": 2, "logging-service": 3, "messages-service": 2}
 VICTIM = "logging-2"
-KV_PREFIX = "lab/"  # lab_common.consul_support.KV_PREFIX: where the services read their settings
 
 
 def _consul(run: LabRun) -> str:
@@ -97,11 +97,11 @@ def restart_copy(run: LabRun) -> Result:
 
 LAB = Lab(5, None, lambda offset: Topology(port_offset=offset, cluster_name="lab5", discovery="consul", facades=2),
           (Step("start", "labctl start --discovery consul", actions.system_table),
-           Step("registered", "curl {consul}/v1/health/service/logging-service   # ×3 services", registered,
-                screenshot=True),
-           Step("kv", "curl '{consul}/v1/kv/lab/?recurse'", settings_in_kv),
-           Step("post", 'for i in $(seq 1 10); do curl -X POST -d "msg=msg$i" {facade}/facade; done   '
-                        "# odd ones to {facade2}", post_both),
+           Step("registered", "for s in facade-service logging-service messages-service; do "
+                              "curl {consul}/v1/health/service/$s; done", registered, screenshot=True),
+           Step("kv", f"curl '{{consul}}/v1/kv/{KV_PREFIX}?recurse'", settings_in_kv),
+           Step("post", 'for i in 1 3 5 7 9; do curl -X POST -d "msg=msg$i" {facade}/facade; done; '
+                        'for i in 2 4 6 8 10; do curl -X POST -d "msg=msg$i" {facade2}/facade; done', post_both),
            Step("read", "curl {facade2}/facade", read_second),
            Step("kill", lambda run: run.labctl(f"kill {VICTIM}"), kill_copy, screenshot=True, fault=True),
            Step("after", 'for i in $(seq 1 6); do curl -X POST -d "msg=after$i" {facade}/facade; done', post_after),
