@@ -137,7 +137,7 @@ TEXTS = {
     "report.why": "Чому так.",
     "report.look": "На сторінці стану:",
     "report.screenshot": "сторінка стану після кроку {number}",
-    "report.chart": "відповіді 201 і збої за секунду під час кроку {number}",
+    "report.chart": "Відповіді 201 і збої за секунду під час кроку {number}",
     "report.load": "Фонове навантаження під час кроку: POST-запитів — {posts}, з відповіддю 201 — "
                    "{accepted}, без неї — {failed}.",
     "report.verdict": "Результат",
