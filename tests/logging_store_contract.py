@@ -22,7 +22,7 @@ class LoggingStoreContract:
         second = message_log.record("u1", "msg1 again")
         assert first.created and not second.created
         assert (second.message.msg, second.message.logged_by) == ("msg1", "logging-1")
-        assert [m.uuid for m in everything(message_log)] == ["u1"]
+        assert [(m.uuid, m.msg) for m in everything(message_log)] == [("u1", "msg1")]  # the first stands
 
     def test_the_lab_dedup_protocol_three_posts_of_one_id_store_one_entry(self, store):
         message_log = MessageLog(store, "logging-1")
