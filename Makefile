@@ -10,8 +10,10 @@ QUEUE ?= hazelcast
 BROKERS ?= 1
 CONSISTENCY ?= available
 PYTEST_ARGS ?=
+N ?= list
+LAB_ARGS ?=
 
-.PHONY: run test setup unit experiment mutate lint clean stop
+.PHONY: run test setup unit experiment mutate lint clean stop lab
 
 run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; CONSISTENCY=quorum: writes refused (503) with fewer than 2 members
 ifeq ($(QUEUE),kafka)
@@ -27,14 +29,23 @@ endif
 		--consistency $(CONSISTENCY) \
 		$(if $(PROMETHEUS),--prometheus)
 
-test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, curl, podman and its images too: once per machine), run every test, then the fast mutations (each must be caught)
-	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium curl
+test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, curl, tmux, podman and its images too: once per machine), run every test, then the fast mutations (each must be caught)
+	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium curl tmux
 	$(BIN)/python -m scripts.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/labctl mutate --fast --no-baseline
 
 unit: setup ## only the fast unit tests (no cluster)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lab: setup ## walk through a lab of the course on its own system: make lab N=3 [LAB_ARGS="--report reports --lang uk"]
+ifeq ($(N),5)
+	$(BIN)/python -m scripts.deps consul
+endif
+ifneq ($(findstring --kafka,$(LAB_ARGS)),)
+	$(BIN)/python -m scripts.deps kafka
+endif
+	$(BIN)/labctl lab $(N) $(LAB_ARGS)
 
 experiment: setup ## the msg1..msg10 experiment against a running system
 	$(BIN)/labctl experiment

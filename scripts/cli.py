@@ -14,6 +14,8 @@ from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
 from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
+from scripts.lab.command import add_arguments as add_lab_arguments
+from scripts.lab.command import run_lab_command
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
 from scripts.launcher.topology import CONSISTENCIES, QUEUE_CHOICES
 from scripts.mutation import add_arguments as add_mutate_arguments
@@ -145,8 +147,10 @@ def cmd_consul_seed(args) -> int:
 
 def cmd_experiment(args) -> int:
     from scripts.experiment import run_experiment
+    from scripts.lab.i18n import catalogue
 
-    return run_experiment(System(args.run_dir), count=args.count, out=_say, facade_name=args.facade)
+    return run_experiment(System(args.run_dir), count=args.count, out=_say, facade_name=args.facade,
+                          t=catalogue(args.lang))
 
 
 def cmd_bench(args) -> int:
@@ -155,6 +159,10 @@ def cmd_bench(args) -> int:
 
 def cmd_mutate(args) -> int:
     return run_mutate(args, out=_say)
+
+
+def cmd_lab(args) -> int:
+    return run_lab_command(args, args.run_dir, _say)
 
 
 def cmd_drill(args) -> int:
@@ -254,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="the lab's Task 3/4 run: POST msg1..msgN, show who got what")
     p.add_argument("--count", type=int, default=10, help="messages to post (default 10)")
     p.add_argument("--facade", default=None, help="which facade copy to post through (default facade-1)")
+    p.add_argument("--lang", choices=["en", "uk"], default=None,
+                   help="the tables' language: en (default) or uk; LAB_LANG sets it too")
     p.set_defaults(func=cmd_experiment)
     p = sub.add_parser("bench", help="throughput, latency, CPU per message, GET cost, start-up and memory")
     add_bench_arguments(p)
@@ -267,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a PNG timeline: POSTs answered 201, 503 or not at all per second, each kill, "
                         "freeze, thaw, stop or start marked")
     p.set_defaults(func=cmd_drill)
+    p = sub.add_parser("lab", help="walk through a lab of the course on its own system, step by step "
+                                   "(`labctl lab list`; e.g. `labctl lab 3 --report reports`)")
+    add_lab_arguments(p)
+    p.set_defaults(func=cmd_lab)
     p = sub.add_parser("mutate", help="break each guarantee's key code in a copy of the repo: its tests must fail "
                                       "(minutes; make test runs the --fast ones)")
     add_mutate_arguments(p)

@@ -1,7 +1,7 @@
 """Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar, the Prometheus
 JMX exporter agent and the Kafka broker's classpath (Maven Central), the Consul agent and kustomize (built
-from their Go modules), and Debian's prometheus, chromium and curl packages.
-Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium|curl ...]"""
+from their Go modules), and Debian's prometheus, chromium, curl and tmux packages.
+Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium|curl|tmux ...]"""
 
 from __future__ import annotations
 
@@ -120,6 +120,11 @@ def ensure_curl() -> str:
     return ensure_debian_package("curl", "curl")
 
 
+def ensure_tmux() -> str:
+    """For the test that runs a lab interactively (it types Enter and q into a tmux pane): Debian's tmux."""
+    return ensure_debian_package("tmux", "tmux")
+
+
 def consul_binary() -> Path:
     return cache_dir() / f"consul-{CONSUL_VERSION}" / "consul"
 
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "kafka": ensure_kafka_libs,
                  "consul": ensure_consul,
                  "kustomize": ensure_kustomize, "prometheus": ensure_prometheus, "chromium": ensure_chromium,
-                 "curl": ensure_curl}
+                 "curl": ensure_curl, "tmux": ensure_tmux}
         path = fetch[name]()
         print(f"{name}: {path}")
     return 0

@@ -14,6 +14,7 @@ from typing import Protocol
 import requests
 
 from scripts.journals import Journaled, JournalSource, journaled_by, processed_twice, read_journals
+from scripts.lab.i18n import Catalogue, catalogue
 from scripts.launcher import System
 from scripts.load import PostClient
 from scripts.probe import Entry, FacadeView, facade_view, messages_listing
@@ -89,9 +90,13 @@ class LaunchedSystem:
 
 def run_experiment(system: System | None, *, count: int = 10, out: Callable[[str], None] = print,
                    settle_seconds: float = 20.0, facade_name: str | None = None,
-                   port: ExperimentPort | None = None, journals_of: JournalReader = read_journals) -> int:
+                   port: ExperimentPort | None = None, journals_of: JournalReader = read_journals,
+                   t: Catalogue | None = None) -> int:
+    """POST msg1..msg`count`, print who got what in the catalogue's language (LAB_LANG's unless `t` is given);
+    answers 1 if a message is missing, doubled or processed twice."""
+    t = t or catalogue()
     port = port or LaunchedSystem(system, facade_name, out, journals_of)
-    out(f"POST msg1..msg{count} to {port.facade}/facade")
+    out(t("experiment.posting", count=count, facade=port.facade))
     posted = {uuid: text for text, uuid in port.post_all([f"msg{i}" for i in range(1, count + 1)]).items() if uuid}
 
     # the queue is consumed in the background: give the copies a bounded moment to take everything
@@ -111,26 +116,28 @@ def run_experiment(system: System | None, *, count: int = 10, out: Callable[[str
     journals, unread = port.journals()
     processors = journaled_by(journals)
 
-    rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else "MISSING",
-             ", ".join(receivers[uuid]) or "MISSING", ", ".join(processors.get(uuid, [])) or "-")
+    missing = t("word.missing")
+    rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else missing,
+             ", ".join(receivers[uuid]) or missing, ", ".join(processors.get(uuid, [])) or "-")
             for uuid, msg in posted.items()]
-    out("\nWho got what")
-    out(render(["MESSAGE", "UUID", "LOGGED BY", "RECEIVED BY", "PROCESSED BY (JOURNALS)"], rows))
+    out("\n" + t("experiment.who"))
+    out(render([t("col.message"), t("col.uuid"), t("col.logged_by"), t("col.received_by"), t("col.processed_by")],
+               rows))
 
-    out("\nPer copy")
+    out("\n" + t("experiment.per_copy"))
     per_copy = Counter(m.logged_by for m in logged.values())
     for copy, msgs in received.items():
         per_copy[copy] = sum(1 for m in msgs if m.uuid in posted)
-    out(render(["COPY", "MESSAGES OF THIS RUN"], sorted(per_copy.items())))
+    out(render([t("col.copy"), t("col.messages_of_run")], sorted(per_copy.items())))
 
-    out("\nGET /facade, three times (each picks a messages copy at random)")
+    out("\n" + t("experiment.gets"))
     gets = []
     for _ in range(3):
         view = port.view()
         mine = [m for m in view.merged if m.uuid in posted]
         gets.append((view.messages_copy or view.messages_error, len(mine), sum(1 for m in mine if m.received_by),
                      " ".join(m.msg for m in mine)))
-    out(render(["MESSAGES COPY", "LOGGED", "ALSO IN THAT COPY", "MESSAGES (logging order)"], gets))
+    out(render([t("col.messages_copy"), t("col.logged"), t("col.also_received"), t("col.messages_in_order")], gets))
 
     failed = count - len(posted)
     missing_log = [posted[u] for u in posted if u not in logged]
@@ -138,21 +145,21 @@ def run_experiment(system: System | None, *, count: int = 10, out: Callable[[str
     duplicated = [posted[u] for u in posted if len(receivers[u]) > 1 or logged_count[u] > 1]
     twice = processed_twice(journals, posted)
     out("")
-    out(f"posted {len(posted)}/{count}, logged {len(logged)}, received {sum(1 for u in posted if receivers[u])}"
-        f", duplicated {len(duplicated)}, processed twice (journals) {len(twice)}")
+    out(t("experiment.summary", posted=len(posted), count=count, logged=len(logged),
+          received=sum(1 for u in posted if receivers[u]), duplicated=len(duplicated), twice=len(twice)))
     problems = []
     if failed:
-        problems.append(f"{failed} POSTs failed")
+        problems.append(t("experiment.failed", count=failed))
     if missing_log:
-        problems.append("not logged: " + " ".join(missing_log))
+        problems.append(t("experiment.not_logged", messages=" ".join(missing_log)))
     if missing_queue:
-        problems.append("not received by any messages copy: " + " ".join(missing_queue))
+        problems.append(t("experiment.not_received", messages=" ".join(missing_queue)))
     if duplicated:
-        problems.append("duplicated: " + " ".join(duplicated))
+        problems.append(t("experiment.duplicated", messages=" ".join(duplicated)))
     if twice:
-        problems.append("processed twice: " + " ".join(
-            f"{posted[u]} ({', '.join(e.copy for e in entries)})" for u, entries in twice.items()))
+        problems.append(t("experiment.processed_twice", messages=" ".join(
+            f"{posted[u]} ({', '.join(e.copy for e in entries)})" for u, entries in twice.items())))
     if unread:
-        problems.append("journal not readable: " + " ".join(unread))
-    out("verdict: " + ("FAIL - " + "; ".join(problems) if problems else "PASS - every message once"))
+        problems.append(t("experiment.journal_unread", copies=" ".join(unread)))
+    out(t("experiment.fail", problems="; ".join(problems)) if problems else t("experiment.pass"))
     return 1 if problems else 0
