@@ -19,3 +19,10 @@ def system(tmp_path, request):
     offset = GRPC_PORT_OFFSET if transport == "grpc" else PORT_OFFSET
     with started_system(tmp_path / "run", "drill", port_offset=offset, transport=transport) as system:
         yield system
+
+
+@pytest.fixture
+def quorum_system(tmp_path):
+    """A fresh system in quorum mode: members refuse writes unless 2 of them are in touch."""
+    with started_system(tmp_path / "run", "drill-q", port_offset=PORT_OFFSET, consistency="quorum") as system:
+        yield system
