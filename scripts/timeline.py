@@ -8,6 +8,7 @@ The clock is the wall clock, `time.time()` seconds: the one Outcome.started and 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,8 +62,13 @@ class Timeline:
         return {key: [counts[(key, s)] for s in range(seconds)] for key, *_ in SERIES}
 
 
-def save_timeline(timeline: Timeline, path: Path, title: str) -> None:
-    """Write the chart as a PNG at `path` (its folder made if missing)."""
+AXES = {"xlabel": "seconds since the first POST or event", "ylabel": "POSTs per second"}
+
+
+def save_timeline(timeline: Timeline, path: Path, title: str, words: Mapping[str, str] | None = None) -> None:
+    """Write the chart as a PNG at `path` (its folder made if missing). `words` puts the axes' and the series'
+    texts in another language, by key: xlabel, ylabel and each series' key (SERIES)."""
+    words = {**AXES, **{key: legend for key, legend, *_ in SERIES}, **(words or {})}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,12 +77,12 @@ def save_timeline(timeline: Timeline, path: Path, title: str) -> None:
     counts = timeline.per_second()
     seconds = list(range(len(counts["acknowledged"])))
     figure, axes = plt.subplots(figsize=(12, 4.8), dpi=100)
-    for key, legend, colour, style in SERIES:
+    for key, _, colour, style in SERIES:
         if key in ("acknowledged", "unavailable") or any(counts[key]):  # the two the chart is about, always
             total = sum(counts[key])
             # each count held over its whole second (the last one too)
             axes.step([*seconds, len(seconds)], [*counts[key], counts[key][-1]], where="post", color=colour,
-                      linestyle=style, linewidth=1.6, label=f"{legend}: {total}")
+                      linestyle=style, linewidth=1.6, label=f"{words[key]}: {total}")
     top = max([1, *(max(values, default=0) for values in counts.values())])
     axes.set_ylim(0, top * 1.25)
     start, end = timeline.start, max(1, len(seconds))
@@ -89,7 +95,7 @@ def save_timeline(timeline: Timeline, path: Path, title: str) -> None:
         axes.annotate(label, (x, top * (1.2 - 0.08 * (i % 3))), fontsize=8, color=MARK_COLOUR,
                       ha="right" if right else "left", va="top", xytext=(-3 if right else 3, 0),
                       textcoords="offset points")
-    axes.set(title=title, xlabel="seconds since the first POST or event", ylabel="POSTs per second")
+    axes.set(title=title, xlabel=words["xlabel"], ylabel=words["ylabel"])
     axes.set_xlim(0, end)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, fontsize=8, frameon=False)
     axes.grid(axis="y", alpha=0.3)

@@ -115,12 +115,11 @@ def _interrupt(*_) -> None:
 
 def _charts(records: list[StepRecord], directory: Path, lab: Lab, t: Catalogue) -> None:
     """A timeline chart for each fault step that ran (scripts/timeline.py)."""
-    try:
-        from scripts.timeline import Timeline, save_timeline
-    except ImportError:
-        return
+    from scripts.timeline import SERIES, Timeline, save_timeline
+
+    words = {key: t("chart." + key.replace(" ", "_")) for key in ("xlabel", "ylabel", *(s[0] for s in SERIES))}
     for record in records:
         if record.load:
             path = directory / f"{lab.key}-step{record.number}-timeline.png"
-            save_timeline(Timeline(record.load, record.marks), path, t("report.chart", number=record.number))
+            save_timeline(Timeline(record.load, record.marks), path, t("report.chart", number=record.number), words)
             record.chart = path

@@ -56,3 +56,17 @@ def test_labctl_drill_takes_a_chart_file():
     args = build_parser().parse_args(["drill", "logging-loss", "--chart", "out/loss.png"])
     assert args.chart == Path("out/loss.png")
     assert build_parser().parse_args(["drill", "logging-loss"]).chart is None
+
+
+def test_words_put_the_axes_and_the_legend_in_another_language(tmp_path: Path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # keep the figure to read its texts
+    save_timeline(a_drill_under_load(), tmp_path / "uk.png", "крок 9",
+                  {"xlabel": "секунди", "ylabel": "POST за секунду", "acknowledged": "підтверджено (201)"})
+    axes = drawn[0].axes[0]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("секунди", "POST за секунду")
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend[0].startswith("підтверджено (201): ") and legend[1].startswith("503 (unavailable): ")
+    assert_real_png(tmp_path / "uk.png", width=1200, height=480)

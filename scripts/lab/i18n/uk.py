@@ -141,6 +141,12 @@ TEXTS = {
     "report.look": "На сторінці стану:",
     "report.screenshot": "сторінка стану після кроку {number}",
     "report.chart": "Відповіді 201 і збої за секунду під час кроку {number}",
+    "chart.xlabel": "секунди від першого POST чи події",
+    "chart.ylabel": "POST-запитів за секунду",
+    "chart.acknowledged": "підтверджено (201)",
+    "chart.unavailable": "503 (недоступно)",
+    "chart.no_answer": "без відповіді (відмова, розрив, тайм-аут)",
+    "chart.other": "інший статус",
     "report.load": "Фонове навантаження під час кроку: POST-запитів — {posts}, з відповіддю 201 — "
                    "{accepted}, без неї — {failed}.",
     "report.verdict": "Результат",
