@@ -8,11 +8,12 @@ PROMETHEUS ?=
 TRANSPORT ?= http
 QUEUE ?= hazelcast
 BROKERS ?= 1
+HOSTS ?=
 PYTEST_ARGS ?=
 
 .PHONY: run test setup unit experiment mutate lint clean stop
 
-run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; HOSTS=3: three hosts, each a network namespace (labctl net cuts and slows their links)
 ifeq ($(QUEUE),kafka)
 	$(BIN)/python -m scripts.deps kafka
 endif
@@ -22,11 +23,14 @@ endif
 ifneq ($(PROMETHEUS),)
 	$(BIN)/python -m scripts.deps prometheus
 endif
+ifneq ($(HOSTS),)
+	$(BIN)/python -m scripts.deps net
+endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
-		$(if $(PROMETHEUS),--prometheus)
+		$(if $(PROMETHEUS),--prometheus) $(if $(HOSTS),--hosts $(HOSTS))
 
-test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, podman and its images too: once per machine) and run every test
-	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium
+test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, nftables, podman and its images too: once per machine) and run every test
+	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium net
 	$(BIN)/python -m scripts.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 

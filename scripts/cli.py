@@ -16,6 +16,7 @@ from scripts.drills import DRILLS, run_drill
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
 from scripts.mutation import add_arguments as add_mutate_arguments
 from scripts.mutation import run_mutate
+from scripts.netfaults.command import add_arguments as add_net_arguments
 from scripts.table import render
 
 
@@ -34,7 +35,7 @@ def _topology(args) -> Topology:
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
                     discovery=args.discovery, prometheus=args.prometheus, transport=args.transport,
-                    queue=args.queue, brokers=args.brokers)
+                    queue=args.queue, brokers=args.brokers, hosts=args.hosts)
 
 
 def cmd_start(args) -> int:
@@ -138,6 +139,18 @@ def cmd_bench(args) -> int:
     return run_bench(args, out=_say)
 
 
+def cmd_net(args) -> int:
+    """Exit 2, nothing changed, on a wrong host, side or value, or a system without hosts."""
+    from scripts.netfaults.command import run_net
+    from scripts.netfaults.rules import NetUsageError
+
+    try:
+        return run_net(args, _say)
+    except NetUsageError as err:
+        print(f"labctl net: {err}", file=sys.stderr)
+        return 2
+
+
 def cmd_mutate(args) -> int:
     return run_mutate(args, out=_say)
 
@@ -181,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--brokers", type=int, choices=[1, 3], default=1,
                        help="Kafka brokers with --queue kafka: 1 (default, on 9092) or 3 (9092/9094/9096, "
                             "controllers on the port above each; + offset)")
+        p.add_argument("--hosts", type=int, default=0, metavar="N",
+                       help="N hosts on this machine (3 with the default members), each a network namespace with "
+                            "its own address holding one member, its logging copy and a messages copy; the facade "
+                            "and the config server on the machine itself; faults: `labctl net` (needs root, "
+                            "iproute2, nftables, iptables; docs/network-faults.md)")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
         p.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",
@@ -231,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
     p.set_defaults(func=cmd_drill)
+    p = sub.add_parser("net", help="cut, slow down or make lossy the links between hosts (a system started with "
+                                   "--hosts): partition, heal, delay, loss, status")
+    add_net_arguments(p)
+    p.set_defaults(func=cmd_net)
     p = sub.add_parser("mutate", help="break each guarantee's key line in a copy of the repo: its tests must fail "
                                       "(minutes: not part of make test)")
     add_mutate_arguments(p)
