@@ -88,6 +88,11 @@ class HostNetwork:
     def bridge(self) -> str:
         return f"lab{self.port_offset}br"
 
+    @property
+    def fault_table(self) -> str:
+        """The nftables table (netdev family, the machine's namespace) holding `labctl net`'s cuts and loss."""
+        return f"lab{self.port_offset}faults"
+
     def in_host(self, host: str, argv: list[str]) -> list[str]:
         """The command run inside the host's namespace."""
         return ["ip", "netns", "exec", self.namespace(host), *argv]
@@ -114,7 +119,7 @@ class HostNetwork:
         commands = []
         for host in self.names:
             commands += [["ip", "link", "del", self.outer_link(host)], ["ip", "netns", "del", self.namespace(host)]]
-        return [*commands, ["ip", "link", "del", self.bridge]]
+        return [["nft", "delete", "table", "netdev", self.fault_table], *commands, ["ip", "link", "del", self.bridge]]
 
 
 def require_tools(which=shutil.which, euid: int | None = None) -> None:

@@ -1,5 +1,6 @@
-"""Network faults applied to a running system with hosts: nftables tables in the hosts' namespaces for cuts and
-loss, a delayer process (scripts/netfaults/delayer.py) behind an iptables NFQUEUE rule for each slowed host.
+"""Network faults applied to a running system with hosts: one nftables table of the system's own on the hosts'
+links for cuts and loss, a delayer process (scripts/netfaults/delayer.py) behind an iptables NFQUEUE rule in
+each slowed host.
 
 What is in place is written to `<run-dir>/net.json`, so any later `labctl net` (or a drill) reads it back; every
 change is checked in full before anything is touched, then each host's rules are replaced as a whole.
@@ -19,7 +20,7 @@ from pathlib import Path
 from scripts.deps import ROOT
 from scripts.launcher import System
 from scripts.launcher.hosts import HOST_IFACE, CommandRunner, HostNetwork, HostsError, run_command
-from scripts.netfaults.rules import Delay, Faults, NetUsageError, host_table
+from scripts.netfaults.rules import Delay, Faults, NetUsageError, fault_table
 from scripts.processes import carries, wait_gone
 
 QUEUE = 1  # the netfilter queue number inside each host's namespace (queues are per namespace)
@@ -102,9 +103,10 @@ class NetFaults:
 
     def _apply(self, wanted: Faults) -> Faults:
         before, pids = self.faults(), self._pids()
+        links = {host: self.net.outer_link(host) for host in self.net.names}
+        self._must(["nft", "-f", "-"],
+                   fault_table(wanted, self.net.fault_table, links, self.addresses(), self.net.edge_address))
         for host in self.net.names:
-            script = host_table(host, wanted, self.addresses(), self.net.edge_address, HOST_IFACE)
-            self._must(self.net.in_host(host, ["nft", "-f", "-"]), script)
             if before.delays.get(host) != wanted.delays.get(host) or (host in wanted.delays and not self._alive(
                     host, pids.get(host))):
                 self._stop_delayer(host, pids.pop(host, None))

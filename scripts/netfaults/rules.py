@@ -1,5 +1,5 @@
 """Network faults between the hosts of a system started with --hosts, as data: what is cut, slowed or lossy,
-parsed from `labctl net` arguments and rendered as the nftables rules each host's namespace gets.
+parsed from `labctl net` arguments and rendered as the nftables table that holds them on the hosts' links.
 
 A partition `A | B` cuts every link between a host of side A and a host of side B, both ways, by dropping
 packets (no reset: the peer sees silence, as across a failed switch). A host named on neither side keeps its
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from scripts.control import ControlError
 
-TABLE = "labfaults"  # the nftables table each host's namespace gets; nothing else in a namespace uses nftables
 LOSS_SCALE = 10_000  # loss is drawn from numgen mod this: percentages to two decimals
 
 
@@ -113,25 +112,27 @@ def parse_percent(text: str) -> float:
     return value
 
 
-def host_table(host: str, faults: Faults, address: dict[str, str], edge: str, iface: str) -> str:
-    """The nftables script that makes `host`'s namespace hold exactly its faults: the table is created (so
-    the delete never fails), deleted and, when there is anything to do, made again, in one transaction."""
-    script = [f"table inet {TABLE}", f"delete table inet {TABLE}"]
-    dropped = [address[h] for h in faults.cut_from(host)] + ([edge] if host in faults.edge_cut_from() else [])
-    loss = faults.losses.get(host, 0.0)
-    if not dropped and not loss:
-        return "\n".join(script) + "\n"
-    inbound, outbound = [], []
-    if dropped:
-        peers = "{ " + ", ".join(sorted(dropped)) + " }"
-        inbound.append(f"ip saddr {peers} drop")
-        outbound.append(f"ip daddr {peers} drop")
-    if loss:
-        outbound.append(f'oifname "{iface}" numgen random mod {LOSS_SCALE} < {round(loss * LOSS_SCALE / 100)} drop')
-    script.append(f"table inet {TABLE} {{")
-    script.append("  chain inbound { type filter hook input priority 0; policy accept; "
-                  + " ".join(f"{rule};" for rule in inbound) + " }")
-    script.append("  chain outbound { type filter hook output priority 0; policy accept; "
-                  + " ".join(f"{rule};" for rule in outbound) + " }")
-    script.append("}")
+def fault_table(faults: Faults, table: str, links: dict[str, str], address: dict[str, str], edge: str) -> str:
+    """The nftables script that makes the system's table (`netdev` family, in the machine's namespace) hold
+    exactly these faults: it is created (so the delete never fails), deleted and, when there is anything to
+    do, made again, in one transaction. Each host's chains sit on its veth's outer end (`links`), the wire:
+    at ingress, what the host sends to a peer it is cut from is dropped (and a share of all it sends, for
+    loss); at egress, what reaches it from one. A dropped packet has left its sender's stack, as on a real
+    link (a drop in the sender's own output path would fail its send at once instead)."""
+    script = [f"table netdev {table}", f"delete table netdev {table}"]
+    chains = []
+    for host, link in links.items():
+        cut = [address[h] for h in faults.cut_from(host)] + ([edge] if host in faults.edge_cut_from() else [])
+        peers = "{ " + ", ".join(sorted(cut)) + " }"
+        loss = faults.losses.get(host, 0.0)
+        sent = ([f"ip daddr {peers} drop"] if cut else []) + (
+            [f"numgen random mod {LOSS_SCALE} < {round(loss * LOSS_SCALE / 100)} drop"] if loss else [])
+        if sent:
+            chains.append(f"  chain {host}_sends {{ type filter hook ingress device \"{link}\" priority 0; "
+                          "policy accept; " + " ".join(f"{rule};" for rule in sent) + " }")
+        if cut:
+            chains.append(f"  chain {host}_gets {{ type filter hook egress device \"{link}\" priority 0; "
+                          f"policy accept; ip saddr {peers} drop; }}")
+    if chains:
+        script += [f"table netdev {table} {{", *chains, "}"]
     return "\n".join(script) + "\n"

@@ -13,7 +13,7 @@ from scripts.launcher import State, System, Topology, kafka, plan, topology
 from scripts.launcher.hosts import HostNetwork, HostsError, check_free, create, remove, require_tools
 from scripts.netfaults.control import NetFaults
 from scripts.netfaults.delayer import Delayer, packet_ids
-from scripts.netfaults.rules import Delay, Faults, NetUsageError, host_table, parse_ms, parse_percent, parse_sides
+from scripts.netfaults.rules import Delay, Faults, NetUsageError, fault_table, parse_ms, parse_percent, parse_sides
 
 HOSTS = ["host1", "host2", "host3"]
 
@@ -169,34 +169,40 @@ def test_durations_and_percentages():
 # --- the rules -----------------------------------------------------------------------------------
 
 ADDRESSES = {"host1": "10.9.0.1", "host2": "10.9.0.2", "host3": "10.9.0.3"}
+LINKS = {"host1": "lab7h1", "host2": "lab7h2", "host3": "lab7h3"}
 EDGE = "10.9.0.14"
 
 
-def rules(host: str, faults: Faults) -> str:
-    return host_table(host, faults, ADDRESSES, EDGE, "eth0")
+def chains(faults: Faults) -> dict[str, str]:
+    """chain name -> its line, from the table rendered for these faults."""
+    script = fault_table(faults, "lab7faults", LINKS, ADDRESSES, EDGE)
+    return {line.split()[1]: line for line in script.splitlines() if line.strip().startswith("chain ")}
 
 
-def test_the_smaller_side_is_cut_from_the_others_and_from_the_edge_both_ways():
-    faults = Faults(sides=(("host1",), ("host2", "host3")))
-    minority = rules("host1", faults)
-    assert "ip saddr { 10.9.0.14, 10.9.0.2, 10.9.0.3 } drop" in minority
-    assert "ip daddr { 10.9.0.14, 10.9.0.2, 10.9.0.3 } drop" in minority
-    assert "ip saddr { 10.9.0.1 } drop" in rules("host2", faults)  # the larger side keeps the edge
-    assert faults.edge_cut_from() == ["host1"]
+def test_the_smaller_side_is_cut_from_the_others_and_from_the_edge_on_the_wire_both_ways():
+    found = chains(Faults(sides=(("host1",), ("host2", "host3"))))
+    sends, gets = found["host1_sends"], found["host1_gets"]
+    assert 'hook ingress device "lab7h1"' in sends and "ip daddr { 10.9.0.14, 10.9.0.2, 10.9.0.3 } drop" in sends
+    assert 'hook egress device "lab7h1"' in gets and "ip saddr { 10.9.0.14, 10.9.0.2, 10.9.0.3 } drop" in gets
+    assert "ip daddr { 10.9.0.1 } drop" in found["host2_sends"]  # the larger side keeps the edge
+    assert Faults(sides=(("host1",), ("host2", "host3"))).edge_cut_from() == ["host1"]
 
 
 def test_a_bridge_host_keeps_both_sides_and_the_edge_reaches_everyone():
     faults = Faults(sides=(("host1",), ("host3",)))
-    assert "drop" not in rules("host2", faults)
-    assert "10.9.0.3" in rules("host1", faults) and EDGE not in rules("host1", faults)
+    found = chains(faults)
+    assert "host2_sends" not in found and "host2_gets" not in found
+    assert "10.9.0.3" in found["host1_sends"] and EDGE not in found["host1_sends"]
     assert faults.edge_cut_from() == []
 
 
-def test_every_host_table_replaces_the_last_one_in_one_transaction():
-    healed = rules("host1", Faults())
-    assert healed == "table inet labfaults\ndelete table inet labfaults\n"
-    lossy = rules("host3", Faults(losses={"host3": 10.0}))
-    assert lossy.startswith(healed) and 'oifname "eth0" numgen random mod 10000 < 1000 drop' in lossy
+def test_the_table_replaces_the_last_one_in_one_transaction():
+    healed = fault_table(Faults(), "lab7faults", LINKS, ADDRESSES, EDGE)
+    assert healed == "table netdev lab7faults\ndelete table netdev lab7faults\n"
+    lossy = fault_table(Faults(losses={"host3": 10.0}), "lab7faults", LINKS, ADDRESSES, EDGE)
+    assert lossy.startswith(healed)
+    assert list(chains(Faults(losses={"host3": 10.0}))) == ["host3_sends"]
+    assert "numgen random mod 10000 < 1000 drop" in lossy
 
 
 def test_faults_round_trip_through_their_file():
@@ -227,13 +233,12 @@ def hosts_system(tmp_path: Path, hosts: int = 3) -> System:
     return system
 
 
-def test_a_partition_gives_each_host_its_table_and_is_read_back_by_a_fresh_controller(tmp_path):
+def test_a_partition_is_one_table_on_the_hosts_links_and_is_read_back_by_a_fresh_controller(tmp_path):
     runner = FakeRunner()
     system = hosts_system(tmp_path)
     NetFaults(system, runner, FakeSpawn()).partition((("host1",), ("host2", "host3")))
-    scripts = {argv[3]: stdin for argv, stdin in runner.commands if argv[-3:] == ["nft", "-f", "-"]}
-    assert set(scripts) == {"lab1100-h1", "lab1100-h2", "lab1100-h3"}
-    assert "drop" in scripts["lab1100-h1"]
+    [(argv, script)] = [(argv, stdin) for argv, stdin in runner.commands if argv[:1] == ["nft"]]
+    assert argv == ["nft", "-f", "-"] and 'device "lab1100h1"' in script and "table netdev lab1100faults" in script
     assert NetFaults(system, FakeRunner()).faults().sides == (("host1",), ("host2", "host3"))
 
 
