@@ -17,11 +17,13 @@ from scripts.drills.framework import DrillError, DrillRun, drill
 from scripts.load import Outcome, Poster, failure_summary
 from scripts.netfaults.control import NetFaults
 from scripts.netfaults.rules import NetUsageError
+from scripts.probe import wait_for
 
 RATE_WINDOW = 3.0  # seconds over which the rate after a heal is compared with the rate before the fault
 FULL_RATE_SHARE = 0.8  # "full rate": at least this share of the rate before the fault
 BASELINE = 8.0  # seconds of load before the fault, the run's own unfaulted level
 SAFE_TIMEOUT = 120.0  # for the cluster to be whole and safe again after a heal
+READABLE_TIMEOUT = 180.0  # for every reader to answer a full listing again after a heal
 
 
 def net_faults(controller: Controller) -> NetFaults:
@@ -65,6 +67,16 @@ def stopped_at_the_end(poster: Poster) -> Iterator[None]:
     except BaseException:
         poster.stop()
         raise
+
+
+def wait_readable_again(run: DrillRun, healed_at: float) -> None:
+    """Until every logging and messages copy and the facade answer a full listing (a cluster that calls itself
+    whole and safe may still leave map-wide reads unanswered for a while after a heal); a figure either way."""
+    delivery, seconds = wait_for(lambda: run.read(()), lambda d: not d.unreadable and d.facade.asked is not None,
+                                 READABLE_TIMEOUT, interval=1.0)
+    if run.check(seconds is not None, f"{', '.join(delivery.unreadable if delivery else ['every reader'])} "
+                                      f"still unreadable {READABLE_TIMEOUT:.0f} s after the load stopped"):
+        run.figure("heal -> every copy and the facade answer a full listing (s)", f"{time.time() - healed_at:.1f}")
 
 
 def processed_twice(run: DrillRun) -> int | None:
@@ -133,6 +145,7 @@ def account(run: DrillRun, poster: Poster, baseline: float, faulted_at: float, h
     run.figure("longest stretch without a 201, fault -> load stopped (s)",
                f"{longest_silence(outcomes, faulted_at, stopped_at):.1f}")
     run.figure("POSTs/s answered 201 during the fault", f"{rate(outcomes, faulted_at, healed_at):.1f}")
+    run.figure("POSTs/s answered 201 from the heal on", f"{rate(outcomes, healed_at, stopped_at):.1f}")
     run.figure("POSTs answered 503", sum(1 for o in poster.failures if o.status == 503))
     run.figure("POST latency p50 / p99 before, during the fault (ms)",
                f"{latency_ms(outcomes, faulted_at - BASELINE, faulted_at, 50)} / "
@@ -171,6 +184,7 @@ def partition_drill(run: DrillRun, sides: tuple[tuple[str, ...], tuple[str, ...]
         run.figure(f"heal -> {members} members and every partition safe (s)", f"{time.monotonic() - began:.1f}")
         time.sleep(max(0.0, healed_at + after - time.time()))
     accepted = account(run, poster, baseline, cut_at, healed_at)
+    wait_readable_again(run, healed_at)
     settle_and_count(run, accepted)
 
 
