@@ -22,6 +22,7 @@ from scripts.probe import wait_for
 RATE_WINDOW = 3.0  # seconds over which the rate after a heal is compared with the rate before the fault
 FULL_RATE_SHARE = 0.8  # "full rate": at least this share of the rate before the fault
 BASELINE = 8.0  # seconds of load before the fault, the run's own unfaulted level
+AFTER_LINK = 10.0  # seconds of load after a slow or lossy link is whole again
 SAFE_TIMEOUT = 120.0  # for the cluster to be whole and safe again after a heal
 READABLE_TIMEOUT = 180.0  # for every reader to answer a full listing again after a heal
 
@@ -200,7 +201,7 @@ def link_drill(run: DrillRun, host: str | None, apply: Callable[[NetFaults, str]
     with stopped_at_the_end(poster), faulted(run, net, f"{what} on {host}", lambda: apply(net, host)) as at:
         time.sleep(hold)
     healed_at = time.time()
-    time.sleep(RATE_WINDOW * 2)
+    time.sleep(AFTER_LINK)
     accepted = account(run, poster, baseline, at, healed_at)
     settle_and_count(run, accepted)
 
