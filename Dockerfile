@@ -14,7 +14,8 @@ COPY wheels/ /tmp/wheels/
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir $PIP_OPTIONS . \
     && rm -rf /tmp/wheels \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lab
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lab \
+    && mkdir -p /app/var/journal && chown 10001 /app/var/journal
 # numeric, so a runtime (Kubernetes' runAsNonRoot) can tell it is not root
 USER 10001
 ENV PYTHONUNBUFFERED=1 LAB_HOST=0.0.0.0

@@ -9,11 +9,12 @@ TRANSPORT ?= http
 QUEUE ?= hazelcast
 BROKERS ?= 1
 HOSTS ?=
+CONSISTENCY ?= available
 PYTEST_ARGS ?=
 
 .PHONY: run test setup unit experiment mutate lint clean stop
 
-run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; HOSTS=3: three hosts, each a network namespace (labctl net cuts and slows their links)
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; CONSISTENCY=quorum: writes refused (503) with fewer than 2 members; HOSTS=3: three hosts, each a network namespace (labctl net cuts and slows their links)
 ifeq ($(QUEUE),kafka)
 	$(BIN)/python -m scripts.deps kafka
 endif
@@ -27,6 +28,7 @@ ifneq ($(HOSTS),)
 	$(BIN)/python -m scripts.deps net
 endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
+		--consistency $(CONSISTENCY) \
 		$(if $(PROMETHEUS),--prometheus) $(if $(HOSTS),--hosts $(HOSTS))
 
 test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, nftables, podman and its images too: once per machine) and run every test

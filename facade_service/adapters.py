@@ -1,8 +1,9 @@
-"""The facade's adapters: HTTP clients of logging and messages, and the queue (Hazelcast's, or a Kafka topic)."""
+"""The facade's adapters: HTTP clients of logging and messages, and the queue (Hazelcast's, a Kafka topic, or
+none)."""
 
 from __future__ import annotations
 
-from hazelcast.errors import HazelcastError
+from hazelcast.errors import HazelcastError, SplitBrainProtectionError
 from tenacity import (
     Retrying,
     retry_if_exception_type,
@@ -15,7 +16,7 @@ from facade_service.service import FullListing, Listing
 from lab_common import metrics
 from lab_common.cluster import ClusterConnection, NoAnswer
 from lab_common.contracts import REQUEST_ID_HEADER, encode_queue_item
-from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
+from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, Unavailable
 from lab_common.http import ServiceClient
 from lab_common.kafka import AcknowledgedProducer
 
@@ -58,6 +59,8 @@ class LoggingClient:
             raise BadRequest(reply.body.get("message", "logging rejected the message"))
         if reply.status == 413:  # the message as JSON, with its uuid, can be larger than the body it came in
             raise PayloadTooLarge(f"the message is too large for logging: {reply.body.get('message')}")
+        if reply.body.get("reason") == NoQuorum.reason:
+            raise NoQuorum()
         raise Unavailable(f"logging answered {reply.status}: {reply.body.get('message')}")
 
     def messages(self) -> FullListing:
@@ -75,6 +78,13 @@ class MessagesClient:
         return _full_listing(self._client, "/messages")
 
 
+class NoQueue:
+    """The facade of the lab's Tasks 1 and 3 (queue=none): a POST is only logged, and offered nowhere."""
+
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
+        return None
+
+
 class HazelcastQueue:
     """Offers {uuid, msg} to the queue. An offer lost with its connection is tried again; should the
     first one have landed after all, the consumers drop the second by uuid."""
@@ -84,9 +94,10 @@ class HazelcastQueue:
         self._queue_name = queue_name
         self._retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(0.1, max=1.0),
                                   # not an offer the cluster holds unanswered: waiting again would only
-                                  # double the wait (the offer may still land; the consumers drop a repeat)
+                                  # double the wait (the offer may still land; the consumers drop a repeat);
+                                  # nor one split-brain protection refused: it is refused until members return
                                   retry=retry_if_exception_type(HazelcastError)
-                                  & retry_if_not_exception_type(NoAnswer), reraise=True)
+                                  & retry_if_not_exception_type((NoAnswer, SplitBrainProtectionError)), reraise=True)
 
     def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
         item = encode_queue_item(uuid, msg, request_id=request_id)
@@ -94,7 +105,7 @@ class HazelcastQueue:
             with metrics.hazelcast_operation("queue.offer"):
                 accepted = self._retrying(lambda: self._connection.proxy("queue", self._queue_name).offer(item))
         except HazelcastError as err:
-            raise Unavailable(f"cannot queue the message: {type(err).__name__}: {err}") from err
+            raise self._connection.unavailable(err, f"cannot queue the message: {type(err).__name__}: {err}") from err
         if not accepted:
             raise Unavailable(f"queue {self._queue_name} is full")
 

@@ -11,6 +11,7 @@ from facade_service.api import openapi
 from facade_service.service import Facade, RetryWindow
 from facade_service.settings import FacadeSettings
 from facade_service.status import Status
+from lab_common.contracts import NO_QUEUE
 from lab_common.errors import BadRequest, NotFound
 from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
@@ -100,18 +101,16 @@ def add_status_page(app: Flask, status: Status) -> None:
 
 
 def build(settings: FacadeSettings):
-    """The real wiring: discovery, pooled HTTP clients for logging and messages, the queue: the cluster's, or
-    a Kafka topic (queue=kafka)."""
-    from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient
-    from facade_service.status_adapters import HazelcastClusterView, HealthProbe
-    from lab_common.cluster import ClusterConnection
+    """The real wiring: discovery, pooled HTTP clients for logging and messages, the queue: the cluster's, a
+    Kafka topic (queue=kafka), or none (queue=none); a Hazelcast client unless hazelcast=false."""
+    from facade_service.adapters import HazelcastQueue, LoggingClient, MessagesClient, NoQueue
+    from facade_service.status_adapters import HealthProbe
     from lab_common.discovery_factory import make_discovery
     from lab_common.failover import CopyBreakers
     from lab_common.http import HttpPool, ServiceClient
 
     http = HttpPool(size=settings.threads * 2)
     discovery = make_discovery(settings, http)
-    connection = ClusterConnection(settings).start()
     breakers = CopyBreakers("logging-service", fail_max=settings.breaker_fail_max,
                             reset_timeout=settings.breaker_reset_timeout)
 
@@ -120,7 +119,7 @@ def build(settings: FacadeSettings):
                              attempts=settings.http_attempts, breakers=breakers)
 
     logging_client = LoggingClient(client("logging-service", breakers))
-    closers = [connection.close, http.clear]
+    closers = [http.clear]
     if settings.logging_transport == "grpc":  # the POST's log call over gRPC, its channels made here: after the fork
         from facade_service.grpc_logging import GrpcLoggingClient
         from lab_common.contracts import LOGGING_GRPC_SERVICE
@@ -131,8 +130,20 @@ def build(settings: FacadeSettings):
         failover = Failover(LOGGING_GRPC_SERVICE, discovery, attempts=settings.http_attempts, breakers=breakers)
         logging_client = GrpcLoggingClient(failover, logging_client, timeout=settings.http_timeout)
         closers.insert(0, logging_client.close)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}  # the queue's, and the status page's
-    topic = None
+    checks, cluster_view, connection = {}, None, None
+    if settings.hazelcast:  # the queue's, and the status page's
+        from facade_service.status_adapters import HazelcastClusterView
+        from lab_common.cluster import ClusterConnection
+
+        connection = ClusterConnection(settings).start()
+        closers.insert(0, connection.close)
+        checks = (connection.health_checks() if settings.queue != NO_QUEUE
+                  else {"hazelcast": cluster_check(connection, needed=False)})
+        cluster_view = HazelcastClusterView(
+            connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
+            logging_map=settings.logging_map, received_map=settings.received_map,
+            queue=None if settings.queue == NO_QUEUE else settings.messages_queue)
+    topic, queue = None, NoQueue()
     if settings.queue == "kafka":
         from facade_service.adapters import KafkaQueue
         from facade_service.kafka_status import KafkaTopicView
@@ -144,7 +155,7 @@ def build(settings: FacadeSettings):
         group_reader = inspector(settings, settings.kafka_group)
         topic = KafkaTopicView(group_reader, settings.kafka_topic, settings.kafka_group)
         closers[:0] = [producer.close, group_reader.close]
-    else:
+    elif settings.queue == "hazelcast":
         queue = HazelcastQueue(connection, settings.messages_queue)
     facade = Facade(
         logging=logging_client,
@@ -157,9 +168,7 @@ def build(settings: FacadeSettings):
         "logging-breakers": breakers_check(breakers),
     }
     status = Status(
-        HazelcastClusterView(connection, tuple(sorted(settings.hz_members, key=_member_order)), http,
-                             logging_map=settings.logging_map, received_map=settings.received_map,
-                             queue=settings.messages_queue),
+        cluster_view,
         HealthProbe(_copy_targets(settings, http), http, own_base_url=settings.base_url,
                     own_health=lambda: health_report(settings, checks)),
         facade.recent,
@@ -171,6 +180,18 @@ def build(settings: FacadeSettings):
             close_one()
 
     return create_app(settings, facade=facade, health_checks=checks, status=status), close
+
+
+def cluster_check(connection, *, needed: bool) -> Callable[[], tuple[bool, str]]:
+    """/health's view of the Hazelcast client. With no queue it serves the status page alone, and the facade
+    is healthy without it."""
+
+    def check() -> tuple[bool, str]:
+        if needed:
+            return connection.connected, connection.status
+        return True, f"{connection.status} (for the status page only)"
+
+    return check
 
 
 def breakers_check(breakers) -> Callable[[], tuple[bool, dict]]:

@@ -12,7 +12,7 @@ import grpc
 from facade_service.adapters import LoggingClient
 from facade_service.service import FullListing, Listing
 from lab_common import metrics
-from lab_common.errors import BadRequest, PayloadTooLarge, ServiceError, Unavailable
+from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, ServiceError, Unavailable
 from lab_common.failover import CopyFailed, Failover
 from lab_common.grpc_support import Channels
 from lab_common.proto import logging_pb2, logging_pb2_grpc
@@ -27,11 +27,14 @@ FAILOVER = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCE
 
 def error_of(code: grpc.StatusCode, details: str, target: str) -> Exception:
     """What a Log answered with `code` means to the facade: CopyFailed (try another copy; 503 once none is
-    left), BadRequest (400), PayloadTooLarge (413), or Unavailable (503) for a status no copy should give."""
+    left), BadRequest (400), PayloadTooLarge (413), NoQuorum (503, the cluster refuses writes), or Unavailable
+    (503) for a status no copy should give."""
     if code in FAILOVER:
         return CopyFailed(f"{target}: gRPC {code.name}")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return BadRequest(details or "logging rejected the message")
+    if code == grpc.StatusCode.FAILED_PRECONDITION:  # the copy's cluster refuses writes: so would any copy's
+        return NoQuorum()
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # over the copy's receive limit, as HTTP's 413
         return PayloadTooLarge(f"the message is too large for logging: {details}")
     return Unavailable(f"logging answered gRPC {code.name}: {details}")

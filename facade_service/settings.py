@@ -1,22 +1,26 @@
 """What facade-service reads: a caller of logging and messages (over HTTP, or logging's POST over gRPC), with
 a Hazelcast client for the queue (or a Kafka producer, queue=kafka; and, for the status page, the names of the
 two maps whose statistics it shows and, with Kafka, the consumer group whose progress it shows), a circuit
-breaker per logging copy, and how long a POST may keep trying logging."""
+breaker per logging copy, and how long a POST may keep trying logging. With queue=none it only logs; with
+hazelcast=false (a system without members) it has no Hazelcast client at all."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab_common.contracts import LOGGING_GRPC_SERVICE, MESSAGES_GROUP, TRANSPORTS
+from lab_common.contracts import LOGGING_GRPC_SERVICE, MESSAGES_GROUP, NO_QUEUE, TRANSPORTS
 from lab_common.settings import (
     CallerSettings,
     HazelcastSettings,
     QueueSettings,
+    SettingsError,
+    bool_setting,
     logging_map_setting,
     messages_queue_setting,
     non_negative_float,
     positive_float,
     positive_int,
+    queue_setting,
     received_map_setting,
     setting,
 )
@@ -30,6 +34,12 @@ def _transport(text: str) -> str:
 
 @dataclass(frozen=True)
 class FacadeSettings(CallerSettings, HazelcastSettings, QueueSettings):
+    queue: str = queue_setting(NO_QUEUE, more_help=" or none (no queue: a POST is only logged)")
+    hazelcast: bool = bool_setting(
+        True, "LAB_HAZELCAST", "--hazelcast",
+        "have a Hazelcast client (the queue's, and the status page's view of the cluster); false: a system "
+        "without members, with queue none or kafka",
+    )
     messages_queue: str = messages_queue_setting()
     logging_map: str = logging_map_setting()
     received_map: str = received_map_setting()
@@ -57,3 +67,8 @@ class FacadeSettings(CallerSettings, HazelcastSettings, QueueSettings):
         "http", "LAB_LOGGING_TRANSPORT", "--logging-transport", _transport,
         f"how a POST is logged: http, or grpc (the copies found as {LOGGING_GRPC_SERVICE}; reads stay on HTTP)",
     )
+
+    def __post_init__(self):
+        if not self.hazelcast and self.queue == "hazelcast":
+            raise SettingsError("invalid settings: LAB_HAZELCAST=false needs LAB_QUEUE none or kafka: the queue "
+                                "is the cluster's")

@@ -1,5 +1,5 @@
-"""The status page's data: the cluster's members and queue (or, with queue=kafka, the Kafka topic), every
-service copy, the last messages.
+"""The status page's data: the cluster's members and queue (or, with queue=kafka, the Kafka topic; with
+queue=none, no queue; without a Hazelcast client, no cluster), every service copy, the last messages.
 
 Plain Python: what the cluster, the topic and the copies say comes in through ports. One snapshot is taken
 at most every CACHE_SECONDS however many pages are open, and the queue's offers and polls (the topic's
@@ -75,7 +75,7 @@ class CopyStatus:
 @dataclass(frozen=True)
 class ClusterView:
     members: list[MemberStatus]
-    queue: QueueStatus
+    queue: QueueStatus | None  # None: the facade offers to no queue of the cluster
     logged: int | None  # entries of the logging map
     received: int | None  # entries of the received map (received by some copy)
     error: str | None = None
@@ -83,7 +83,7 @@ class ClusterView:
 
 class ClusterPort(Protocol):
     def view(self) -> ClusterView:
-        """The members, the queue and the two maps' sizes; what cannot be read is None."""
+        """The members, the queue (None without one) and the two maps' sizes; what cannot be read is None."""
 
     def received_by(self, uuids: list[str]) -> dict[str, str]:
         """uuid -> the messages copy that received it, for those received."""
@@ -120,10 +120,10 @@ class RecentPosts:
 
 
 class Status:
-    def __init__(self, cluster: ClusterPort, copies: CopiesPort, recent: RecentPosts, *,
+    def __init__(self, cluster: ClusterPort | None, copies: CopiesPort, recent: RecentPosts, *,
                  topic: TopicPort | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
-        self._cluster = cluster
+        self._cluster = cluster  # None: a system without Hazelcast members
         self._topic = topic
         self._previous_topic: TopicStatus | None = None
         self._topic_rates: dict = {"written_per_second": None, "committed_per_second": None}
@@ -147,19 +147,21 @@ class Status:
             return snapshot
 
     def _take(self, now: float) -> dict:
-        cluster = self._cluster.view()
+        cluster = self._cluster.view() if self._cluster else NO_CLUSTER
         copies = self._copies.copies()
         recent = self._recent.newest_first()
+        received = {}
         try:
-            received = self._cluster.received_by([m.uuid for m in recent]) if recent else {}
+            if recent and self._cluster:
+                received = self._cluster.received_by([m.uuid for m in recent])
         except Unavailable as err:  # the page shows what it has: a missing answer is a note, not a 503
-            received, cluster = {}, _with_error(cluster, err.message)
+            cluster = _with_error(cluster, err.message)
         queue = cluster.queue
-        rates = self._queue_rates(queue)
         return {
             "at": self._wall(),
+            "cluster": self._cluster is not None,
             "members": [asdict(m) for m in cluster.members],
-            "queue": {**asdict(queue), **rates},
+            "queue": {**asdict(queue), **self._queue_rates(queue)} if queue else None,
             "maps": {"logged": cluster.logged, "received": cluster.received},
             "copies": [asdict(c) for c in copies],
             "received_by_copy": _received_counts(copies),
@@ -206,6 +208,9 @@ class Status:
             if new is not None and old is not None and new >= old:
                 rates[key] = round((new - old) / seconds, 1)
         return rates
+
+
+NO_CLUSTER = ClusterView(members=[], queue=None, logged=None, received=None)
 
 
 def _with_error(view: ClusterView, error: str) -> ClusterView:

@@ -43,13 +43,13 @@ class MemberStatistics:
 
 class HazelcastClusterView:
     def __init__(self, connection: ClusterConnection, members: tuple[str, ...], http: HttpPool, *,
-                 logging_map: str, received_map: str, queue: str, clock: Callable[[], float] = time.monotonic):
+                 logging_map: str, received_map: str, queue: str | None, clock: Callable[[], float] = time.monotonic):
         self._connection = connection
         self._members = members
         self._http = http
         self._logging_map = logging_map
         self._received_map = received_map
-        self._queue = queue
+        self._queue = queue  # None: the facade offers to no queue of the cluster
         self._scrapers = ThreadPoolExecutor(max_workers=max(1, len(members)), thread_name_prefix="member-stats")
         self._clock = clock
         self._scraped: tuple[float, dict] | None = None
@@ -74,7 +74,7 @@ class HazelcastClusterView:
                 backup_entries=stats.get("hazelcast_map_backup_entries", self._logging_map) if stats else None,
                 metrics_error=why))
         up_stats = [stats for stats, _ in scrapes.values() if stats]
-        queue = QueueStatus(
+        queue = None if self._queue is None else QueueStatus(
             name=self._queue, owner=queue_owner,
             size=owner_stats.get("hazelcast_queue_owned_items", self._queue) if owner_stats else None,
             offers_total=owner_stats.get("hazelcast_queue_offers_total", self._queue) if owner_stats else None,
@@ -92,13 +92,15 @@ class HazelcastClusterView:
         return {uuid: orjson.loads(value.to_string()).get("received_by") for uuid, value in found.items()}
 
     def _cluster_members(self) -> tuple[set[str], str | None]:
-        """Addresses of the members in the cluster, and the one holding the queue's partition."""
+        """Addresses of the members in the cluster, and the one holding the queue's partition (if a queue)."""
         client = self._connection.client()
         configured = {_resolved(address): address for address in self._members}
         by_uuid = {}
         for m in client.cluster_service.get_members():
             reported = f"{m.address.host}:{m.address.port}"  # an IP in containers and pods, a name elsewhere
             by_uuid[m.uuid] = configured.get(_resolved(reported), reported)
+        if self._queue is None:
+            return set(by_uuid.values()), None
         partitions = client.partition_service
         owner = partitions.get_partition_owner(partitions.get_partition_id(self._queue))
         return set(by_uuid.values()), by_uuid.get(owner)

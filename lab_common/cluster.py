@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from hazelcast.config import IndexType, IntType
-from hazelcast.errors import OperationTimeoutError
+from hazelcast.errors import HazelcastError, OperationTimeoutError, SplitBrainProtectionError
 from hazelcast.future import Future
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
 from lab_common import hazelcast_fixes
-from lab_common.contracts import Index
-from lab_common.errors import Unavailable
+from lab_common.contracts import QUORUM, QUORUM_PROBE_MAP, Index
+from lab_common.errors import NoQuorum, Unavailable
 from lab_common.settings import HazelcastSettings
 
 log = logging.getLogger(__name__)
 
 BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
+QUORUM_PROBE_EVERY = 1.0  # seconds: /health probes the cluster at most this often while writes are refused
+QUORUM_PROBE_WAIT = 1.0  # seconds a probe waits for its answer (a /health is asked with a 1 s timeout)
 
 hazelcast_fixes.apply()
 
@@ -72,10 +75,63 @@ class BoundedProxy:
         return call
 
 
-def add_index(map_proxy, map_name: str, index: Index) -> None:
-    """Create the contract's index on a map (blocking proxy); adding it again is harmless."""
+def refused_by_quorum(err: BaseException | None) -> bool:
+    """Whether split-brain protection refused the operation (quorum mode, too few members in touch), as the
+    error itself or as its cause."""
+    for _ in range(5):  # causes chain a few levels deep at most
+        if err is None:
+            return False
+        if isinstance(err, SplitBrainProtectionError):
+            return True
+        # the client keeps a server error's cause as its second argument
+        cause = err.args[1] if isinstance(err, HazelcastError) and len(err.args) > 1 else None
+        err = cause if isinstance(cause, BaseException) else err.__cause__
+    return False
+
+
+class QuorumWatch:
+    """Whether the cluster takes writes, as this copy last learnt: a refused write marks it as not; while
+    marked, or while the client sees fewer than QUORUM members, a health check probes (at most every `every`
+    seconds) with a write that changes nothing: refused, it marks; not refused, it clears. In available mode
+    nothing is ever refused."""
+
+    def __init__(self, probe: Callable[[], None], *, members_seen: Callable[[], int] = lambda: QUORUM,
+                 every: float = QUORUM_PROBE_EVERY, clock: Callable[[], float] = time.monotonic):
+        self._probe = probe
+        self._members_seen = members_seen
+        self._every = every
+        self._clock = clock
+        self._refused = False
+        self._probed_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def refused(self) -> None:
+        self._refused = True
+
+    def check(self) -> tuple[bool, str]:
+        with self._lock:  # one probe at a time; the others answer from its result
+            doubtful = self._refused or self._members_seen() < QUORUM
+            if doubtful and self._clock() - self._probed_at >= self._every:
+                self._probed_at = self._clock()
+                try:
+                    self._probe()
+                    self._refused = False
+                except HazelcastError as err:
+                    self._refused = self._refused or refused_by_quorum(err)
+                except Unavailable:
+                    pass  # the cluster is away: the connection's own check says so
+        return (False, NoQuorum.text) if self._refused else (True, "writes accepted")
+
+
+def add_index(map_proxy, map_name: str, index: Index) -> bool:
+    """Create the contract's index on a map (blocking proxy); adding it again is harmless. False when quorum
+    mode refused it (adding an index is a write): reads go on without it, and the caller tries again later."""
     index_type = IndexType.SORTED if index.sorted else IndexType.HASH
-    map_proxy.add_index(attributes=[index.attribute], index_type=index_type, name=index.name(map_name))
+    try:
+        map_proxy.add_index(attributes=[index.attribute], index_type=index_type, name=index.name(map_name))
+    except SplitBrainProtectionError:
+        return False
+    return True
 
 
 def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
@@ -100,6 +156,8 @@ class ClusterConnection:
         self._proxies: tuple[object, dict] = (None, {})
         self._membership_listeners: list[Callable[[str, bool], None]] = []
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
+        self._members: set[str] = set()  # as the live client sees them
+        self.quorum = QuorumWatch(self._probe_quorum, members_seen=lambda: len(self._members))
 
     def on_membership(self, listener: Callable[[str, bool], None]) -> None:
         """Call `listener(address, joined)` when a member joins or leaves, through every client this
@@ -108,6 +166,10 @@ class ClusterConnection:
 
     def _membership_event(self, member, joined: bool) -> None:
         address = f"{member.address.host}:{member.address.port}"
+        if joined:
+            self._members.add(address)
+        else:
+            self._members.discard(address)
         for listener in self._membership_listeners:
             try:
                 listener(address, joined)
@@ -125,6 +187,23 @@ class ClusterConnection:
     @property
     def status(self) -> str:
         return "connected" if self.connected else self._last_error
+
+    def health_checks(self) -> dict[str, Callable[[], tuple[bool, str]]]:
+        """The /health checks of a service with this connection: the cluster is reachable, and takes writes."""
+        return {"hazelcast": lambda: (self.connected, self.status), "quorum": self.quorum.check}
+
+    def unavailable(self, err: HazelcastError, message: str) -> Unavailable:
+        """The service's error for a failed cluster operation: NoQuorum when split-brain protection refused
+        it (and the quorum check then reports it), else Unavailable with `message`."""
+        if refused_by_quorum(err):
+            self.quorum.refused()
+            return NoQuorum()
+        return Unavailable(message)
+
+    def _probe_quorum(self) -> None:
+        """A write that changes nothing (deleting a key that is never set), refused when writes are."""
+        probe = self.proxy("map", QUORUM_PROBE_MAP, blocking=False)
+        answer_within(probe.delete("probe"), QUORUM_PROBE_WAIT, "quorum probe")
 
     def client(self):
         """The live client, or Unavailable straight away (no waiting for a timeout)."""
@@ -191,6 +270,7 @@ class ClusterConnection:
             try:
                 self._link_up = False
                 self._client = None
+                self._members = set()
                 self._client = self._client_factory(**self._client_config())
                 if self._link_up:
                     self._connected.set()

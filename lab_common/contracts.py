@@ -20,6 +20,13 @@ RECEIVED_MAP = "received"  # uuid -> ReceivedMessage, for every messages copy
 MESSAGES_TOPIC = "messages"
 MESSAGES_GROUP = "messages-service"
 QUEUES = ("hazelcast", "kafka")  # the channel facade -> messages
+LOGGING_STORES = ("hazelcast", "memory")  # where logging copies keep messages: the cluster's map, or each its own
+NO_QUEUE = "none"  # the facade's choice in the lab's Tasks 1 and 3: it logs, and offers to no queue
+
+# Quorum mode: members refuse writes unless this many of them are in touch (hazelcast/member.yaml's
+# minimum-cluster-size, which the launcher turns on); a refusal costs a write nothing but a 503.
+QUORUM = 2
+QUORUM_PROBE_MAP = "lab-quorum-probe"  # a service's /health deletes an absent key here to learn if writes pass again
 
 FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry has a smaller seq
 SCAN_MARK = "redelivery-scanned-to"  # in the received map's meta map: how far redelivery has scanned the log

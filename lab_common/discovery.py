@@ -12,9 +12,14 @@ import orjson
 
 from lab_common import metrics
 from lab_common.errors import Unavailable
-from lab_common.http import HttpPool, TransportError
+from lab_common.http_pool import HttpPool, TransportError
 
 log = logging.getLogger(__name__)
+
+
+class NoCopies(Unavailable):
+    """The source answered, and lists no copy of the service: a system without it (the lab's Task 3 has no
+    messages copies). Not a fault of the source: its cached addresses are not served instead."""
 
 
 class Discovery(Protocol):
@@ -49,6 +54,10 @@ class CachedDiscovery:
             return cached[1]
         try:
             found = self._lookup(service)
+        except NoCopies:
+            self._source_error = None
+            metrics.record_lookup(service, "none")
+            raise
         except Unavailable as err:
             self._source_error = err.message
             if cached:
@@ -92,7 +101,7 @@ def config_server_lookup(base_url: str, http: HttpPool, timeout: float) -> Calla
             raise Unavailable(f"config server answered {response.status} for {service!r}")
         addresses = body.get("addresses") or []
         if not addresses:
-            raise Unavailable(f"config server lists no copies of {service!r}")
+            raise NoCopies(f"config server lists no copies of {service!r}")
         return list(addresses)
 
     return lookup

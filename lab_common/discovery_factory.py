@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lab_common.discovery import CachedDiscovery, Discovery, config_server_lookup
-from lab_common.http import HttpPool
+from lab_common.http_pool import HttpPool
 from lab_common.settings import CallerSettings
 
 

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from lab_common.contracts import QUORUM
 from lab_common.logs import ERROR_PREFIX, clipped
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,18 @@ class Unavailable(ServiceError):
     """A dependency (the cluster, another service) cannot be reached right now: answer 503 fast."""
 
     status, code = 503, "unavailable"
+
+
+class NoQuorum(Unavailable):
+    """The cluster refused a write because fewer than QUORUM of its members are in touch (quorum mode): nothing was
+    stored, and no copy of any service can do better until members are back. Answered as any 503, with
+    `reason` telling a caller that another copy would be refused the same."""
+
+    reason = "no_quorum"
+    text = f"the cluster has fewer than {QUORUM} members reachable: writes refused in quorum mode"
+
+    def __init__(self, message: str = text):
+        super().__init__(message, reason=self.reason)
 
 
 # werkzeug's own refusals (its form parser's 413, routing's 404) answer with the code of the service's error

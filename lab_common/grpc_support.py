@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from lab_common.errors import BadRequest, PayloadTooLarge, ServiceError, Unavailable
+from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, ServiceError, Unavailable
 from lab_common.settings import GrpcServerSettings
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,11 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 HEALTH_PERIOD = 0.5  # seconds between two looks at the store for the Watch callers (a Check looks itself)
 STOP_GRACE = 2.0  # seconds calls under way get at shutdown: the facade's deadline per call
 
-# A service's error -> the status its gRPC answer carries (lab_common.errors: the same errors as HTTP codes)
+# A service's error -> the status its gRPC answer carries (lab_common.errors: the same errors as HTTP codes);
+# the first kind that matches wins, so NoQuorum comes before the Unavailable it is a case of
 STATUS_OF_ERROR: dict[type[ServiceError], grpc.StatusCode] = {
     BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    NoQuorum: grpc.StatusCode.FAILED_PRECONDITION,
     PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }

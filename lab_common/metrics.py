@@ -41,8 +41,8 @@ CONSUMED = Counter("lab_messages_consumed", "queue items recorded as received by
 DUPLICATES_DROPPED = Counter("lab_messages_duplicates_dropped",
                              "queue items taken but dropped: their uuid was received before")
 REDELIVERED = Counter("lab_messages_redelivered", "logged messages no copy received, offered to the queue again")
-DISCOVERY_LOOKUPS = Counter("lab_discovery_lookups", "address lookups, by result (cached, fetched, stale, failed)",
-                            ["service", "result"])
+DISCOVERY_LOOKUPS = Counter("lab_discovery_lookups",
+                            "address lookups, by result (cached, fetched, stale, failed, none)", ["service", "result"])
 
 
 _enabled = True

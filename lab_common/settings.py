@@ -65,7 +65,7 @@ def _address_list(text: str) -> tuple[str, ...]:
     return items
 
 
-def _choice(*choices: str) -> Callable[[str], str]:
+def choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
@@ -87,6 +87,11 @@ def setting(default: Any, env: str, flag: str, parse: Callable[[str], Any], help
     return field(default=default, metadata={"env": env, "flag": flag, "parse": parse, "help": help})
 
 
+def bool_setting(default: bool, env: str, flag: str, help: str):
+    """A true/false setting: the flag takes a value too (`--messages-stub true`), as the environment does."""
+    return setting(default, env, flag, _bool, help)
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     """What every service reads."""
@@ -96,7 +101,7 @@ class ServiceSettings:
     host: str = setting("127.0.0.1", "LAB_HOST", "--host", str, "address to listen on")
     port: int = setting(0, "LAB_PORT", "--port", _port, "port to listen on")
     server: str = setting(
-        "granian", "LAB_SERVER", "--server", _choice("granian", "gunicorn", "dev"),
+        "granian", "LAB_SERVER", "--server", choice("granian", "gunicorn", "dev"),
         "granian (HTTP parsed in Rust, WSGI threads), gunicorn (gthread workers) or dev (Flask's server)",
     )
     threads: int = setting(8, "LAB_THREADS", "--threads", positive_int, "request threads")
@@ -105,7 +110,7 @@ class ServiceSettings:
         64 * 1024, "LAB_MAX_BODY_BYTES", "--max-body-bytes", positive_int, "largest request body accepted"
     )
     discovery: str = setting(
-        "config-server", "LAB_DISCOVERY", "--discovery", _choice("config-server", "consul"),
+        "config-server", "LAB_DISCOVERY", "--discovery", choice("config-server", "consul"),
         "where service addresses come from",
     )
     consul: str = setting("127.0.0.1:8500", "LAB_CONSUL", "--consul", str, "Consul agent host:port")
@@ -215,14 +220,20 @@ class CallerSettings(ServiceSettings):
     )
 
 
+def queue_setting(*more: str, more_help: str = ""):
+    """The channel facade -> messages; `more`: choices only the facade takes (none)."""
+    return setting(
+        "hazelcast", "LAB_QUEUE", "--queue", choice(*contracts.QUEUES, *more),
+        "the channel facade -> messages: hazelcast (the cluster's queue) or kafka (a topic on Kafka brokers)"
+        + more_help,
+    )
+
+
 @dataclass(frozen=True)
 class QueueSettings(ServiceSettings):
     """A service on the channel facade -> messages: the Hazelcast queue, or a Kafka topic (docs/kafka.md)."""
 
-    queue: str = setting(
-        "hazelcast", "LAB_QUEUE", "--queue", _choice(*contracts.QUEUES),
-        "the channel facade -> messages: hazelcast (the cluster's queue) or kafka (a topic on Kafka brokers)",
-    )
+    queue: str = queue_setting()
     kafka_bootstrap: tuple[str, ...] = setting(
         ("127.0.0.1:9092",), "LAB_KAFKA_BOOTSTRAP", "--kafka-bootstrap", _address_list,
         "Kafka brokers host:port,... to start from (queue=kafka)",

@@ -191,9 +191,9 @@ def _whole_number(text: str, maximum: int) -> int | None:
     return int(digits)
 
 
-def listing_response(fields: dict, pages: Iterable[Sequence[str]]) -> Response:
-    """`{**fields, "count": n, "messages": [...]}` from pages of items that are JSON texts already (as
-    they are stored). The pages are written to a file as they come (in memory while small), so a
+def listing_response(fields: dict, pages: Iterable[Sequence[str]], *, key: str = "messages") -> Response:
+    """`{**fields, "count": n, key: [...]}` from pages of items that are JSON texts already (as they are
+    stored). The pages are written to a file as they come (in memory while small), so a
     failure while reading them is still a clean 503 and a full read of 100k messages holds neither an
     object per message nor the whole answer; the file then goes out in pieces."""
     file, count = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY), 0
@@ -210,7 +210,7 @@ def listing_response(fields: dict, pages: Iterable[Sequence[str]]) -> Response:
 
     def pieces() -> Iterator[bytes]:
         try:
-            yield orjson.dumps({**fields, "count": count})[:-1] + b',"messages":['
+            yield orjson.dumps({**fields, "count": count})[:-1] + b',' + orjson.dumps(key) + b':['
             while piece := file.read(LISTING_PIECE_BYTES):
                 yield piece
             yield b"]}"

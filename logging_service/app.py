@@ -19,10 +19,8 @@ from lab_common.web import (
     text_field,
 )
 from logging_service.api import openapi
-from logging_service.service import MessageLog, MessageStore
+from logging_service.service import MAX_UUID_LENGTH, MessageLog, MessageStore
 from logging_service.settings import LoggingSettings
-
-MAX_UUID_LENGTH = 128
 
 
 def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=None) -> Flask:
@@ -59,26 +57,34 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
 
 
 def build(settings: LoggingSettings):
-    """The real wiring: a cluster connection and the Hazelcast store; with a gRPC port, the gRPC server too
-    (started here, in the serving worker, after the fork)."""
-    from logging_service.store import HazelcastMessageStore
+    """The real wiring: the store (the cluster's map through a connection, or this copy's memory); with a gRPC
+    port, the gRPC server too (started here, in the serving worker, after the fork)."""
+    if settings.logging_store == "memory":
+        from logging_service.memory_store import MemoryMessageStore
 
-    connection = ClusterConnection(settings).start()
-    store = HazelcastMessageStore(connection, settings.logging_map)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
-    if not settings.grpc_port:
-        return create_app(settings, store=store, health_checks=checks), connection.close
-    from logging_service.grpc_api import serve_grpc
+        store = MemoryMessageStore()
+        checks = {"store": lambda: (True, {"kind": "memory", "messages": store.count()})}
+        can_store, closers = (lambda: True), []
+    else:
+        from logging_service.store import HazelcastMessageStore
 
-    try:
-        grpc_server = serve_grpc(settings, MessageLog(store, settings.instance), lambda: connection.connected)
-    except BaseException:
-        connection.close()
-        raise
-    checks["grpc"] = lambda: (True, f"serving on {grpc_server.address}")
+        connection = ClusterConnection(settings).start()
+        store = HazelcastMessageStore(connection, settings.logging_map)
+        checks = connection.health_checks()
+        can_store, closers = (lambda: connection.connected), [connection.close]
 
     def close():
-        grpc_server.stop()
-        connection.close()
+        for close_one in closers:
+            close_one()
 
+    if settings.grpc_port:
+        from logging_service.grpc_api import serve_grpc
+
+        try:
+            grpc_server = serve_grpc(settings, MessageLog(store, settings.instance), can_store)
+        except BaseException:
+            close()
+            raise
+        checks["grpc"] = lambda: (True, f"serving on {grpc_server.address}")
+        closers.insert(0, grpc_server.stop)
     return create_app(settings, store=store, health_checks=checks), close

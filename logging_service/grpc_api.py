@@ -14,8 +14,7 @@ from lab_common.grpc_support import GrpcServer, status_of
 from lab_common.logs import ERROR_PREFIX, clipped
 from lab_common.proto import logging_pb2, logging_pb2_grpc
 from lab_common.web import sane_request_id
-from logging_service.app import MAX_UUID_LENGTH
-from logging_service.service import MessageLog
+from logging_service.service import MAX_UUID_LENGTH, MessageLog
 from logging_service.settings import LoggingSettings
 
 log = logging.getLogger(__name__)

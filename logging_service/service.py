@@ -15,6 +15,7 @@ from lab_common.logs import clipped
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MAX_UUID_LENGTH = 128  # a longer uuid is refused (400 over HTTP, INVALID_ARGUMENT over gRPC)
 
 
 class MessageStore(Protocol):

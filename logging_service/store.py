@@ -38,9 +38,9 @@ class HazelcastMessageStore:
         client = self._connection.client()
         messages = self._connection.proxy("map", self._map_name)
         if self._prepared_client is not client:
-            add_index(messages, self._map_name, SEQ_INDEX)
-            self._prepared_client = client
             self._marked_down_to = None
+            if add_index(messages, self._map_name, SEQ_INDEX):  # refused (quorum lost): added on a later call
+                self._prepared_client = client
         return messages
 
     def _meta(self):
@@ -56,7 +56,8 @@ class HazelcastMessageStore:
             with metrics.hazelcast_operation("map.put_if_absent"):
                 existing = messages.put_if_absent(message.uuid, value)
         except HazelcastError as err:
-            raise Unavailable(f"cannot store in map {self._map_name}: {type(err).__name__}: {err}") from err
+            raise self._connection.unavailable(err, f"cannot store in map {self._map_name}: {type(err).__name__}: {err}"
+                                               ) from err
         return None if existing is None else LoggedMessage.from_text(existing.to_string())
 
     def _mark_first_seq(self, seq: int) -> None:

@@ -1,6 +1,6 @@
 """The Hazelcast adapters of messages-service's ports: the inbox (a transaction polls the queue, the batch is
-recorded into the received map, then the polls are committed; uncommitted polls go back to the queue) and what
-redelivery reads and writes.
+recorded into the received map and journaled, then the polls are committed; uncommitted polls go back to the
+queue) and what redelivery reads and writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hazelcast.errors import HazelcastError
 from hazelcast.predicate import between, equal
 
 from lab_common import metrics
-from lab_common.cluster import ClusterConnection, add_index, answer_within, move_mark
+from lab_common.cluster import ClusterConnection, add_index, answer_within, move_mark, refused_by_quorum
 from lab_common.contracts import (
     RECEIVED_BY_INDEX,
     SCAN_MARK,
@@ -27,8 +27,8 @@ from lab_common.contracts import (
     encode_queue_item,
     meta_map,
 )
-from lab_common.errors import Unavailable
-from messages_service.service import Batch, NotCommitted
+from lab_common.errors import NoQuorum, Unavailable
+from messages_service.service import Batch, BeforeCommit, NotCommitted
 
 TRANSACTION_TIMEOUT = 8.0  # short: a transaction stranded by a dying member holds its consumer until then
 REQUEUE_CHUNK = 500  # items per add_all
@@ -77,9 +77,8 @@ class ReceivedMap:
         client = self._connection.client()
         received = self._connection.proxy("map", self._received_map)
         try:
-            if self._indexed_client is not client:
-                add_index(received, self._received_map, RECEIVED_BY_INDEX)
-                self._indexed_client = client
+            if self._indexed_client is not client and add_index(received, self._received_map, RECEIVED_BY_INDEX):
+                self._indexed_client = client  # refused (quorum lost): the read goes on, the index comes later
             with metrics.hazelcast_operation("map.values_received_by"):
                 values = received.values(equal(RECEIVED_BY_INDEX.attribute, instance))
             texts = [v.to_string() for v in values]
@@ -97,10 +96,11 @@ class HazelcastInbox:
         self._queue_name = queue_name
         self._received = ReceivedMap(connection, received_map)
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                      before_commit: BeforeCommit | None = None) -> Batch:
         started = time.perf_counter()
         try:
-            batch = self._receive_batch(instance, max_items, wait_seconds)
+            batch = self._receive_batch(instance, max_items, wait_seconds, before_commit)
         except Unavailable:
             metrics.record_hazelcast_error("queue.transaction")
             raise
@@ -108,7 +108,8 @@ class HazelcastInbox:
             metrics.record_hazelcast("queue.transaction", time.perf_counter() - started)
         return batch
 
-    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def _receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                       before_commit: BeforeCommit | None) -> Batch:
         client = self._connection.client()
         transaction = client.new_transaction(timeout=TRANSACTION_TIMEOUT)
         entries, recorded, unanswered = [], [], 0
@@ -126,6 +127,8 @@ class HazelcastInbox:
             # holds no key lock that a transaction stranded by a dying member could keep for good.
             outcome = self._received.record(instance, entries)
             recorded, unanswered = outcome.recorded, outcome.unanswered
+            if before_commit is not None:
+                before_commit(recorded)
             if outcome.failure is not None:
                 raise outcome.failure
             transaction.commit()
@@ -134,8 +137,11 @@ class HazelcastInbox:
                 # stranded (its coordinating member is gone): the items it took stay reserved for as long
                 # as this client lives; a new client makes the members put them back
                 self._connection.start_over(f"a queue transaction could not be rolled back ({type(err).__name__})")
-            raise NotCommitted(f"queue transaction failed: {type(err).__name__}: {err}", recorded, unanswered,
-                               request_ids(entries)) from err
+            why = f"{type(err).__name__}: {err}"
+            if refused_by_quorum(err):  # rolled back: what it took is on the queue again, for when quorum returns
+                self._connection.quorum.refused()
+                why = NoQuorum.text
+            raise NotCommitted(f"queue transaction failed: {why}", recorded, unanswered, request_ids(entries)) from err
         except BaseException:
             _rolled_back(transaction)
             raise
@@ -183,7 +189,7 @@ class RedeliveryMaps:
         try:
             move_mark(self._connection.proxy("map", self._meta_map), SCAN_MARK, seq, forward=True)
         except HazelcastError as err:
-            raise Unavailable(f"cannot save the redelivery mark: {type(err).__name__}") from err
+            raise self._connection.unavailable(err, f"cannot save the redelivery mark: {type(err).__name__}") from err
 
 
 class HazelcastRedelivery(RedeliveryMaps):
@@ -200,7 +206,8 @@ class HazelcastRedelivery(RedeliveryMaps):
                 with metrics.hazelcast_operation("queue.add_all"):
                     queue.add_all([encode_queue_item(uuid, msg) for uuid, msg in messages[start:start + REQUEUE_CHUNK]])
         except HazelcastError as err:
-            raise Unavailable(f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
+            raise self._connection.unavailable(
+                err, f"cannot queue {len(messages)} message(s) again: {type(err).__name__}") from err
 
     def queue_cleared_to(self) -> int:
         try:

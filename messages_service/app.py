@@ -1,4 +1,5 @@
-"""messages-service's HTTP face: GET /messages answers what this copy received (never clears it)."""
+"""messages-service's HTTP face: GET /messages answers what this copy received (never clears it), GET
+/messages/journal its own journal of what it processed."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from flask import Flask
 from lab_common.cluster import ClusterConnection
 from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
-from lab_common.web import add_health, create_base_app, listing_response
+from lab_common.web import add_health, after_param, create_base_app, limit_param, listing_response
 from messages_service.api import openapi
 from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
-from messages_service.service import Inbox
+from messages_service.service import Inbox, Journal
 from messages_service.settings import MessagesSettings
 
+JOURNAL_PAGE = 1000  # entries per page when only `after` is given
 
-def create_app(settings: ServiceSettings, *, inbox: Inbox, health_checks=None) -> Flask:
+
+def create_app(settings: ServiceSettings, *, inbox: Inbox, journal: Journal, health_checks=None) -> Flask:
     app = create_base_app(__name__, settings)
     add_health(app, settings, health_checks or {})
     add_openapi(app, openapi())
@@ -24,14 +27,32 @@ def create_app(settings: ServiceSettings, *, inbox: Inbox, health_checks=None) -
     def get_messages():
         return listing_response({"copy": settings.instance}, [inbox.received_as_json(settings.instance)])
 
+    @app.get("/messages/journal")
+    def get_journal():
+        limit = limit_param(default=None)
+        after = after_param("the 'next' value of the previous page (entries skipped)")
+        if limit is None and after is None:
+            return listing_response({"copy": settings.instance}, journal.pages(), key="entries")
+        limit, after = limit or JOURNAL_PAGE, after or 0
+        page = journal.page(after, limit)
+        return listing_response({"copy": settings.instance, "next": str(after + len(page)) if len(page) >= limit
+                                 else None}, [page], key="entries")
+
     return app
 
 
 def build(settings: MessagesSettings):
     """The real wiring: cluster connection, the adapters of the channel (Hazelcast's queue, or a Kafka topic),
-    the consumer and redelivery threads."""
+    the consumer and redelivery threads; as the lab's Task 1 stub, none of them."""
+    if settings.messages_stub:
+        from messages_service.stub import create_stub_app
+
+        return create_stub_app(settings), lambda: None
+    from messages_service.journal_file import FileJournal
+
+    journal = FileJournal(settings.journal_path)
     connection = ClusterConnection(settings)
-    checks = {"hazelcast": lambda: (connection.connected, connection.status)}
+    checks = connection.health_checks()
     closers = []
     if settings.queue == "kafka":
         inbox, port = _kafka_adapters(settings, connection, checks, closers)
@@ -43,7 +64,7 @@ def build(settings: MessagesSettings):
     redelivery = Redelivery(port)
     connection.on_membership(redelivery.membership_changed)
     connection.start()
-    consumer = QueueConsumer(inbox, settings.instance, batch=settings.consumer_batch,
+    consumer = QueueConsumer(inbox, settings.instance, journal=journal, batch=settings.consumer_batch,
                              threads=settings.consumer_threads).start()
     redelivery.start()
     checks |= {"consumer": consumer.health, "redelivery": redelivery.health}
@@ -54,8 +75,9 @@ def build(settings: MessagesSettings):
         for close_one in closers:
             close_one()
         connection.close()
+        journal.close()
 
-    return create_app(settings, inbox=inbox, health_checks=checks), close
+    return create_app(settings, inbox=inbox, journal=journal, health_checks=checks), close
 
 
 def _kafka_adapters(settings: MessagesSettings, connection: ClusterConnection, checks: dict, closers: list):

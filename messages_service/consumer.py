@@ -1,16 +1,20 @@
-"""The queue consumer: a background loop that keeps going through errors, with back-off."""
+"""The queue consumer: a background loop that keeps going through errors, with back-off. Every message a batch
+records is written to the copy's journal before the batch is committed."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from lab_common import metrics
 from lab_common.contracts import ReceivedMessage
 from lab_common.logs import ERROR_PREFIX, clipped
-from messages_service.service import Inbox, NotCommitted
+from messages_service.service import Inbox, Journal, JournalEntry, NotCommitted
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +32,23 @@ class ConsumerCounts:
     unanswered: int = 0  # record writes that got no answer: written or not, nobody knows
 
 
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
 class QueueConsumer:
     """Takes messages off the queue in `threads` loops of their own, each running its own transactions; every
     loop outlives any failure, with back-off. Why one loop is the default: docs/internals.md."""
 
-    def __init__(self, inbox: Inbox, instance: str, *, batch: int = 50, poll_seconds: float = 1.0,
-                 max_backoff: float = 5.0, threads: int = 1):
+    def __init__(self, inbox: Inbox, instance: str, *, journal: Journal, batch: int = 50, poll_seconds: float = 1.0,
+                 max_backoff: float = 5.0, threads: int = 1, clock_us: Callable[[], int] = _now_us):
         self._inbox = inbox
         self._instance = instance
+        self._journal = journal
+        self._clock_us = clock_us
+        # batch ids: a token of this process, then a count (a restarted copy appends to the same journal)
+        token = secrets.token_hex(3)
+        self._batch_ids = (f"{token}-{n}" for n in itertools.count(1))
         self._batch = batch
         self._poll_seconds = poll_seconds
         self._max_backoff = max_backoff
@@ -75,8 +88,15 @@ class QueueConsumer:
 
     def step(self) -> int:
         """Take one batch off the queue; answers how many messages were received."""
+        with self._lock:
+            batch_id = next(self._batch_ids)
+
+        def journal(recorded: list[ReceivedMessage]) -> None:
+            at = self._clock_us()
+            self._journal.append([JournalEntry(m.uuid, at, self._instance, batch_id) for m in recorded])
+
         try:
-            batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds)
+            batch = self._inbox.receive_batch(self._instance, self._batch, self._poll_seconds, journal)
         except NotCommitted as failed:  # what it recorded stands: this copy received it
             self._log_received(failed.recorded, failed.request_ids)
             with self._lock:

@@ -19,7 +19,7 @@ from lab_common.contracts import decode_queue_item, encode_queue_item
 from lab_common.errors import Unavailable
 from lab_common.kafka import HEALTH_TIMEOUT, AcknowledgedProducer
 from messages_service.adapters import ReceivedMap, RedeliveryMaps, request_ids
-from messages_service.service import Batch, NotCommitted
+from messages_service.service import Batch, BeforeCommit, NotCommitted
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def consumer_config(base: dict[str, Any], group: str) -> dict[str, Any]:
 
 class KafkaInbox:
     """The consumer's port on a Kafka topic: each calling thread has a consumer of its own in the group; a batch
-    is polled, recorded into the received map (ReceivedMap, as HazelcastInbox records it), and only then are
-    its offsets committed, synchronously. A batch not wholly recorded, or whose commit fails, raises
+    is polled, recorded into the received map (ReceivedMap, as HazelcastInbox records it) and journaled, and
+    only then are its offsets committed, synchronously. A batch not wholly recorded, or whose commit fails, raises
     NotCommitted: what was recorded stands, the consumer is moved back to the batch's first offsets so that
     the messages come again (from this copy, or from the next owner of their partition after a rebalance),
     and the received map's put_if_absent drops a uuid recorded before."""
@@ -77,14 +77,16 @@ class KafkaInbox:
             self._local.consumer = consumer
         return consumer
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                      before_commit: BeforeCommit | None = None) -> Batch:
         consumer = self._consumer()
         try:
-            return self._receive_batch(consumer, instance, max_items, wait_seconds)
+            return self._receive_batch(consumer, instance, max_items, wait_seconds, before_commit)
         finally:
             self._note_lag(consumer)
 
-    def _receive_batch(self, consumer, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def _receive_batch(self, consumer, instance: str, max_items: int, wait_seconds: float,
+                       before_commit: BeforeCommit | None) -> Batch:
         try:  # the first message waits up to wait_seconds; the rest are what the client has fetched already
             first = consumer.poll(wait_seconds)
             messages = [first] if first is not None else []
@@ -102,6 +104,12 @@ class KafkaInbox:
         entries = [decode_queue_item(m.value().decode()) for m in records]
         ids = request_ids(entries)
         outcome = self._received.record(instance, entries)
+        if before_commit is not None:
+            try:
+                before_commit(outcome.recorded)
+            except BaseException:
+                self._rewind(consumer, records)
+                raise
         if outcome.failure is not None:
             self._rewind(consumer, records)
             raise NotCommitted(f"recording failed: {type(outcome.failure).__name__}: {outcome.failure}",

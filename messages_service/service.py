@@ -1,7 +1,9 @@
-"""messages-service's types and ports: what a consumer transaction answers, and the ports its workers use."""
+"""messages-service's types and ports: what a consumer transaction answers, the ports its workers use, and the
+journal of what this copy processed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,14 +32,19 @@ class NotCommitted(Unavailable):
         self.request_ids = request_ids or {}
 
 
+BeforeCommit = Callable[[list[ReceivedMessage]], None]
+
+
 class Inbox(Protocol):
     """The consumer's port (and the HTTP face's read): the queue taken into the received map."""
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                      before_commit: BeforeCommit | None = None) -> Batch:
         """Take up to max_items from the queue and record them as received by instance before the take is
         final (a take that fails goes back to the queue). Waits up to wait_seconds for the first item. A uuid
-        recorded before is dropped, not recorded twice. Raises NotCommitted, naming what it recorded, when
-        the take fails after recording."""
+        recorded before is dropped, not recorded twice. `before_commit` is called with what was recorded (also
+        when recording then fails) before the take is committed; if it raises, nothing is committed. Raises
+        NotCommitted, naming what it recorded, when the take fails after recording."""
 
     def received_as_json(self, instance: str) -> list[str]:
         """What instance received, in seq order, each message as its JSON text ({uuid, msg,
@@ -64,3 +71,36 @@ class RedeliveryPort(Protocol):
         """The seq up to which some copy has scanned the log for redelivery (None: never)."""
 
     def save_scan_mark(self, seq: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One message a copy recorded as received, as its journal keeps it: a record of processing that does not
+    go through the received map, so a message two copies (or one copy twice) processed shows twice."""
+
+    uuid: str
+    at: int  # µs since the epoch, when it was journaled
+    copy: str
+    batch: str  # the consumer batch that recorded it
+
+    def to_json(self) -> dict:
+        # by hand: dataclasses.asdict copies deeply, several times the cost of the whole append
+        return {"uuid": self.uuid, "at": self.at, "copy": self.copy, "batch": self.batch}
+
+
+class Journal(Protocol):
+    """A copy's own append-only journal of the messages it processed, in append order."""
+
+    def append(self, entries: Sequence[JournalEntry]) -> None:
+        """Keep these before returning, so that they outlive a SIGKILL of the process; raises
+        JournalUnavailable when they cannot be kept."""
+
+    def page(self, after: int, limit: int) -> list[str]:
+        """Up to `limit` entries after the first `after`, each as its JSON text."""
+
+    def pages(self) -> Iterator[list[str]]:
+        """The whole journal as JSON texts, a chunk at a time."""
+
+
+class JournalUnavailable(Unavailable):
+    """The journal cannot keep an entry (its file cannot be written): nothing may be committed."""

@@ -1,20 +1,25 @@
 """What messages-service reads: its Hazelcast client, the queue it consumes (or the Kafka topic and its consumer
-group, queue=kafka), its received map, and the logging map redelivery reads."""
+group, queue=kafka), its received map, and the logging map redelivery reads; or that it runs as the lab's
+Task 1 stub."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab_common.contracts import MESSAGES_GROUP
 from lab_common.settings import (
     HazelcastSettings,
     QueueSettings,
+    bool_setting,
     logging_map_setting,
     messages_queue_setting,
     positive_int,
     received_map_setting,
     setting,
 )
+
+DEFAULT_JOURNAL = "var/journal/{instance}.jsonl"  # relative to the working directory
 
 
 @dataclass(frozen=True)
@@ -31,3 +36,14 @@ class MessagesSettings(HazelcastSettings, QueueSettings):
     logging_map: str = logging_map_setting()
     kafka_group: str = setting(MESSAGES_GROUP, "LAB_KAFKA_GROUP", "--kafka-group", str,
                                "the consumer group every messages copy joins (queue=kafka)")
+    journal: str = setting("", "LAB_JOURNAL", "--journal", str,
+                           "the file this copy appends every message it processes to (default: "
+                           "var/journal/<instance>.jsonl in the working directory; labctl: <run dir>/journal/)")
+
+    @property
+    def journal_path(self) -> Path:
+        return Path(self.journal or DEFAULT_JOURNAL.format(instance=self.instance))
+    messages_stub: bool = bool_setting(
+        False, "LAB_MESSAGES_STUB", "--messages-stub",
+        "run as the lab's Task 1 stub: GET /messages answers 'not implemented yet'; no queue, no cluster",
+    )

@@ -9,11 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+from lab_common.contracts import LOGGING_STORES, QUORUM
 from scripts.bench import add_arguments as add_bench_arguments
 from scripts.bench import run_bench
 from scripts.control import ControlError
 from scripts.drills import DRILLS, run_drill
 from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
+from scripts.launcher.topology import CONSISTENCIES, QUEUE_CHOICES
 from scripts.mutation import add_arguments as add_mutate_arguments
 from scripts.mutation import run_mutate
 from scripts.netfaults.command import add_arguments as add_net_arguments
@@ -27,7 +29,13 @@ def _say(line: str) -> None:
 def status_table(system: System) -> str:
     rows = [(r["name"], r["url"], r["pid"] or "-", "healthy" if r["healthy"] else r["detail"], r["log"])
             for r in system.status()]
-    return render(["NAME", "ADDRESS", "PID", "HEALTH", "LOG"], rows)
+    return render(["NAME", "ADDRESS", "PID", "HEALTH", "LOG"], rows) + "\n" + consistency_line(system.state().topology)
+
+
+def consistency_line(topology: Topology) -> str:
+    if topology.quorum:
+        return f"consistency: quorum (writes refused with 503 unless {QUORUM} members are in touch)"
+    return "consistency: available (writes taken while one member is left)"
 
 
 def _topology(args) -> Topology:
@@ -35,7 +43,14 @@ def _topology(args) -> Topology:
     return Topology(cluster_name=args.cluster_name, members=args.members, logging=args.logging,
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
                     discovery=args.discovery, prometheus=args.prometheus, transport=args.transport,
-                    queue=args.queue, brokers=args.brokers, hosts=args.hosts)
+                    queue=args.queue, brokers=args.brokers, logging_store=args.logging_store,
+                    messages_stub=args.messages_stub, consistency=args.consistency, hosts=args.hosts)
+
+
+def _refused(args) -> str | None:
+    """Why the topology the options ask for cannot run, or None: refused before anything starts."""
+    problems = _topology(args).problems()
+    return "; ".join(problems) if problems else None
 
 
 def cmd_start(args) -> int:
@@ -168,6 +183,11 @@ def cmd_drill(args) -> int:
         controller = System(args.run_dir)
     report = run_drill(args.name, controller, out=_say)
     _say("\n" + report.to_text())
+    if args.chart:
+        from scripts.timeline import Timeline, save_timeline
+
+        save_timeline(Timeline.from_report(report), args.chart, f"drill {args.name}: {report.verdict[:60]}")
+        _say(f"timeline chart: {args.chart}")
     return 0 if report.passed else 1
 
 
@@ -178,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def topology_options(p):
-        p.add_argument("--members", type=int, default=3, help="Hazelcast members (default 3)")
+        p.set_defaults(refuse=p.error)
+        p.add_argument("--members", type=int, default=3,
+                       help="Hazelcast members (default 3; 0 when nothing needs the cluster: --logging-store memory, "
+                            "--queue none, --messages 0 or --messages-stub)")
         p.add_argument("--logging", type=int, default=3, help="logging-service copies (default 3)")
         p.add_argument("--messages", type=int, default=2, help="messages-service copies (default 2)")
         p.add_argument("--facades", type=int, default=None,
@@ -188,9 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--transport", choices=["http", "grpc"], default="http",
                        help="how the facade logs a POST: http (default), or grpc: logging-1/2/3 also serve gRPC "
                             "on 50051/50053/50055 (+ offset), found as logging-service-grpc (reads stay HTTP)")
-        p.add_argument("--queue", choices=["hazelcast", "kafka"], default="hazelcast",
-                       help="the channel facade -> messages: hazelcast (default: the cluster's queue) or kafka: "
-                            "Kafka brokers in KRaft mode, a 'messages' topic with 2 partitions (docs/kafka.md)")
+        p.add_argument("--queue", choices=QUEUE_CHOICES, default="hazelcast",
+                       help="the channel facade -> messages: hazelcast (default: the cluster's queue), kafka: "
+                            "Kafka brokers in KRaft mode, a 'messages' topic with 2 partitions (docs/kafka.md), "
+                            "or none: the facade only logs (the lab's Tasks 1 and 3; --messages 0 or --messages-stub)")
+        p.add_argument("--logging-store", choices=LOGGING_STORES, default="hazelcast",
+                       help="where logging copies keep messages: hazelcast (default: the cluster's map) or memory: "
+                            "each copy its own, no members needed (the lab's Task 1)")
+        p.add_argument("--messages-stub", action="store_true",
+                       help="run the messages copies as the lab's Task 1 stub: GET /messages answers "
+                            "'not implemented yet' (with --queue none)")
         p.add_argument("--brokers", type=int, choices=[1, 3], default=1,
                        help="Kafka brokers with --queue kafka: 1 (default, on 9092) or 3 (9092/9094/9096, "
                             "controllers on the port above each; + offset)")
@@ -199,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "its own address holding one member, its logging copy and a messages copy; the facade "
                             "and the config server on the machine itself; faults: `labctl net` (needs root, "
                             "iproute2, nftables, iptables; docs/network-faults.md)")
+        p.add_argument("--consistency", choices=CONSISTENCIES, default="available",
+                       help="available (default): writes are taken while one member is left; quorum: members "
+                            f"refuse writes (503) unless {QUORUM} of them are in touch (docs/fault-tolerance.md)")
         p.add_argument("--port-offset", type=int, default=0, help="add this to every default port")
         p.add_argument("--cluster-name", default="lab", help="Hazelcast cluster name (default lab)")
         p.add_argument("--server", choices=["granian", "gunicorn", "dev"], default="granian",
@@ -248,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose-project", default=None,
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
+    p.add_argument("--chart", type=Path, default=None, metavar="FILE",
+                   help="also write a PNG timeline: POSTs answered 201, 503 or not at all per second, each kill, "
+                        "freeze, thaw, stop or start marked")
     p.set_defaults(func=cmd_drill)
     p = sub.add_parser("net", help="cut, slow down or make lossy the links between hosts (a system started with "
                                    "--hosts): partition, heal, delay, loss, status")
@@ -262,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "refuse") and (why := _refused(args)):
+        args.refuse(why)  # the command's usage line and the reason, exit 2: nothing started
     try:
         return args.func(args)
     except ControlError as err:

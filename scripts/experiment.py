@@ -1,5 +1,6 @@
 """The lab's Task 3/4 experiment: POST msg1..msgN through the facade, then show which logging copy
-logged which message, which messages copy received which, and what GET /facade answers."""
+logged which message, which messages copy received which, which copies' journals show it processed, and what
+GET /facade answers."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from collections.abc import Callable
 
 import requests
 
+from scripts.journals import Journaled, JournalSource, journaled_by, processed_twice, read_journals
 from scripts.launcher import System
 from scripts.load import PostClient
 from scripts.probe import Entry, facade_view, messages_listing
 from scripts.table import render
+
+JournalReader = Callable[[JournalSource], tuple[dict[str, list[Journaled]], list[str]]]
 
 READ_TIMEOUT = 10.0
 
@@ -35,7 +39,8 @@ def received_by_copy(system: System) -> dict[str, list[dict]]:
 
 
 def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None] = print,
-                   settle_seconds: float = 20.0, facade_name: str | None = None) -> int:
+                   settle_seconds: float = 20.0, facade_name: str | None = None,
+                   journals_of: JournalReader = read_journals) -> int:
     facade = system.url(facade_name or system.names("facade")[0])
     posted: dict[str, str] = {}
     out(f"POST msg1..msg{count} to {facade}/facade")
@@ -61,11 +66,14 @@ def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None
     logged_count = Counter(m.uuid for m in everything)
     receivers = {uuid: [copy for copy, msgs in received.items() for m in msgs if m.uuid == uuid]
                  for uuid in posted}
+    journals, unread = journals_of(system)
+    processors = journaled_by(journals)
 
     rows = [(msg, uuid[:8], logged[uuid].logged_by if uuid in logged else "MISSING",
-             ", ".join(receivers[uuid]) or "MISSING") for uuid, msg in posted.items()]
+             ", ".join(receivers[uuid]) or "MISSING", ", ".join(processors.get(uuid, [])) or "-")
+            for uuid, msg in posted.items()]
     out("\nWho got what")
-    out(render(["MESSAGE", "UUID", "LOGGED BY", "RECEIVED BY"], rows))
+    out(render(["MESSAGE", "UUID", "LOGGED BY", "RECEIVED BY", "PROCESSED BY (JOURNALS)"], rows))
 
     out("\nPer copy")
     per_copy = Counter(m.logged_by for m in logged.values())
@@ -86,9 +94,10 @@ def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None
     missing_log = [posted[u] for u in posted if u not in logged]
     missing_queue = [posted[u] for u in posted if not receivers[u]]
     duplicated = [posted[u] for u in posted if len(receivers[u]) > 1 or logged_count[u] > 1]
+    twice = processed_twice(journals, posted)
     out("")
     out(f"posted {len(posted)}/{count}, logged {len(logged)}, received {sum(1 for u in posted if receivers[u])}"
-        f", duplicated {len(duplicated)}")
+        f", duplicated {len(duplicated)}, processed twice (journals) {len(twice)}")
     problems = []
     if failed:
         problems.append(f"{failed} POSTs failed")
@@ -98,5 +107,10 @@ def run_experiment(system: System, *, count: int = 10, out: Callable[[str], None
         problems.append("not received by any messages copy: " + " ".join(missing_queue))
     if duplicated:
         problems.append("duplicated: " + " ".join(duplicated))
+    if twice:
+        problems.append("processed twice: " + " ".join(
+            f"{posted[u]} ({', '.join(e.copy for e in entries)})" for u, entries in twice.items()))
+    if unread:
+        problems.append("journal not readable: " + " ".join(unread))
     out("verdict: " + ("FAIL - " + "; ".join(problems) if problems else "PASS - every message once"))
     return 1 if problems else 0

@@ -76,7 +76,8 @@ MUTATIONS: tuple[Mutation, ...] = (
               Edit("                raise outcome.failure\n            transaction.commit()\n",
                    "                raise outcome.failure\n")),
              (CONSUMER_TESTS + "test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded",
-              CONSUMER_TESTS + "test_two_consumers_take_every_item_exactly_once")),
+              CONSUMER_TESTS + "test_two_consumers_take_every_item_exactly_once_and_their_journals_together_"
+                               "hold_each_once")),
     Mutation("no-redelivery", "the message stays logged and is delivered by redelivery",
              "messages_service/redelivery.py",
              (Edit("        now_us = int(now * 1e6)\n", "        return 0\n"),),

@@ -119,3 +119,17 @@ class SilentServer:
         with self._lock:
             for connection in self._open:
                 connection.close()
+
+
+def assert_real_png(path: Path, *, width: int, height: int, min_bytes: int = 10_000) -> None:
+    """The file is a PNG of that size, and not blank: its pixels are not all one colour (a chart or a
+    screenshot with something drawn on it)."""
+    from matplotlib import image
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert len(data) >= min_bytes, f"{path}: {len(data)} bytes"
+    pixels = image.imread(path)
+    assert pixels.shape[:2] == (height, width), pixels.shape
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    assert (flat != flat[0]).any(axis=1).mean() > 0.01, f"{path} is (almost) one colour"

@@ -80,6 +80,10 @@ function render(status) {
   problem.hidden = !status.error;
   problem.textContent = status.error || "";
 
+  // a system without Hazelcast members (the lab's Task 1): no cluster to show
+  document.getElementById("members-section").hidden = !status.cluster;
+  document.getElementById("no-cluster").hidden = status.cluster;
+  const queueOwner = status.queue ? status.queue.owner : null;
   fill("members", status.members, (row, m) => {
     row.id = "member-" + m.address;
     row.dataset.state = m.up ? "up" : "down";
@@ -88,15 +92,15 @@ function render(status) {
     cell(row, m.partitions, "num");
     cell(row, m.owned_entries, "num");
     cell(row, m.backup_entries, "num");
-    cell(row, status.queue.owner === m.address ? "owner" : "");
+    cell(row, queueOwner === m.address ? "owner" : "");
   });
   drawBars(status.members);
 
   const q = status.queue;
-  facts("queue", [
+  facts("queue", q ? [
     ["name", q.name], ["size", q.size], ["owner", q.owner],
     ["offers per second", q.offers_per_second], ["polls per second", q.polls_per_second],
-  ]);
+  ] : [["none", "the facade only logs a POST: it offers it to no queue"]]);
   renderTopic(status.topic);
 
   fill("copies", status.copies, (row, c) => {
@@ -110,19 +114,30 @@ function render(status) {
     cell(row, c.error || summary(c.checks));
   });
 
-  const counts = [["logged (entries of the logging map)", status.maps.logged],
-                  ["received by some copy (entries of the received map)", status.maps.received]];
-  for (const [copy, received] of Object.entries(status.received_by_copy)) {
-    counts.push([`received by ${copy} since it started`, received]);
-  }
-  facts("counts", counts);
+  facts("counts", status.cluster ? clusterCounts(status) : memoryCounts(status.copies));
 
   fill("recent", status.recent, (row, m) => {
     cell(row, m.uuid.slice(0, 8)).title = m.uuid;
     cell(row, m.msg);
     cell(row, m.logged_by);
-    cell(row, m.received_by || "not yet");
+    cell(row, m.received_by || (status.queue || status.topic ? "not yet" : "no queue"));
   });
+}
+
+function clusterCounts(status) {
+  const counts = [["logged (entries of the logging map)", status.maps.logged],
+                  ["received by some copy (entries of the received map)", status.maps.received]];
+  for (const [copy, received] of Object.entries(status.received_by_copy)) {
+    counts.push([`received by ${copy} since it started`, received]);
+  }
+  return counts;
+}
+
+// no cluster: each logging copy keeps its own messages, and says how many in its /health
+function memoryCounts(copies) {
+  return copies
+    .filter((c) => c.service === "logging-service" && c.name)
+    .map((c) => [`logged by ${c.name} (in its own memory)`, ((c.checks.store || {}).detail || {}).messages]);
 }
 
 // queue=kafka: the topic takes the Hazelcast queue's place (which then carries nothing)

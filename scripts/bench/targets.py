@@ -61,7 +61,7 @@ TARGETS = (
     Target("python_rss", "peak RSS of each Python service (worst)", 100, "MB"),
 )
 TARGET_BY_KEY = {t.key: t for t in TARGETS}
-TARGETS_TITLE = "Targets (issue 12; queue latency, paged and full reads, start-up and memory as in issue 5)"
+TARGETS_TITLE = "Targets (throughput and CPU against the floor and the seed system; latency, reads, start-up, memory)"
 
 
 def reference_figures(results: BenchResults) -> dict[str, float | None]:

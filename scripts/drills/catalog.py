@@ -305,11 +305,9 @@ def member_freeze(run: DrillRun, frozen: float = 20.0, after: float = 10.0, thre
     if victim is None:  # the worst case: every offer waits on it, and every write waits on it as a backup
         victim = queue_owner(run.controller)
         run.note(f"{victim} owns the partition of {QUEUE_NAME}")
-    # The thawed member is a cluster of its own for a moment before it merges back: a client that joins it
-    # then may record, from its stale queue, a message another copy recorded during the freeze; the merge
-    # keeps the first record. The promise is stated for members that die (README); docs/fault-tolerance.md,
-    # "The thaw", says what this trades.
-    run.written_over_at_heal = "taken from the thawed member's stale queue before it merged back"
+    # The thawed member is a cluster of its own for a moment before it merges back: a copy that records a
+    # message from its stale queue processes it twice, and the journals fail the drill for it
+    # (docs/fault-tolerance.md, "The thaw")
     frozen_at, thawed_at = hold_frozen(run, poster, victim, frozen, after)
     accepted = run.record_load(poster)
     run.note(f"load stopped: {len(poster.outcomes)} POSTs, {len(accepted)} answered 201")

@@ -30,6 +30,7 @@ from scripts.drills.delivery import (
     tally_problem,
 )
 from scripts.drills.report import Event, Report, clock
+from scripts.journals import processed_twice, read_journals, who
 from scripts.load import Outcome, Poster, failure_summary
 from scripts.probe import ServiceHealth, service_health, wait_for
 
@@ -59,18 +60,15 @@ class DrillRun:
         self.loading = False  # a load has begun: a messages copy may be recording the drill's messages
         self.tallies: dict[str, Tally] = {}  # each messages copy's tally before the drill (or since its restart)
         self.uncounted: dict[str, str] = {}  # messages copies whose tally cannot be compared, and why
-        # Why records written over may be reported rather than fail the drill (None: they fail it). Only a
-        # split-brain heal writes a record over (put_if_absent never does), and only a drill that splits the
-        # cluster on purpose, knowing what it trades, sets this (docs/fault-tolerance.md, "The thaw")
-        self.written_over_at_heal: str | None = None
 
     @property
     def facade(self) -> str:
         return self.controller.url(self.controller.names("facade")[0])
 
-    def note(self, what: str, at: float | None = None) -> float:
+    def note(self, what: str, at: float | None = None, *, mark: str = "") -> float:
+        """Report an event (`mark`: a fault's label on the timeline chart)."""
         at = time.time() if at is None else at
-        self.report.events.append(Event(at, what))
+        self.report.events.append(Event(at, what, mark))
         self.out(f"{clock(at)}  {what}")
         return at
 
@@ -111,24 +109,24 @@ class DrillRun:
             for copy in self.controller.names("messages"):
                 self.uncounted.setdefault(copy, "the received map was lost with the cluster")
         for name, at in zip(names, times, strict=True):
-            self.note(f"killed {name} (SIGKILL)", at)
+            self.note(f"killed {name} (SIGKILL)", at, mark=f"kill {name}")
         return min(times)
 
     def freeze(self, name: str) -> float:
         at = self.controller.freeze(name)
         self.frozen.append(name)
-        return self.note(f"froze {name} (SIGSTOP: it hangs with its connections open)", at)
+        return self.note(f"froze {name} (SIGSTOP: it hangs with its connections open)", at, mark=f"freeze {name}")
 
     def thaw(self, name: str) -> float:
         at = self.controller.thaw(name)
         self.frozen.remove(name)
-        return self.note(f"thawed {name} (SIGCONT)", at)
+        return self.note(f"thawed {name} (SIGCONT)", at, mark=f"thaw {name}")
 
     def stop(self, *names: str) -> None:
         for name in names:
             self.controller.terminate(name)
             self.down.append(name)
-            self.note(f"stopped {name} (SIGTERM)")
+            self.note(f"stopped {name} (SIGTERM)", mark=f"stop {name}")
         self._lose_counts(names, "stopped")
 
     def recount(self) -> None:
@@ -154,7 +152,7 @@ class DrillRun:
         started = time.monotonic()
         for name in names:
             self.controller.start_process(name, wait=False)
-            self.note(f"started {name}")
+            self.note(f"started {name}", mark=f"start {name}")
         self.controller.wait_healthy(list(names), timeout=timeout)
         self.down = [n for n in self.down if n not in names]
         return self.note(f"{', '.join(names)} healthy after {time.monotonic() - started:.1f} s")
@@ -190,6 +188,7 @@ class DrillRun:
         poster.start().join()
         accepted = poster.accepted
         self.failed += poster.failures
+        self.report.outcomes += poster.outcomes
         self.note(f"posted {count}: {len(accepted)} answered 201, failed: {failure_summary(poster.failures)}")
         self.check(len(accepted) == count, f"{count - len(accepted)} of {count} POSTs failed with all nodes up")
         self.report.posted += len(accepted)
@@ -199,6 +198,7 @@ class DrillRun:
         """Count a finished continuous load into the report; answers what was accepted."""
         accepted = poster.accepted
         self.failed += poster.failures
+        self.report.outcomes += poster.outcomes
         self.report.posted += len(accepted)
         self.figure("POSTs sent", len(poster.outcomes))
         self.figure("POSTs failed", failure_summary(poster.failures))
@@ -295,13 +295,8 @@ class DrillRun:
             now = read_tallies(self.controller, skip=[c for c in self.controller.names("messages") if c not in counted])
             return {c: now[c] - self.tallies[c] for c in counted if c in now}
 
-        def problem(copy: str, change: Tally) -> str | None:
-            if self.written_over_at_heal and change.listed < change.counts.received:
-                return None  # reported below
-            return tally_problem(copy, change)
-
         def agree(found: dict[str, Tally]) -> bool:
-            return len(found) == len(counted) and not any(problem(c, t) for c, t in found.items())
+            return len(found) == len(counted) and not any(tally_problem(c, t) for c, t in found.items())
 
         found, _ = wait_for(changes, agree, TALLY_TIMEOUT, interval=0.5)
         found = found or {}
@@ -310,18 +305,29 @@ class DrillRun:
                 counts = found[copy].counts
                 self.figure(f"{copy} counts: received, dropped, redelivered",
                             f"{counts.received}, {counts.dropped}, {counts.redelivered}")
-                written_over = found[copy].counts.received - found[copy].listed
-                if self.written_over_at_heal and written_over > 0:
-                    self.figure(f"{copy}: records written over at the split-brain heal",
-                                f"{written_over} ({self.written_over_at_heal})")
-                else:
-                    wrong = tally_problem(copy, found[copy])
-                    self.check(wrong is None, wrong or "")
+                wrong = tally_problem(copy, found[copy])
+                self.check(wrong is None, wrong or "")
             elif copy in counted:
                 self.check(False, f"{copy}'s counts could not be read")
             else:
                 self.figure(f"{copy} counts: received, dropped, redelivered",
                             f"not compared ({self.uncounted.get(copy) or 'down'})")
+
+    def judge_journals(self) -> None:
+        """Every messages copy's journal, read once whatever the drill killed is back (a killed copy's journal
+        outlives it): each message the drill settled on must be journaled once at most, in all. A message
+        processed twice shows here, where the received map, keyed by uuid, keeps one record of it."""
+        settled = self.report.settled
+        if not settled:
+            return
+        journals, unread = read_journals(self.controller, READ_TIMEOUT)
+        self.check(not unread, f"could not read the journal of {', '.join(unread)}")
+        twice = processed_twice(journals, settled)
+        self.report.processed_twice += [f"{settled[u]}:{u} by {who(entries)}" for u, entries in twice.items()]
+        journaled = {e.uuid for entries in journals.values() for e in entries if e.uuid in settled}
+        self.figure("journaled by some copy (read after the drill)", f"{len(journaled)}/{len(settled)}")
+        if twice:
+            self.out(f"problem: {len(twice)} processed more than once, as the copies' journals show")
 
     def facade_health(self) -> ServiceHealth:
         return service_health(self.facade, READ_TIMEOUT)
@@ -353,6 +359,10 @@ def drill(name: str, title: str):
                     run.restore()
                 except Exception as err:  # a failed restore is reported, not hidden behind the drill's result
                     run.check(False, f"could not restore {', '.join(run.down)}: {err}")
+            try:
+                run.judge_journals()
+            except Exception as err:
+                run.check(False, f"the journals could not be judged: {type(err).__name__}: {err}")
             return run.report
 
         perform.title = title

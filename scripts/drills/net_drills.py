@@ -24,6 +24,7 @@ FULL_RATE_SHARE = 0.8  # "full rate": at least this share of the rate before the
 BASELINE = 8.0  # seconds of load before the fault, the run's own unfaulted level
 AFTER_LINK = 10.0  # seconds of load after a slow or lossy link is whole again
 SAFE_TIMEOUT = 120.0  # for the cluster to be whole and safe again after a heal
+MERGED = "merged entries (received-map records written over at the heal)"
 READABLE_TIMEOUT = 180.0  # for every reader to answer a full listing again after a heal
 
 
@@ -40,8 +41,7 @@ def net_faults(controller: Controller) -> NetFaults:
 
 
 def consistency(run: DrillRun) -> str:
-    """The system's consistency mode (available unless the topology names another)."""
-    return getattr(run.controller.state().topology, "consistency", "available")
+    return run.controller.state().topology.consistency
 
 
 def host_of_member(run: DrillRun, member: str) -> str:
@@ -80,10 +80,11 @@ def wait_readable_again(run: DrillRun, healed_at: float) -> None:
         run.figure("heal -> every copy and the facade answer a full listing (s)", f"{time.time() - healed_at:.1f}")
 
 
-def processed_twice(run: DrillRun) -> int | None:
-    """Messages two copies processed over the drill, as the copies' own counts show them: a copy that recorded
-    more than the received map credits it with had records written over, by the heal's merge (the other
-    side's record of the same message kept). None when a copy's counts cannot be compared."""
+def written_over(run: DrillRun) -> int | None:
+    """The received map's entries the heal's merge changed, as the copies' own counts show them: a copy that
+    recorded more than the map credits it with had records written over with the other side's record of the
+    same message. None when a copy's counts cannot be compared. (What was processed twice in all, the copies'
+    journals tell: the framework reads them once the drill is done.)"""
     copies = [c for c in run.controller.names("messages") if c not in run.uncounted]
     now = read_tallies(run.controller)
     if any(c not in now or c not in run.tallies for c in copies):
@@ -95,10 +96,9 @@ def settle_and_count(run: DrillRun, accepted: dict[str, str]) -> None:
     """The framework's check of every reader (it fails the drill on a loss or a record written over), then the
     figures a network drill reports after the heal."""
     run.settle(accepted)
-    twice = processed_twice(run)
+    merged = written_over(run)
     run.figure("acknowledged lost", len(run.report.lost))
-    run.figure("processed twice (received-map records written over at the heal)",
-               "not compared" if twice is None else twice)
+    run.figure(MERGED, "not compared" if merged is None else merged)
 
 
 def rate(outcomes: list[Outcome], start: float, end: float) -> float:

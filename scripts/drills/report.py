@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from scripts.load import Outcome
 from scripts.table import render
 
 
@@ -16,8 +17,9 @@ def clock(at: float) -> str:
 
 @dataclass(frozen=True)
 class Event:
-    at: float
+    at: float  # time.time()
     what: str
+    mark: str = ""  # a fault event's short label on the timeline chart ("kill member-2"); "" for the others
 
 
 @dataclass
@@ -31,16 +33,18 @@ class Report:
     posted: int = 0  # answered 201: what the promise covers
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    processed_twice: list[str] = field(default_factory=list)  # journaled more than once, across the copies' journals
     wrong_text: list[str] = field(default_factory=list)  # listed somewhere with a text other than the one posted
     problems: list[str] = field(default_factory=list)
     tag: str = ""  # every message the drill POSTs starts with it
     settled: dict[str, str] = field(default_factory=dict)  # uuid -> text of what the drill checked at the end
     recovery_seconds: float | None = None
     recovery_meaning: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)  # every POST of the drill's loads: its timeline
 
     @property
     def passed(self) -> bool:
-        return not (self.lost or self.duplicated or self.wrong_text or self.problems)
+        return not (self.lost or self.duplicated or self.processed_twice or self.wrong_text or self.problems)
 
     @property
     def verdict(self) -> str:
@@ -48,6 +52,7 @@ class Report:
             return "PASS"
         reasons = [f"{len(self.lost)} lost"] if self.lost else []
         reasons += [f"{len(self.duplicated)} duplicated"] if self.duplicated else []
+        reasons += [f"{len(self.processed_twice)} processed twice"] if self.processed_twice else []
         reasons += [f"{len(self.wrong_text)} with another text"] if self.wrong_text else []
         return "FAIL - " + "; ".join(reasons + self.problems)
 
@@ -66,12 +71,14 @@ class Report:
             ("posted, answered 201", self.posted),
             ("lost", len(self.lost)),
             ("duplicated", len(self.duplicated)),
+            ("processed twice (the copies' journals)", len(self.processed_twice)),
             ("with another text", len(self.wrong_text)),
             ("time to recover" + (f" ({self.recovery_meaning})" if self.recovery_meaning else ""), recovery),
         ]
         lines = [f"drill {self.drill}: {self.title}", "", events, "", render(["WHAT", "COUNT"], summary), ""]
         lines += [f"lost: {' '.join(self.lost[:10])}{' ...' if len(self.lost) > 10 else ''}"] if self.lost else []
         lines += [f"duplicated: {' '.join(self.duplicated[:10])}"] if self.duplicated else []
+        lines += [f"processed twice: {twice}" for twice in self.processed_twice[:10]]
         lines += [f"with another text: {' '.join(self.wrong_text[:10])}"] if self.wrong_text else []
         lines += [f"problem: {p}" for p in self.problems]
         lines.append(f"verdict: {self.verdict}")

@@ -1,14 +1,14 @@
 """The Prometheus server a `labctl run --prometheus` starts: its scrape config, from the topology.
 
 deploy/prometheus/prometheus.yml is this config for the default topology (a unit test keeps it so);
-a system on a port offset gets its own copy in its run dir."""
+a system on a port offset gets its own copy in its run dir. The server's command line is
+topology.prometheus_argv: this module reads the topology, never the other way round."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lab_common.contracts import member_metrics_address
-from scripts.deps import ensure_prometheus
 from scripts.launcher.topology import Topology
 
 DEPLOYED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "prometheus.yml"
@@ -46,10 +46,3 @@ def scrape_config(topology: Topology) -> str:
 def write_config(topology: Topology, run_dir: Path) -> None:
     (run_dir / "prometheus.yml").write_text(scrape_config(topology))
 
-
-def prometheus_argv(topology: Topology, run_dir: Path) -> list[str]:
-    """The server's command line: the run's config (write_config) and data in the run dir."""
-    config = run_dir / "prometheus.yml"
-    return [ensure_prometheus(), f"--config.file={config}", f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{topology.prometheus_port}", "--storage.tsdb.retention.time=2d",
-            "--web.enable-lifecycle"]

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +100,9 @@ class System:
     def start(self, topology: Topology | None = None, *, wait: bool = True, timeout: float = 120.0,
               progress=None) -> State:
         topology = topology or Topology()
+        problems = topology.problems()
+        if problems:
+            raise LauncherError("cannot start this topology: " + "; ".join(problems))
         existing = self.load()
         if existing is not None and any(self.is_running(p, existing.run_id) for p in existing.processes.values()):
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")
@@ -121,6 +125,7 @@ class System:
             hosts.check_free(topology.network)
         run_id = uuid.uuid4().hex
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.run_dir / "journal", ignore_errors=True)  # the journals of an earlier system
         (self.run_dir / "registry.json").write_text(json.dumps(topology.registry(), indent=2))
         if topology.prometheus:
             write_config(topology, self.run_dir)

@@ -8,10 +8,20 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab_common.contracts import LOGGING_GRPC_SERVICE, MEMBER_METRICS_PORT_SHIFT
-from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar
+from lab_common.contracts import (
+    LOGGING_GRPC_SERVICE,
+    LOGGING_STORES,
+    MEMBER_METRICS_PORT_SHIFT,
+    NO_QUEUE,
+    QUEUES,
+    QUORUM,
+)
+from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar, ensure_prometheus
 from scripts.launcher import kafka
 from scripts.launcher.hosts import HostNetwork
+
+QUEUE_CHOICES = (*QUEUES, NO_QUEUE)
+CONSISTENCIES = ("available", "quorum")
 
 
 @dataclass(frozen=True)
@@ -29,9 +39,45 @@ class Topology:
     member_java_options: tuple[str, ...] = ()  # after hazelcast/jvm.options (a later -D wins): diagnostics, say
     prometheus: bool = False  # also a Prometheus server scraping everything (scripts/launcher/prometheus.py)
     transport: str = "http"  # or "grpc": logging copies also serve gRPC, and the facade logs over it
-    queue: str = "hazelcast"  # or "kafka": the facade produces to Kafka brokers, the messages copies consume them
+    queue: str = "hazelcast"  # or "kafka": the facade produces to Kafka brokers, the messages copies consume them;
+    # or "none": the facade only logs (the lab's Tasks 1 and 3)
     brokers: int = 1  # Kafka brokers in queue=kafka mode (1, or 3 for the drills); none in hazelcast mode
     hosts: int = 0  # 0: everything on 127.0.0.1; N: N hosts, each a network namespace (scripts/launcher/hosts.py)
+    logging_store: str = "hazelcast"  # or "memory": each logging copy keeps its own messages (the lab's Task 1)
+    messages_stub: bool = False  # the messages copies run as the lab's Task 1 stub ("not implemented yet")
+    consistency: str = "available"  # or "quorum": members refuse writes with fewer than 2 of them in touch
+
+    def problems(self) -> list[str]:
+        """Why this topology cannot run (each with the option that fixes it); empty when it can."""
+        found = []
+        if self.queue not in QUEUE_CHOICES:
+            found.append(f"queue {self.queue!r}: must be one of {', '.join(QUEUE_CHOICES)}")
+        if self.consistency not in CONSISTENCIES:
+            found.append(f"consistency {self.consistency!r}: must be one of {', '.join(CONSISTENCIES)}")
+        if self.quorum and self.members < QUORUM:
+            found.append(f"--consistency quorum with --members {self.members}: quorum mode needs at least {QUORUM} "
+                         "members (writes are refused below that)")
+        if self.logging_store not in LOGGING_STORES:
+            found.append(f"logging store {self.logging_store!r}: must be one of {', '.join(LOGGING_STORES)}")
+        for name in ("members", "logging", "messages", "facades"):
+            if getattr(self, name) < 0:
+                found.append(f"--{name} {getattr(self, name)}: must be 0 or more")
+        if not self.members:
+            needs = [why for needed, why in (
+                (self.logging and self.logging_store == "hazelcast", "--logging-store hazelcast (the logging map)"),
+                (self.messages and not self.messages_stub, "messages copies (the received map; or --messages-stub)"),
+                (self.queue == "hazelcast" and self.facades, "--queue hazelcast (the cluster's queue)"),
+                (self.discovery == "consul", "--discovery consul (the cluster settings in its KV)"),
+            ) if needed]
+            if needs:
+                found.append("--members 0, but these need Hazelcast members: " + "; ".join(needs))
+        if self.messages and not self.messages_stub and self.queue == NO_QUEUE:
+            found.append(f"--queue none with {self.messages} messages copies: they would have nothing to consume "
+                         "(use --messages 0, or --messages-stub)")
+        if self.messages_stub and self.queue != NO_QUEUE:
+            found.append(f"--messages-stub with --queue {self.queue}: the stub consumes nothing, so what the "
+                         "facade queued would never be received (use --queue none)")
+        return found
 
     @classmethod
     def from_json(cls, data: dict) -> Topology:
@@ -111,6 +157,17 @@ class Topology:
     def prometheus_port(self) -> int:
         return 9090 + self.port_offset
 
+    def member_properties(self, i: int) -> list[str]:
+        """The ${lab.*} values hazelcast/member.yaml reads, as -D flags for member i."""
+        return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.consistency={self.consistency}",
+                f"-Dlab.member.host={self.address('member', i)}", f"-Dlab.member.port={self.member_port(i)}",
+                f"-Dlab.member.list={','.join(self.member_addresses())}"]
+
+    @property
+    def quorum(self) -> bool:
+        """Whether members refuse writes with fewer than QUORUM of them in touch (consistency "quorum")."""
+        return self.consistency == "quorum"
+
     def member_addresses(self) -> list[str]:
         return [f"{self.address('member', i)}:{self.member_port(i)}" for i in range(1, self.members + 1)]
 
@@ -182,6 +239,12 @@ def _jvm_options() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def journal_path(run_dir: Path, name: str) -> Path:
+    """Where a messages copy keeps its journal: under the run dir, kept across its restarts, cleared when a
+    new system starts there."""
+    return run_dir / "journal" / f"{name}.jsonl"
+
+
 def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     """Every process of the system with the command and environment it is started with."""
     logs = run_dir / "logs"
@@ -210,9 +273,8 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     for i in range(1, topology.members + 1):
         port, host = topology.member_port(i), topology.address("member", i)
         argv = ["java", *_jvm_options(), member_metrics_agent(agent, topology.member_metrics_port(i), host),
-                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}",
-                f"-Dlab.cluster.name={topology.cluster_name}", f"-Dlab.member.host={host}",
-                f"-Dlab.member.port={port}", f"-Dlab.member.list={','.join(members)}", *topology.member_java_options,
+                f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}", *topology.member_properties(i),
+                *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
         add(f"member-{i}", "member", port, argv, {}, f"http://{host}:{port}/hazelcast/health", i=i)
 
@@ -250,20 +312,35 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         k = (i - 1) % len(members)
         return {"HZ_MEMBERS": ",".join(members[k:] + members[:k])}
 
+    # the lab's Task 1 and 3 settings, only when chosen: the default services start as before
+    if topology.queue == NO_QUEUE:
+        queue = {"LAB_QUEUE": NO_QUEUE}
+    store = {"LAB_LOGGING_STORE": "memory"} if topology.logging_store == "memory" else {}
+    stub = {"LAB_MESSAGES_STUB": "true"} if topology.messages_stub else {}
+    no_cluster = {"LAB_HAZELCAST": "false"} if not topology.members else {}
     grpc_ports = topology.grpc_ports()
     for i in range(1, topology.logging + 1):
         grpc = {"LAB_GRPC_PORT": str(grpc_ports[f"logging-{i}"])} if grpc_ports else {}
-        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i), {**preferring(i), **grpc})
+        service(f"logging-{i}", "logging", "logging_service", topology.logging_port(i),
+                {**preferring(i), **grpc, **store})
     for i in range(1, topology.messages + 1):
-        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i), {**preferring(i), **queue})
+        service(f"messages-{i}", "messages", "messages_service", topology.messages_port(i),
+                stub or {**preferring(i), **queue, "LAB_JOURNAL": str(journal_path(run_dir, f"messages-{i}"))})
     # only in gRPC mode: HTTP mode's facade starts as before (and as docker-compose.yml and deploy/k8s start it)
     transport = {"LAB_LOGGING_TRANSPORT": topology.transport} if topology.transport != "http" else {}
     for i in range(1, topology.facades + 1):
         service(f"facade-{i}", "facade", "facade_service", topology.facade_port(i),
-                {**preferring(i), **transport, **queue})
+                {**preferring(i), **transport, **queue, **no_cluster})
     if topology.prometheus:
-        from scripts.launcher.prometheus import prometheus_argv
-
         add("prometheus", "prometheus", topology.prometheus_port, prometheus_argv(topology, run_dir), {},
             f"http://127.0.0.1:{topology.prometheus_port}/-/ready")
     return processes
+
+
+def prometheus_argv(topology: Topology, run_dir: Path) -> list[str]:
+    """The Prometheus server's command line: the run's scrape config (prometheus.write_config) and data in
+    the run dir."""
+    config = run_dir / "prometheus.yml"
+    return [ensure_prometheus(), f"--config.file={config}", f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{topology.prometheus_port}", "--storage.tsdb.retention.time=2d",
+            "--web.enable-lifecycle"]

@@ -311,7 +311,16 @@ def test_every_member_config_names_the_cluster_the_clients_join(member_configs):
 @pytest.mark.parametrize("structure", ["map", "queue"])
 def test_every_member_config_keeps_two_synchronous_backups(member_configs, structure):
     for source, config in member_configs.items():
-        assert config[structure]["default"] == {"backup-count": 2, "async-backup-count": 0}, source
+        backups = {k: v for k, v in config[structure]["default"].items() if k != "split-brain-protection-ref"}
+        assert backups == {"backup-count": 2, "async-backup-count": 0}, source
+
+
+def test_only_the_launchers_members_know_quorum_mode(member_configs):
+    """Quorum mode (labctl --consistency quorum) is the launcher's: Compose and Kubernetes run available mode,
+    as docs/fault-tolerance.md says."""
+    assert "split-brain-protection" in member_configs["launcher"]
+    for source in ("compose", "k8s"):
+        assert "split-brain-protection" not in member_configs[source], source
 
 
 def test_every_member_config_detects_failures_as_fast(member_configs):

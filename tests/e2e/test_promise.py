@@ -334,6 +334,25 @@ def test_a_201_means_the_message_is_in_the_map_and_on_the_queue_and_two_members_
         system.wait_healthy(timeout=120)
 
 
+def test_in_available_mode_a_post_is_201_with_one_member_left_and_delivered_once(system, cluster, facade):
+    """"As long as one member is left", in the default mode (quorum mode refuses it: test_quorum_mode.py)."""
+    assert system.state().topology.consistency == "available"
+    assert all("-Dlab.consistency=available" in system.process(name).argv for name in system.names("member"))
+    victims = [m for m in system.names("member") if m != "member-1"]
+    try:
+        for victim in victims:
+            system.kill(victim)
+        system.wait_cluster_safe(1, timeout=60)
+        answers = [post(facade, f"one member left {i}") for i in range(5)]
+        assert [a.status_code for a in answers] == [201] * 5, [a.text for a in answers]
+        posted = [(a.json()["uuid"], a.json()["msg"]) for a in answers]
+        eventually(lambda: all(_once_with(system, cluster, key, text) for key, text in posted), timeout=60)
+    finally:
+        start_stopped(system, victims)
+        system.wait_cluster_safe(3, timeout=120)
+        system.wait_healthy(timeout=120)
+
+
 # --- "every Hazelcast operation has a 5 s timeout" -------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ Hazelcast members): the acknowledged offer, one consumer group taking every mess
 dies before its commit leaves, redelivery on the topic, and the /health checks."""
 
 import dataclasses
+import json
 import time
 import uuid
 
@@ -25,6 +26,7 @@ from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
 from messages_service.adapters import ReceivedMap
 from messages_service.consumer import QueueConsumer
+from messages_service.journal_file import FileJournal
 from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config
 from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
@@ -108,10 +110,11 @@ def test_an_offer_the_brokers_cannot_take_is_unavailable_within_the_timeout(clie
 
 
 def test_two_copies_in_one_group_split_the_partitions_and_receive_every_message_exactly_once(
-        clients, connect, names, kafka_topic):
+        clients, connect, names, kafka_topic, tmp_path):
     received = ReceivedMap(connect(), names["received_map"])
     inboxes = [clients.inbox(kafka_topic, names["group"], received) for _ in range(2)]
-    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2).start()
+    journals = [FileJournal(tmp_path / f"messages-{i + 1}.jsonl") for i in range(2)]
+    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", journal=journals[i], batch=10, poll_seconds=0.2).start()
                  for i, inbox in enumerate(inboxes)]
     try:
         eventually(lambda: all(inbox.assigned() for inbox in inboxes), timeout=30)  # one partition each
@@ -132,6 +135,10 @@ def test_two_copies_in_one_group_split_the_partitions_and_receive_every_message_
     assert {m.received_by for m in got} == {"messages-1", "messages-2"}
     assert sorted(p for inbox in inboxes for p in inbox.assigned()) == [0, 1]
     assert all(consumer.counts.dropped == 0 for consumer in consumers)
+    journaled = [json.loads(text) for journal in journals for text in journal.page(0, 1000)]
+    assert sorted(e["uuid"] for e in journaled) == sorted(f"u{i}" for i in range(200))  # each once, in all
+    holders = {m.uuid: m.received_by for m in got}
+    assert all(holders[e["uuid"]] == e["copy"] for e in journaled)
 
 
 def test_what_a_copy_recorded_but_never_committed_comes_to_the_next_owner_and_is_dropped_there(

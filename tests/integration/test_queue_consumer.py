@@ -11,6 +11,7 @@ from logging_service.service import MessageLog
 from logging_service.store import HazelcastMessageStore
 from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
 from messages_service.consumer import QueueConsumer
+from messages_service.journal_file import FileJournal
 from messages_service.redelivery import Redelivery
 from messages_service.service import NotCommitted
 from tests.helpers import eventually
@@ -47,12 +48,14 @@ def log_messages(connection, names, items):
         log.record(uuid, msg)
 
 
-def test_two_consumers_take_every_item_exactly_once(connect, names):
+def test_two_consumers_take_every_item_exactly_once_and_their_journals_together_hold_each_once(
+        connect, names, tmp_path):
     producer = connect()
     offer(producer, names, [(f"u{i}", f"msg{i}") for i in range(200)])
     inboxes = [inbox_on(connect(), names) for _ in range(2)]
-    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", batch=10, poll_seconds=0.2, threads=3).start()
-                 for i, inbox in enumerate(inboxes)]
+    journals = [FileJournal(tmp_path / f"messages-{i + 1}.jsonl") for i in range(2)]
+    consumers = [QueueConsumer(inbox, f"messages-{i + 1}", journal=journals[i], batch=10, poll_seconds=0.2,
+                               threads=3).start() for i, inbox in enumerate(inboxes)]
     try:
         def all_received():
             got = received_by(inboxes[0], "messages-1") + received_by(inboxes[0], "messages-2")
@@ -64,6 +67,10 @@ def test_two_consumers_take_every_item_exactly_once(connect, names):
             consumer.stop()
     assert sorted(m.uuid for m in got) == sorted(f"u{i}" for i in range(200))
     assert producer.client().get_queue(names["queue_name"]).blocking().size() == 0
+    journaled = [json.loads(text) for journal in journals for text in journal.page(0, 1000)]
+    assert sorted(e["uuid"] for e in journaled) == sorted(f"u{i}" for i in range(200))  # each once, in all
+    holders = {m.uuid: m.received_by for m in got}
+    assert all(holders[e["uuid"]] == e["copy"] for e in journaled)
 
 
 def test_a_uuid_offered_twice_is_received_once(connect, names):
@@ -205,14 +212,15 @@ def test_consumers_of_other_copies_see_only_their_own_messages(connect, names):
     assert received_by(inbox, "messages-2") == []
 
 
-def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names):
+def test_concurrent_producers_and_a_consumer_lose_nothing(connect, names, tmp_path):
     producers = [connect() for _ in range(2)]
     threads = [threading.Thread(target=offer, args=(p, names, [(f"p{k}-{i}", "m") for i in range(100)]))
                for k, p in enumerate(producers)]
     for t in threads:
         t.start()
     inbox = inbox_on(connect(), names)
-    consumer = QueueConsumer(inbox, "messages-1", batch=20, poll_seconds=0.2).start()
+    consumer = QueueConsumer(inbox, "messages-1", journal=FileJournal(tmp_path / "messages-1.jsonl"), batch=20,
+                             poll_seconds=0.2).start()
     try:
         for t in threads:
             t.join(30)

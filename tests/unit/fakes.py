@@ -7,7 +7,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 
 import orjson
@@ -18,7 +18,7 @@ from lab_common.contracts import LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
 from logging_service.service import MessageLog, cut_page
 from messages_service.adapters import Recorded
-from messages_service.service import Batch
+from messages_service.service import Batch, BeforeCommit, JournalEntry, NotCommitted
 
 
 class FakeMessageStore:
@@ -80,14 +80,17 @@ class FakeInbox:
     """The consumer's port over FakeMessagesCluster: every item it takes is written to the received map and
     answered as recorded. Dropping a uuid received before is HazelcastInbox's rule (`put_if_absent`),
     tested against real members in tests/integration/test_queue_consumer.py: this fake does not carry it.
-    `fail_next` makes the next N batches raise like a lost cluster."""
+    `fail_next` makes the next N batches raise like a lost cluster; `fail_commit_next` makes the next N record
+    their items, call `before_commit`, then fail to commit (the items go back to the queue's head)."""
 
     def __init__(self, cluster: FakeMessagesCluster | None = None):
         self.cluster = cluster or FakeMessagesCluster()
         self.fail_next = 0
+        self.fail_commit_next = 0
         self._seq = 0
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                      before_commit: BeforeCommit | None = None) -> Batch:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("fake cluster is down")
@@ -98,6 +101,16 @@ class FakeInbox:
             self._seq += 1
             recorded.append(ReceivedMessage(item["uuid"], item["msg"], instance, self._seq))
             self.cluster.received[item["uuid"]] = recorded[-1]
+        if before_commit is not None:
+            try:
+                before_commit(recorded)
+            except Exception:  # not committed: the items go back
+                queue.extendleft(reversed(taken))
+                raise
+        if self.fail_commit_next:
+            self.fail_commit_next -= 1
+            queue.extendleft(reversed(taken))
+            raise NotCommitted("fake commit failed", recorded)
         return Batch(recorded, len(taken), {item["uuid"]: item["request_id"] for item in taken
                                             if item.get("request_id")},
                      redelivered=sum(1 for item in taken if not item.get("request_id")))
@@ -116,7 +129,8 @@ class BatchesInbox:
     def __init__(self, *batches: Batch | Exception):
         self.batches = list(batches)
 
-    def receive_batch(self, instance: str, max_items: int, wait_seconds: float) -> Batch:
+    def receive_batch(self, instance: str, max_items: int, wait_seconds: float,
+                      before_commit: BeforeCommit | None = None) -> Batch:
         batch = self.batches.pop(0) if self.batches else Batch([], 0)
         if isinstance(batch, Exception):
             raise batch
@@ -124,6 +138,31 @@ class BatchesInbox:
 
     def received_as_json(self, instance: str) -> list[str]:
         return []
+
+
+class FakeJournal:
+    """The journal in a list (its file adapter, messages_service.journal_file, has tests of its own); `fail` makes
+    every append raise as a full disk would."""
+
+    def __init__(self):
+        self.entries: list[JournalEntry] = []
+        self.fail = False
+
+    def append(self, entries: Sequence[JournalEntry]) -> None:
+        if self.fail:
+            from messages_service.service import JournalUnavailable
+
+            raise JournalUnavailable("fake disk is full")
+        self.entries.extend(entries)
+
+    def page(self, after: int, limit: int) -> list[str]:
+        return [orjson.dumps(e.to_json()).decode() for e in self.entries[after:after + limit]]
+
+    def pages(self) -> Iterator[list[str]]:
+        yield self.page(0, len(self.entries))
+
+    def uuids(self) -> list[str]:
+        return [e.uuid for e in self.entries]
 
 
 class FakeRedeliveryPort:
@@ -414,3 +453,12 @@ class FakeReceivedMap:
 
     def received_as_json(self, instance: str) -> list[str]:
         return [m.to_text() for m in self.entries.values() if m.received_by == instance]
+
+
+class FakeStubMessages:
+    """The messages copy of the lab's Task 1 as the facade's client sees it: the stub's own answer."""
+
+    def messages(self) -> FullListing:
+        from messages_service.stub import stub_answer
+
+        return FullListing("http://fake-stub", io.BytesIO(orjson.dumps(stub_answer("messages-1"))))

@@ -9,7 +9,7 @@ from hazelcast.errors import HazelcastError, TargetDisconnectedError
 from hazelcast.future import Future, ImmediateFuture
 
 from facade_service.adapters import HazelcastQueue
-from lab_common.cluster import BoundedProxy, ClusterConnection, NoAnswer, answer_within
+from lab_common.cluster import BoundedProxy, ClusterConnection, NoAnswer, QuorumWatch, answer_within
 from lab_common.errors import Unavailable
 from lab_common.settings import HazelcastSettings
 
@@ -62,6 +62,9 @@ class FakeConnection:
 
     def __init__(self, proxy, seconds: float):
         self.bounded = BoundedProxy(proxy, seconds)
+        self.quorum = QuorumWatch(lambda: None)
+
+    unavailable = ClusterConnection.unavailable  # the real mapping of the client's errors
 
     def proxy(self, kind: str, name: str, *, blocking: bool = True):
         return self.bounded

@@ -3,7 +3,7 @@ import json as json_module
 
 import pytest
 
-from lab_common.discovery import CachedDiscovery
+from lab_common.discovery import CachedDiscovery, NoCopies
 from lab_common.errors import Unavailable
 from lab_common.http import HttpResponse, ServiceClient, TransportError
 from tests.unit.fakes import FakeClock, FakeDiscovery
@@ -44,6 +44,21 @@ def test_last_known_addresses_are_served_while_the_source_is_down():
     clock.now = 20
     discovery.addresses("s")
     assert discovery.status()["reachable"] is True
+
+
+def test_a_service_the_source_lists_without_copies_is_not_a_source_fault():
+    """The lab's Task 3 has no messages copies: the config server answers, with none."""
+
+    def lookup(service):
+        if service == "messages-service":
+            raise NoCopies("config server lists no copies of 'messages-service'")
+        return ["http://a"]
+
+    discovery = CachedDiscovery(lookup, ttl=1, source="fake", clock=FakeClock())
+    with pytest.raises(NoCopies):
+        discovery.addresses("messages-service")
+    assert discovery.status() == {"source": "fake", "reachable": True}
+    assert discovery.addresses("logging-service") == ["http://a"]
 
 
 class FakePool:

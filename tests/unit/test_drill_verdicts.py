@@ -1,6 +1,6 @@
 """The drills' verdict: what they read from every copy and the facade, and what they make of it. A fake lab
-answers GET /logging, /messages, /health and /facade per copy over a real local HTTP server; each check is
-shown to pass on a lab that kept the promise and to fail on one that did not."""
+answers GET /logging, /messages, /messages/journal, /health and /facade per copy over a real local HTTP server;
+each check is shown to pass on a lab that kept the promise and to fail on one that did not."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -40,6 +41,7 @@ class FakeLab:
         self.logged = {copy: [] for copy in LOGGING}  # copy -> [(uuid, msg)] as its GET /logging lists them
         self.received = {copy: [] for copy in MESSAGES}  # copy -> [(uuid, msg)] as its GET /messages lists them
         self.counts = {copy: dict.fromkeys(COUNTED, 0) for copy in MESSAGES}
+        self.journals = {copy: [] for copy in MESSAGES}  # copy -> its journal's entries, in append order
         self.facade_asks = "messages-1"  # the messages copy the facade's GET reads
         self.facade_reads = "logging-1"  # the logging copy the facade's GET reads
         self.merged_override: list[dict] | None = None
@@ -53,14 +55,24 @@ class FakeLab:
         self.received[copy].append((uuid, msg))
         self.counts[copy]["received"] += 1
         self.counts[copy]["taken"] += 1
+        self.journal(uuid, copy)
+
+    def journal(self, uuid: str, copy: str) -> None:
+        self.journals[copy].append({"uuid": uuid, "at": 1, "copy": copy, "batch": f"b{len(self.journals[copy])}"})
 
     def deliver(self, uuid: str, msg: str, copy: str = "messages-1") -> None:
         self.log(uuid, msg)
         self.record(uuid, msg, copy)
 
-    def answer(self, name: str, what: str) -> tuple[int, object]:
+    def answer(self, name: str, what: str, query: dict[str, list[str]] | None = None) -> tuple[int, object]:
         if name in self.failing:
             return 500, {"error": "internal_error"}
+        if what == "messages/journal":  # in pages of at most 2, to be read page by page
+            after = int((query or {}).get("after", ["0"])[0])
+            page = self.journals[name][after:after + 2]
+            more = after + len(page) < len(self.journals[name])
+            return 200, {"copy": name, "count": len(page), "entries": page,
+                         "next": str(after + len(page)) if more else None}
         if what == "logging":
             return 200, self._listing(name, self.logged[name], "logged_by")
         if what == "messages":
@@ -121,8 +133,9 @@ class FakeController:
 
 class Copies(BaseHTTPRequestHandler):
     def do_GET(self):
-        _, name, what = self.path.split("/", 2)
-        status, body = self.server.lab.answer(name, what)
+        url = urlsplit(self.path)
+        _, name, what = url.path.split("/", 2)
+        status, body = self.server.lab.answer(name, what, parse_qs(url.query))
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -373,21 +386,54 @@ def test_a_message_recorded_by_two_copies_fails_the_drill_though_each_listing_sh
     assert any(p.startswith("messages-1 recorded 2 but the received map credits it with 1") for p in report.problems)
 
 
-def test_a_drill_that_splits_the_cluster_on_purpose_reports_records_written_over_at_the_heal(lab):
-    # member-freeze: the thawed member serves its stale queue for a moment; the merge keeps the first record
+def judged(run: DrillRun, posted=POSTED) -> Report:
+    settled(run, posted)
+    run.judge_journals()
+    return run.report
+
+
+def test_every_message_journaled_once_passes_and_the_journals_are_read_page_by_page(lab):
+    fake, controller = lab
+    delivered(fake, {**POSTED, "u4": "d-4", "u5": "d-5", "u6": "d-6"})  # three entries each: two pages
+    report = judged(drill_run(controller), {**POSTED, "u4": "d-4", "u5": "d-5", "u6": "d-6"})
+    assert report.verdict == "PASS", report.to_text()
+    assert report.value_of("journaled by some copy (read after the drill)") == "6/6"
+
+
+def test_a_message_two_copies_journaled_fails_the_drill_and_is_named_though_every_listing_shows_it_once(lab):
+    # what a split-brain heal leaves: the received map kept messages-1's record, messages-2 processed it too
     fake, controller = lab
     run = drill_run(controller)
-    run.written_over_at_heal = "taken from the thawed member's stale queue"
     delivered(fake)
-    fake.received["messages-1"].remove(("u3", "d-3"))
-    fake.record("u3", "d-3", "messages-2")
-    report = settled(run)
-    assert report.verdict == "PASS", report.to_text()
-    assert report.value_of("messages-1: records written over at the split-brain heal") == (
-        "1 (taken from the thawed member's stale queue)")
-    fake.counts["messages-2"]["received"] -= 1  # and a copy listing a record it never counted still fails it
-    report = settled(run)
-    assert any("without counting" in p for p in report.problems)
+    fake.journal("u1", "messages-2")
+    report = judged(run)
+    assert report.duplicated == [] and report.lost == []
+    assert report.processed_twice == ["d-1:u1 by messages-1 (batch b0), messages-2 (batch b1)"]
+    assert report.verdict.startswith("FAIL - 1 processed twice"), report.verdict
+    assert "processed twice: d-1:u1 by messages-1" in report.to_text()
+
+
+def test_a_message_one_copy_journaled_twice_fails_the_drill(lab):
+    # a copy that processed it, died before its commit, and processed it again after its restart
+    fake, controller = lab
+    run = drill_run(controller)
+    delivered(fake)
+    fake.journal("u2", "messages-2")
+    assert judged(run).processed_twice == ["d-2:u2 by messages-2 (batch b0), messages-2 (batch b1)"]
+
+
+def test_a_journal_that_cannot_be_read_fails_the_drill_and_other_drills_messages_are_not_counted(lab):
+    fake, controller = lab
+    run = drill_run(controller)
+    delivered(fake)
+    fake.journal("earlier", "messages-1")
+    fake.journal("earlier", "messages-2")  # processed twice, but not a message of this drill
+    assert judged(run).verdict == "PASS"
+    fake.failing = {"messages-2"}
+    run = DrillRun(controller, Report("test", "a drill under test"), out=lambda line: None)
+    run.report.settled = dict(POSTED)
+    run.judge_journals()
+    assert run.report.problems == ["could not read the journal of messages-2"]
 
 
 def test_counts_are_compared_over_the_drill_only(lab):

@@ -14,7 +14,7 @@ from lab_common.contracts import decode_queue_item, encode_queue_item
 from lab_common.errors import Unavailable
 from lab_common.kafka import AcknowledgedProducer, broker_check
 from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery
-from messages_service.service import NotCommitted
+from messages_service.service import JournalUnavailable, NotCommitted
 from tests.unit.fakes import FakeKafkaConsumer, FakeKafkaProducer, FakeReceivedMap
 
 TOPIC = "messages"
@@ -256,3 +256,20 @@ def test_a_post_is_201_only_once_the_brokers_acknowledged_it_and_503_when_they_d
     refused = client.post("/facade", data={"msg": "msg2"})
     assert refused.status_code == 503 and "min.insync" in refused.json["message"]
     assert {m.msg for m in logging.store.entries.values()} == {"msg1", "msg2"}  # logged: redelivery's to offer
+
+
+def test_a_batch_is_journaled_after_it_is_recorded_and_before_its_offsets_are_committed():
+    inbox, consumer, _ = inbox_over({0: items("a", "b"), 1: []})
+    inbox.receive_batch("messages-1", 10, 0.1, lambda recorded: consumer.events.append(f"journal {len(recorded)}"))
+    assert consumer.events == ["record 2", "journal 2", "commit"]
+
+
+def test_a_batch_that_cannot_be_journaled_is_not_committed_and_comes_again():
+    inbox, consumer, _ = inbox_over({0: items("a"), 1: []})
+
+    def full_disk(recorded):
+        raise JournalUnavailable("fake disk is full")
+
+    with pytest.raises(JournalUnavailable):
+        inbox.receive_batch("messages-1", 10, 0.1, full_disk)
+    assert "commit" not in consumer.events and consumer.events[-1] == "seek 0@0"

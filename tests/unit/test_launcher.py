@@ -99,7 +99,7 @@ def test_the_deployed_prometheus_config_is_the_one_the_launcher_writes_for_the_d
 def test_prometheus_scrapes_every_service_copy_and_member_on_the_systems_ports(monkeypatch, tmp_path):
     from scripts.launcher import prometheus
 
-    monkeypatch.setattr(prometheus, "ensure_prometheus", lambda: "/usr/bin/prometheus")
+    monkeypatch.setattr(topology, "ensure_prometheus", lambda: "/usr/bin/prometheus")
     shifted = Topology(port_offset=3000, prometheus=True)
     jobs = {job: [address for _, address in found] for job, found in prometheus.targets(shifted).items()}
     assert jobs["members"] == ["127.0.0.1:12701", "127.0.0.1:12702", "127.0.0.1:12703"]

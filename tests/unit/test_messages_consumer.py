@@ -6,7 +6,7 @@ from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
 from messages_service.service import Batch, NotCommitted
 from tests.helpers import eventually
-from tests.unit.fakes import BatchesInbox, FakeClock, FakeInbox, FakeMessagesCluster, FakeRedeliveryPort
+from tests.unit.fakes import BatchesInbox, FakeClock, FakeInbox, FakeJournal, FakeMessagesCluster, FakeRedeliveryPort
 
 
 def received(uuid: str, seq: int = 1) -> ReceivedMessage:
@@ -18,7 +18,7 @@ def test_the_consumer_counts_what_its_inbox_took_recorded_and_dropped_and_the_tr
     # second transaction took an offer redelivery had made again
     inbox = BatchesInbox(Batch([received("a"), received("b")], taken=3),
                          Batch([received("c")], taken=1, redelivered=1))
-    consumer = QueueConsumer(inbox, "messages-1", batch=3)
+    consumer = QueueConsumer(inbox, "messages-1", journal=FakeJournal(), batch=3)
     assert [consumer.step() for _ in range(3)] == [2, 1, 0]  # the third took nothing: not a transaction counted
     ok, detail = consumer.health()
     assert {key: detail[key] for key in ("received", "taken", "dropped", "redelivered", "transactions")} == \
@@ -31,7 +31,7 @@ def test_what_a_transaction_recorded_before_its_commit_failed_counts_as_received
     failed = NotCommitted("queue transaction failed: TargetDisconnectedError", [received("a")], unanswered=1,
                           request_ids={"a": "trace-1"})
     inbox = BatchesInbox(failed, Batch([], taken=1))
-    consumer = QueueConsumer(inbox, "messages-1")
+    consumer = QueueConsumer(inbox, "messages-1", journal=FakeJournal())
     caplog.set_level("INFO", logger="messages_service.consumer")
     with pytest.raises(NotCommitted):
         consumer.step()
@@ -46,7 +46,7 @@ def test_what_a_transaction_recorded_before_its_commit_failed_counts_as_received
 def test_a_received_message_is_logged_once_with_the_request_that_queued_it_and_a_dropped_one_not_at_all(caplog):
     inbox = BatchesInbox(Batch([received("a")], taken=2, request_ids={"a": "trace-9", "b": "trace-10"}))
     caplog.set_level("INFO", logger="messages_service.consumer")
-    QueueConsumer(inbox, "messages-1").step()
+    QueueConsumer(inbox, "messages-1", journal=FakeJournal()).step()
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("received ")]
     assert lines == ["received uuid=a request_id=trace-9 msg='text of a'"]
 
@@ -55,7 +55,7 @@ def test_the_log_line_of_a_received_message_shows_only_the_start_of_a_long_one(c
     cluster = FakeMessagesCluster()
     cluster.queue.append({"uuid": "a", "msg": "m" * 70_000})
     caplog.set_level("INFO", logger="messages_service.consumer")
-    QueueConsumer(FakeInbox(cluster), "messages-1").step()
+    QueueConsumer(FakeInbox(cluster), "messages-1", journal=FakeJournal()).step()
     [line] = [r.getMessage() for r in caplog.records if "uuid=a" in r.getMessage()]
     assert line.endswith(f"msg={'m' * 32 + '…'!r} (70000 chars)")
 
@@ -65,7 +65,7 @@ def test_consumer_keeps_going_after_errors_and_reports_itself_unhealthy_meanwhil
     inbox = FakeInbox(cluster)
     inbox.fail_next = 3
     cluster.offer_logged("a", "1")
-    consumer = QueueConsumer(inbox, "messages-1", poll_seconds=0.01, max_backoff=0.05).start()
+    consumer = QueueConsumer(inbox, "messages-1", journal=FakeJournal(), poll_seconds=0.01, max_backoff=0.05).start()
     try:
         eventually(lambda: not consumer.health()[0] or cluster.received, timeout=5)
         eventually(lambda: "a" in cluster.received, timeout=5)
@@ -79,8 +79,8 @@ def test_get_messages_answers_this_copys_messages_and_never_clears_them(settings
     cluster = FakeMessagesCluster()
     inbox = FakeInbox(cluster)
     cluster.offer_logged("a", "Привіт")
-    QueueConsumer(inbox, settings.instance).step()
-    client = create_app(settings, inbox=inbox).test_client()
+    QueueConsumer(inbox, settings.instance, journal=FakeJournal()).step()
+    client = create_app(settings, inbox=inbox, journal=FakeJournal()).test_client()
     for _ in range(2):
         body = client.get("/messages").json
         assert [m["msg"] for m in body["messages"]] == ["Привіт"]
@@ -89,7 +89,7 @@ def test_get_messages_answers_this_copys_messages_and_never_clears_them(settings
 
 @pytest.mark.parametrize("method", ["post", "delete"])
 def test_messages_rejects_other_methods(settings, method):
-    client = create_app(settings, inbox=FakeInbox()).test_client()
+    client = create_app(settings, inbox=FakeInbox(), journal=FakeJournal()).test_client()
     assert getattr(client, method)("/messages").status_code == 405
 
 
@@ -114,12 +114,12 @@ def test_logged_but_never_received_messages_are_queued_again_after_the_grace():
     redelivery = Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, span=120, clock=clock)
     assert redelivery.step() == 1
     assert list(cluster.queue) == [{"uuid": "stranded", "msg": "m", "at": us(1000)}]
-    QueueConsumer(FakeInbox(cluster), "messages-1").step()
+    QueueConsumer(FakeInbox(cluster), "messages-1", journal=FakeJournal()).step()
     clock.now = 1010.0
     assert redelivery.step() == 1  # "fresh" is past the grace now; "stranded" was received meanwhile
     assert cluster.queue[-1]["uuid"] == "fresh"
     assert redelivery.outstanding == 1
-    QueueConsumer(FakeInbox(cluster), "messages-1").step()
+    QueueConsumer(FakeInbox(cluster), "messages-1", journal=FakeJournal()).step()
     clock.now = 1020.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
@@ -137,7 +137,7 @@ def test_a_message_offered_again_is_offered_again_while_no_copy_receives_it_with
     assert offered_at == [1000, 1005, 1015, 1035, 1055]  # pauses 5, 10, 20, then at most 20
     assert redelivery.outstanding == 1
     FakeRedeliveryPort(cluster).requeue([("stranded", "m")])
-    QueueConsumer(FakeInbox(cluster), "messages-1").step()
+    QueueConsumer(FakeInbox(cluster), "messages-1", journal=FakeJournal()).step()
     clock.now = 1100.0
     assert redelivery.step() == 0
     assert redelivery.outstanding == 0
@@ -150,10 +150,11 @@ def test_nothing_is_offered_again_while_it_may_still_be_waiting_in_a_backed_up_q
     redelivery = Redelivery(FakeRedeliveryPort(cluster), grace=5, horizon=60, clock=clock)
     assert redelivery.step() == 0
     assert len(cluster.queue) == 2
-    QueueConsumer(FakeInbox(cluster), "messages-1", batch=1).step()  # the head leaves; "waiting" is the head now
+    # the head leaves; "waiting" is the head now
+    QueueConsumer(FakeInbox(cluster), "messages-1", journal=FakeJournal(), batch=1).step()
     clock.now = 1005.0
     assert redelivery.step() == 0
-    QueueConsumer(FakeInbox(cluster), "messages-1", batch=1).step()
+    QueueConsumer(FakeInbox(cluster), "messages-1", journal=FakeJournal(), batch=1).step()
     clock.now = 1010.0
     assert redelivery.step() == 0  # it was received, not stranded
     assert not cluster.queue and redelivery.requeued == 0

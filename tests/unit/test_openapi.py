@@ -10,7 +10,7 @@ from facade_service.service import Facade
 from lab_common.openapi import app_routes, described_routes
 from logging_service.app import create_app as logging_app
 from messages_service.app import create_app as messages_app
-from tests.unit.fakes import FakeInbox, FakeLogging, FakeMessages, FakeMessageStore, FakeQueue
+from tests.unit.fakes import FakeInbox, FakeJournal, FakeLogging, FakeMessages, FakeMessageStore, FakeQueue
 
 
 def apps(settings):
@@ -18,7 +18,7 @@ def apps(settings):
     yield "facade-service", facade_app(settings, facade=Facade(FakeLogging(), FakeMessages(), queue),
                                        status=object())
     yield "logging-service", logging_app(settings, store=FakeMessageStore())
-    yield "messages-service", messages_app(settings, inbox=FakeInbox())
+    yield "messages-service", messages_app(settings, inbox=FakeInbox(), journal=FakeJournal())
     yield "config-server", config_app(settings, registry={"logging-service": ["http://127.0.0.1:8081"]})
 
 

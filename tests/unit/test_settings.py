@@ -7,10 +7,12 @@ import pytest
 from config_server.settings import ConfigServerSettings
 from facade_service.settings import FacadeSettings
 from lab_common.cluster import ClusterConnection
+from lab_common.contracts import QUORUM
 from lab_common.settings import ServiceSettings, SettingsError, configurable_fields, settings_table
 from logging_service.settings import LoggingSettings
 from messages_service.settings import MessagesSettings
 from scripts.launcher import Topology, plan, topology
+from scripts.launcher.topology import CONSISTENCIES
 
 SETTINGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 # (service, its package, default port, its settings)
@@ -75,7 +77,10 @@ def test_each_service_reads_only_its_own_settings():
     common = {f.name for f in configurable_fields(ServiceSettings)}
     assert names["config-server"] == common | {"registry_file"}
     assert names["logging-service"] - common == {"hz_cluster_name", "hz_members", "hz_connect_timeout",
-                                                 "hz_invocation_timeout", "logging_map", "grpc_port"}
+                                                 "hz_invocation_timeout", "logging_map", "grpc_port",
+                                                 "logging_store"}
+    assert "messages_stub" in names["messages-service"] - names["logging-service"] - names["facade-service"]
+    assert "hazelcast" in names["facade-service"] - names["logging-service"] - names["messages-service"]
     assert {"received_map", "consumer_batch", "consumer_threads", "logging_map"} <= names["messages-service"]
     assert {"http_timeout", "http_attempts", "config_server", "discovery_ttl", "messages_queue",
             "logging_map", "received_map", "logging_transport"} <= names["facade-service"]  # maps: status page
@@ -124,7 +129,24 @@ def settings_doc() -> str:
     for service, package, port, cls in SERVICES:
         parts.append(f"\n## {service}: `python -m {package}` (`{cls.__module__}.{cls.__name__}`)\n\n")
         parts.append(settings_table(cls, service, port))
+    parts.append(system_settings())
     return "".join(parts)
+
+
+def system_settings() -> str:
+    """The settings of the whole system the launcher starts, which no one service reads."""
+    default = Topology().consistency
+    modes = ", ".join(f"`{mode}`" for mode in CONSISTENCIES)
+    return (
+        "\n## The whole system: `labctl start` / `labctl run` (`scripts.launcher.topology.Topology`)\n\n"
+        "| setting | labctl flag | make | default | meaning |\n|---|---|---|---|---|\n"
+        f"| `consistency` | `--consistency` | `CONSISTENCY` | `{default}` | {modes}: available takes writes while one "
+        f"member is left; quorum makes the members refuse writes (a `503` `unavailable`, `reason` `no_quorum`) "
+        f"unless {QUORUM} of them are in touch ([why](fault-tolerance.md#the-consistency-choice)) |\n\n"
+        "Each member gets it as `-Dlab.consistency=<mode>`, the split-brain protection of that name in\n"
+        "`hazelcast/member.yaml` that every map and queue refers to; the launcher keeps it in `state.json`\n"
+        "(`topology.consistency`) and `labctl status` prints it. Docker Compose and `deploy/k8s` run available mode.\n"
+    )
 
 
 def test_the_settings_doc_is_up_to_date():
@@ -132,5 +154,26 @@ def test_the_settings_doc_is_up_to_date():
         "docs/settings.md is stale: run python -m tests.unit.test_settings"
 
 
+def test_only_the_facade_takes_queue_none_and_it_may_go_without_hazelcast_only_without_the_clusters_queue():
+    facade = FacadeSettings.load("facade-service", default_port=8080, argv=[],
+                                 environ={"LAB_QUEUE": "none", "LAB_HAZELCAST": "false"})
+    assert (facade.queue, facade.hazelcast) == ("none", False)
+    with pytest.raises(SettingsError, match="LAB_QUEUE"):
+        MessagesSettings.load("messages-service", default_port=8082, argv=[], environ={"LAB_QUEUE": "none"})
+    with pytest.raises(SettingsError, match="LAB_HAZELCAST=false needs LAB_QUEUE none or kafka"):
+        FacadeSettings.load("facade-service", default_port=8080, argv=[], environ={"LAB_HAZELCAST": "false"})
+
+
+def test_the_logging_store_is_hazelcast_or_memory_and_the_stub_a_boolean():
+    assert LoggingSettings.load("logging-service", default_port=8081, argv=["--logging-store", "memory"],
+                                environ={}).logging_store == "memory"
+    assert MessagesSettings.load("messages-service", default_port=8082, argv=[],
+                                 environ={"LAB_MESSAGES_STUB": "true"}).messages_stub
+    with pytest.raises(SettingsError) as err:
+        LoggingSettings.load("logging-service", default_port=8081, argv=[], environ={"LAB_LOGGING_STORE": "redis"})
+    assert "LAB_LOGGING_STORE='redis': must be one of hazelcast, memory" in str(err.value)
+
+
 if __name__ == "__main__":
     SETTINGS_DOC.write_text(settings_doc(), encoding="utf-8")
+

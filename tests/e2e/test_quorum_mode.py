@@ -1,0 +1,165 @@
+"""Quorum mode (labctl --consistency quorum) against real members: with 3 and with 2 members writes are taken
+and delivered; with 1 a POST is a fast 503 and nothing is stored, a consumer's transaction is refused and its
+items stay queued; once the members are back everything takes writes again by itself, no service restarted.
+Available mode's side (one member left still takes writes): tests/e2e/test_promise.py."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import pytest
+import requests
+
+import hazelcast
+from lab_common.errors import NoQuorum
+from scripts.probe import service_health
+from tests.e2e.test_promise import (
+    assert_unavailable,
+    logged_entry,
+    post,
+    queued,
+    received_entry,
+    received_everywhere,
+)
+from tests.helpers import eventually, port_offset, started_system
+
+pytestmark = pytest.mark.e2e
+log = logging.getLogger(__name__)
+
+PORT_OFFSET = port_offset(19_500)  # members on 25201-25203, their metrics on 29201-29203, the facade on 27580
+FAST = 2.0  # seconds: a refused POST is answered within this (the README's "fast 503")
+REFUSED_WITHIN = 15.0  # seconds after the second kill by which the survivor must refuse (measured: ~0.5 s)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    with started_system(tmp_path_factory.mktemp("quorum"), "quorum", port_offset=PORT_OFFSET,
+                        consistency="quorum") as system:
+        yield system
+
+
+@pytest.fixture(scope="module")
+def cluster(system):
+    """A client of the members: reads (which quorum mode never refuses) of what the cluster holds."""
+    topology = system.state().topology
+    client = hazelcast.HazelcastClient(cluster_name=topology.cluster_name, cluster_members=topology.member_addresses(),
+                                       cluster_connect_timeout=60, invocation_timeout=30, statistics_enabled=False)
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture
+def facade(system):
+    return system.url("facade-1")
+
+
+def start_stopped(system, names: list[str], *, wait: bool = True) -> None:
+    run_id = system.state().run_id
+    for name in names:
+        if not system.is_running(system.process(name), run_id):
+            system.start_process(name, wait=wait)
+
+
+def delivered_once(system, cluster, key: str, text: str) -> bool:
+    entry = received_entry(cluster, key)
+    return entry is not None and entry.msg == text and len(received_everywhere(system, key)) == 1
+
+
+def post_and_deliver(system, cluster, facade: str, label: str) -> None:
+    answers = [post(facade, f"{label} {i}") for i in range(5)]
+    assert [a.status_code for a in answers] == [201] * 5, [a.text for a in answers]
+    posted = [(a.json()["uuid"], a.json()["msg"]) for a in answers]
+    eventually(lambda: all(delivered_once(system, cluster, key, text) for key, text in posted), timeout=60)
+
+
+def test_the_launcher_started_the_system_in_quorum_mode(system):
+    assert system.state().topology.consistency == "quorum"
+    assert all("-Dlab.consistency=quorum" in system.process(name).argv for name in system.names("member"))
+
+
+def test_with_three_members_posts_are_201_and_delivered_once(system, cluster, facade):
+    post_and_deliver(system, cluster, facade, "three members")
+
+
+def test_with_one_member_killed_posts_are_still_201_and_delivered_once(system, cluster, facade):
+    system.kill("member-3")
+    try:
+        system.wait_cluster_safe(2, timeout=60)
+        post_and_deliver(system, cluster, facade, "two members")
+    finally:
+        start_stopped(system, ["member-3"])
+        system.wait_cluster_safe(3, timeout=120)
+
+
+def test_with_one_member_left_a_post_is_a_fast_503_nothing_is_stored_and_all_recovers_once_members_return(
+        system, cluster, facade):
+    consumers = system.names("messages")
+    for name in consumers:  # so that some items wait on the queue when quorum goes
+        system.terminate(name)
+    waiting = [(a.json()["uuid"], a.json()["msg"]) for a in (post(facade, f"queued {i}") for i in range(3))]
+    assert sorted(queued(cluster)) == sorted(waiting)
+    victims = ["member-2", "member-3"]
+    refused: list[tuple[str, float]] = []  # (idempotency key, seconds the 503 took)
+    try:
+        killed_at = time.monotonic()
+        for victim in victims:
+            system.kill(victim)
+
+        def refused_now():
+            key = f"no-quorum-{uuid.uuid4()}"
+            sent = time.monotonic()
+            answer = post(facade, "refused", key)
+            if answer.status_code == 201:  # taken before the survivor saw the others go: it holds it
+                raise AssertionError("not refused yet")
+            refused.append((key, time.monotonic() - sent))
+            return (answer,)  # a tuple: a 503 Response is falsy, and eventually would try again
+        first, = eventually(refused_now, timeout=REFUSED_WITHIN, interval=0.05)
+        log.info("first 503 %.2f s after the first kill", time.monotonic() - killed_at)
+        assert assert_unavailable(first)["message"] == NoQuorum.text
+        for _ in range(5):
+            refused_now()
+        assert max(took for _, took in refused) < FAST, refused
+
+        start_stopped(system, consumers, wait=False)
+        # Read on the survivor: nothing of a POST refused by quorum was stored or queued. The first 503 may
+        # come from the change itself (logged just before the survivor saw the others go, its offer refused
+        # just after): the README's "503 after logging", which redelivery delivers once quorum returns.
+        for key, _ in refused[1:]:
+            assert logged_entry(cluster, key) is None
+        assert sorted(queued(cluster)) == sorted(waiting)
+
+        def reported(name: str) -> None:
+            try:
+                health = service_health(system.url(name), timeout=5)
+            except requests.RequestException as err:  # a copy started a moment ago: not listening yet
+                raise AssertionError(f"{name}: {err}") from err
+            assert health.status == 503 and health.detail("quorum") == NoQuorum.text, health.checks
+        for name in ("facade-1", "logging-1", *consumers):
+            eventually(lambda name=name: reported(name), timeout=30)
+        # the copies' consumers were refused all along: what waited is still on the queue, none received
+        assert sorted(queued(cluster)) == sorted(waiting)
+        assert all(received_entry(cluster, key) is None for key, _ in waiting)
+    finally:
+        start_stopped(system, victims)
+        start_stopped(system, consumers)
+    system.wait_cluster_safe(3, timeout=120)
+    system.wait_healthy(timeout=60)  # every copy by itself, none restarted
+
+    again = post(facade, "refused", refused[-1][0])  # a POST that was refused, retried with its key
+    assert again.status_code == 201, again.text
+    assert "replayed" not in again.json()  # stored now, for the first time
+    expected = [*waiting, (refused[-1][0], "refused")]
+    if logged_entry(cluster, refused[0][0]) is not None:  # the first 503's, logged in the change: redelivered
+        expected.append((refused[0][0], "refused"))
+    eventually(lambda: all(delivered_once(system, cluster, key, text) for key, text in expected), timeout=90)
+    assert queued(cluster) == []
+    assert all(logged_entry(cluster, key) is None for key, _ in refused[1:-1])
+
+
+def test_labctl_status_names_the_mode(system):
+    from scripts.cli import status_table
+
+    assert "consistency: quorum" in status_table(system)
+    assert requests.get(system.url("facade-1") + "/health", timeout=5).status_code == 200
