@@ -69,7 +69,7 @@ def partition_drilled(system, drill):
     else:
         report, _ = available_partition_drilled(system, drill)
     assert re.fullmatch(r"none|\d+ x 503", report.value_of("POSTs failed")), report.value_of("POSTs failed")
-    assert float(report.value_of("heal -> 3 members and every partition safe (s)")) < 120
+    assert float(report.value_of("heal -> 3 members and every partition safe (s)")) < drills.net_drills.SAFE_TIMEOUT
     system.wait_cluster_safe(3, timeout=60)
     return report
 
