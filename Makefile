@@ -8,6 +8,7 @@ PROMETHEUS ?=
 TRANSPORT ?= http
 QUEUE ?= hazelcast
 BROKERS ?= 1
+HOSTS ?=
 CONSISTENCY ?= available
 PYTEST_ARGS ?=
 N ?= list
@@ -15,7 +16,7 @@ LAB_ARGS ?=
 
 .PHONY: run test setup unit experiment mutate lint clean stop lab
 
-run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; CONSISTENCY=quorum: writes refused (503) with fewer than 2 members
+run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; CONSISTENCY=quorum: writes refused (503) with fewer than 2 members; HOSTS=3: three hosts, each a network namespace (labctl net cuts and slows their links)
 ifeq ($(QUEUE),kafka)
 	$(BIN)/python -m scripts.deps kafka
 endif
@@ -25,12 +26,15 @@ endif
 ifneq ($(PROMETHEUS),)
 	$(BIN)/python -m scripts.deps prometheus
 endif
+ifneq ($(HOSTS),)
+	$(BIN)/python -m scripts.deps net
+endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
 		--consistency $(CONSISTENCY) \
-		$(if $(PROMETHEUS),--prometheus)
+		$(if $(PROMETHEUS),--prometheus) $(if $(HOSTS),--hosts $(HOSTS))
 
-test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, curl, tmux, podman and its images too: once per machine), run every test, then the fast mutations (each must be caught)
-	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium curl tmux
+test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, curl, tmux, nftables, podman and its images too: once per machine), run every test, then the fast mutations (each must be caught)
+	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium curl tmux net
 	$(BIN)/python -m scripts.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/labctl mutate --fast --no-baseline

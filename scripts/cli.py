@@ -20,6 +20,7 @@ from scripts.launcher import DEFAULT_RUN_DIR, System, Topology, seed_consul_kv
 from scripts.launcher.topology import CONSISTENCIES, QUEUE_CHOICES
 from scripts.mutation import add_arguments as add_mutate_arguments
 from scripts.mutation import run_mutate
+from scripts.netfaults.command import add_arguments as add_net_arguments
 from scripts.table import render
 
 
@@ -45,7 +46,7 @@ def _topology(args) -> Topology:
                     messages=args.messages, facades=facades, port_offset=args.port_offset, server=args.server,
                     discovery=args.discovery, prometheus=args.prometheus, transport=args.transport,
                     queue=args.queue, brokers=args.brokers, logging_store=args.logging_store,
-                    messages_stub=args.messages_stub, consistency=args.consistency)
+                    messages_stub=args.messages_stub, consistency=args.consistency, hosts=args.hosts)
 
 
 def _refused(args) -> str | None:
@@ -157,6 +158,18 @@ def cmd_bench(args) -> int:
     return run_bench(args, out=_say)
 
 
+def cmd_net(args) -> int:
+    """Exit 2, nothing changed, on a wrong host, side or value, or a system without hosts."""
+    from scripts.netfaults.command import run_net
+    from scripts.netfaults.rules import NetUsageError
+
+    try:
+        return run_net(args, _say)
+    except NetUsageError as err:
+        print(f"labctl net: {err}", file=sys.stderr)
+        return 2
+
+
 def cmd_mutate(args) -> int:
     return run_mutate(args, out=_say)
 
@@ -219,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--brokers", type=int, choices=[1, 3], default=1,
                        help="Kafka brokers with --queue kafka: 1 (default, on 9092) or 3 (9092/9094/9096, "
                             "controllers on the port above each; + offset)")
+        p.add_argument("--hosts", type=int, default=0, metavar="N",
+                       help="N hosts on this machine (3 with the default members), each a network namespace with "
+                            "its own address holding one member, its logging copy and a messages copy; the facade "
+                            "and the config server on the machine itself; faults: `labctl net` (needs root, "
+                            "iproute2, nftables, iptables; docs/network-faults.md)")
         p.add_argument("--consistency", choices=CONSISTENCIES, default="available",
                        help="available (default): writes are taken while one member is left; quorum: members "
                             f"refuse writes (503) unless {QUORUM} of them are in touch (docs/fault-tolerance.md)")
@@ -277,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a PNG timeline: POSTs answered 201, 503 or not at all per second, each kill, "
                         "freeze, thaw, stop or start marked")
     p.set_defaults(func=cmd_drill)
+    p = sub.add_parser("net", help="cut, slow down or make lossy the links between hosts (a system started with "
+                                   "--hosts): partition, heal, delay, loss, status")
+    add_net_arguments(p)
+    p.set_defaults(func=cmd_net)
     p = sub.add_parser("lab", help="walk through a lab of the course on its own system, step by step "
                                    "(`labctl lab list`; e.g. `labctl lab 3 --report reports`)")
     add_lab_arguments(p)

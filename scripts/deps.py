@@ -1,7 +1,7 @@
 """Fetches what the system needs outside PyPI, cached per machine: the Hazelcast member jar, the Prometheus
 JMX exporter agent and the Kafka broker's classpath (Maven Central), the Consul agent and kustomize (built
-from their Go modules), and Debian's prometheus, chromium, curl and tmux packages.
-Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium|curl|tmux ...]"""
+from their Go modules), and Debian's prometheus, chromium, curl, tmux, iproute2, nftables and iptables packages.
+Usage: python -m scripts.deps [hazelcast|jmx-exporter|kafka|consul|kustomize|prometheus|chromium|curl|tmux|net ...]"""
 
 from __future__ import annotations
 
@@ -125,6 +125,14 @@ def ensure_tmux() -> str:
     return ensure_debian_package("tmux", "tmux")
 
 
+def ensure_net_tools() -> str:
+    """What `--hosts` needs (scripts/launcher/hosts.py): ip and tc (iproute2), nft (nftables) for cuts and loss,
+    iptables-legacy (iptables) for the NFQUEUE rule of a slow link."""
+    for command, package in (("ip", "iproute2"), ("nft", "nftables"), ("iptables-legacy", "iptables")):
+        found = ensure_debian_package(command, package)
+    return found
+
+
 def consul_binary() -> Path:
     return cache_dir() / f"consul-{CONSUL_VERSION}" / "consul"
 
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         fetch = {"hazelcast": ensure_member_jar, "jmx-exporter": ensure_jmx_exporter_jar, "kafka": ensure_kafka_libs,
                  "consul": ensure_consul,
                  "kustomize": ensure_kustomize, "prometheus": ensure_prometheus, "chromium": ensure_chromium,
-                 "curl": ensure_curl, "tmux": ensure_tmux}
+                 "curl": ensure_curl, "tmux": ensure_tmux, "net": ensure_net_tools}
         path = fetch[name]()
         print(f"{name}: {path}")
     return 0

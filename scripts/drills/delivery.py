@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import requests
 
@@ -78,7 +79,7 @@ class Delivery:
     facade: FacadeRead | None = None  # None when not read (or in `unreadable`)
     unreadable: tuple[str, ...] = ()
 
-    @property
+    @cached_property  # counted once: lost() and duplicated() ask it of every posted uuid
     def received(self) -> Counter:
         """uuid -> how many entries the messages copies list for it, in all."""
         counts: Counter = Counter()

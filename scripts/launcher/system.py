@@ -26,7 +26,7 @@ import requests
 from lab_common.contracts import MESSAGES_TOPIC
 from scripts.control import ControlError, StatusRow
 from scripts.deps import ROOT
-from scripts.launcher import kafka
+from scripts.launcher import hosts, kafka
 from scripts.launcher.prometheus import write_config
 from scripts.launcher.topology import Process, State, Topology, plan
 from scripts.probe import MemberHealth, ServiceHealth, health_at, member_health
@@ -88,9 +88,7 @@ class System:
     def hazelcast_cluster(self) -> tuple[str, dict[str, str]]:
         """The cluster name and each member's address (member-1 -> 127.0.0.1:5701), for a client."""
         state = self.state()
-        return state.topology.cluster_name, {
-            p.name: f"127.0.0.1:{p.port}" for p in state.processes.values() if p.kind == "member"
-        }
+        return state.topology.cluster_name, {p.name: p.address for p in state.processes.values() if p.kind == "member"}
 
     def kafka_brokers(self) -> dict[str, str]:
         """Each broker's client address by its name (kafka-2 -> 127.0.0.1:9094); none unless the queue is Kafka."""
@@ -108,17 +106,23 @@ class System:
         existing = self.load()
         if existing is not None and any(self.is_running(p, existing.run_id) for p in existing.processes.values()):
             raise LauncherError(f"a system is already running from {self.run_dir}: `labctl stop` it first")
+        if topology.hosts:
+            _check_hosts_topology(topology)
         too_high = {name: port for name, port in topology.grpc_ports().items() if port > 65535}
         if too_high:
             raise LauncherError(f"gRPC ports past 65535 with port offset {topology.port_offset}: "
                                 + ", ".join(f"{name} ({port})" for name, port in too_high.items()))
-        ports = {p.name: p.port for p in plan(topology, self.run_dir, "check").values()}
-        ports |= {f"member-{i} metrics": topology.member_metrics_port(i) for i in range(1, topology.members + 1)}
+        # with --hosts only the edge's ports on 127.0.0.1 can be taken (the hosts' namespaces are new)
+        ports = {p.name: p.port for p in plan(topology, self.run_dir, "check").values() if not p.netns}
+        ports |= {f"member-{i} metrics": topology.member_metrics_port(i) for i in range(1, topology.members + 1)
+                  if not topology.hosts}
         ports |= {f"{name} gRPC": port for name, port in topology.grpc_ports().items()}
         ports |= topology.kafka_controller_ports()
         busy = _still_busy(ports, PORTS_FREE_WAIT)
         if busy:
             raise LauncherError("ports already in use: " + ", ".join(f"{name} ({port})" for name, port in busy.items()))
+        if topology.network is not None:  # before the state file names them: stop() would remove them
+            hosts.check_free(topology.network)
         run_id = uuid.uuid4().hex
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.run_dir / "journal", ignore_errors=True)  # the journals of an earlier system
@@ -131,6 +135,8 @@ class System:
         with self._lock():
             self._save(State(run_id, topology, processes))
         try:
+            if topology.network is not None:
+                hosts.create(topology.network)
             if topology.discovery == "consul":  # the agent first: services wait for their settings in its KV
                 self._spawn("consul")
                 self.wait_healthy(["consul"], timeout=30, progress=progress)
@@ -164,7 +170,7 @@ class System:
                 subprocess.run(command, cwd=ROOT, env={**os.environ, **process.env}, stdin=subprocess.DEVNULL,
                                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120)
             child = subprocess.Popen(
-                process.argv, cwd=ROOT, env={**os.environ, **process.env}, stdin=subprocess.DEVNULL,
+                process.command(process.argv), cwd=ROOT, env={**os.environ, **process.env}, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
             log.close()
@@ -232,7 +238,12 @@ class System:
         self._stop_many(members, state.run_id, timeout)
         # brokers stopped together cannot hand their partitions to each other: a short wait, then SIGKILL
         self._stop_many(brokers, state.run_id, min(timeout, BROKERS_STOP_WAIT))
+        if state.topology.network is not None:  # after every process: a namespace goes with its last one
+            left = hosts.remove(state.topology.network)
+            if left:
+                raise LauncherError("could not remove: " + "; ".join(left))
         with self._lock():
+            (self.run_dir / "net.json").unlink(missing_ok=True)  # the faults went with the hosts
             self.state_path.unlink(missing_ok=True)
 
     def _stop_many(self, processes: list[Process], run_id: str, timeout: float) -> None:
@@ -333,7 +344,7 @@ class System:
         for name, (ok, detail) in zip(names, healths, strict=True):
             p = state.processes[name]
             running = self.is_running(p, state.run_id)
-            url = f"127.0.0.1:{p.port}" if p.kind in ("member", "broker") else p.url
+            url = p.address if p.kind in ("member", "broker") else p.url
             rows.append({"name": name, "kind": p.kind, "url": url,
                          "pid": p.pid if running else None, "running": running, "healthy": ok, "detail": detail,
                          "log": os.path.relpath(p.log_path, ROOT)})
@@ -355,6 +366,21 @@ def seed_consul_kv(consul: str, cluster_name: str, members: tuple[str, ...] = ()
 
 def _seed_consul_kv(topology: Topology) -> None:
     seed_consul_kv(f"127.0.0.1:{topology.consul_port}", topology.cluster_name, tuple(topology.member_addresses()))
+
+
+def _check_hosts_topology(topology: Topology) -> None:
+    """What --hosts runs: members, logging and messages copies on the hosts, the facade and the config server
+    on the edge; the other modes are not placed on hosts (yet)."""
+    hosts.require_tools()
+    if topology.members != topology.hosts:
+        raise LauncherError(f"--hosts {topology.hosts} places one member per host: give --members {topology.hosts}")
+    other = {"--discovery consul": topology.discovery != "config-server",
+             "--queue kafka": topology.queue != "hazelcast",
+             "--transport grpc": topology.transport != "http", "--prometheus": topology.prometheus}
+    chosen = [option for option, on in other.items() if on]
+    if chosen:
+        raise LauncherError(f"--hosts runs with the config server, the Hazelcast queue and HTTP only, not with "
+                            f"{', '.join(chosen)}")
 
 
 def _still_busy(ports: dict[str, int], wait: float) -> dict[str, int]:

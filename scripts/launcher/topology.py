@@ -18,6 +18,7 @@ from lab_common.contracts import (
 )
 from scripts.deps import HAZELCAST_DIR, ensure_consul, ensure_jmx_exporter_jar, ensure_member_jar, ensure_prometheus
 from scripts.launcher import kafka
+from scripts.launcher.hosts import HostNetwork
 
 QUEUE_CHOICES = (*QUEUES, NO_QUEUE)
 CONSISTENCIES = ("available", "quorum")
@@ -41,6 +42,7 @@ class Topology:
     queue: str = "hazelcast"  # or "kafka": the facade produces to Kafka brokers, the messages copies consume them;
     # or "none": the facade only logs (the lab's Tasks 1 and 3)
     brokers: int = 1  # Kafka brokers in queue=kafka mode (1, or 3 for the drills); none in hazelcast mode
+    hosts: int = 0  # 0: everything on 127.0.0.1; N: N hosts, each a network namespace (scripts/launcher/hosts.py)
     logging_store: str = "hazelcast"  # or "memory": each logging copy keeps its own messages (the lab's Task 1)
     messages_stub: bool = False  # the messages copies run as the lab's Task 1 stub ("not implemented yet")
     consistency: str = "available"  # or "quorum": members refuse writes with fewer than 2 of them in touch
@@ -81,6 +83,25 @@ class Topology:
     def from_json(cls, data: dict) -> Topology:
         """As State.to_json wrote it (JSON has no tuples); a field an older launcher did not write takes its default."""
         return cls(**{**data, "member_java_options": tuple(data.get("member_java_options", ()))})
+
+    @property
+    def network(self) -> HostNetwork | None:
+        return HostNetwork(self.port_offset, self.hosts) if self.hosts else None
+
+    def host_of(self, kind: str, i: int) -> str | None:
+        """The host copy i of a kind runs on (copy i with member i); None for the edge host, the machine itself,
+        where the facade and the config server run (and everything without --hosts)."""
+        if not self.hosts or kind not in ("member", "logging", "messages"):
+            return None
+        return f"host{(i - 1) % self.hosts + 1}"
+
+    def address(self, kind: str, i: int = 1) -> str:
+        """Where copy i of a kind listens: its host's address; the edge's for the config server (the hosts ask
+        it); 127.0.0.1 for the facade, and for everything without --hosts."""
+        host, net = self.host_of(kind, i), self.network
+        if host is not None:
+            return net.address(host)
+        return net.edge_address if net is not None and kind == "config-server" else "127.0.0.1"
 
     @property
     def consul_port(self) -> int:
@@ -139,7 +160,8 @@ class Topology:
     def member_properties(self, i: int) -> list[str]:
         """The ${lab.*} values hazelcast/member.yaml reads, as -D flags for member i."""
         return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.consistency={self.consistency}",
-                f"-Dlab.member.port={self.member_port(i)}", f"-Dlab.member.list={','.join(self.member_addresses())}"]
+                f"-Dlab.member.host={self.address('member', i)}", f"-Dlab.member.port={self.member_port(i)}",
+                f"-Dlab.member.list={','.join(self.member_addresses())}"]
 
     @property
     def quorum(self) -> bool:
@@ -147,13 +169,16 @@ class Topology:
         return self.consistency == "quorum"
 
     def member_addresses(self) -> list[str]:
-        return [f"127.0.0.1:{self.member_port(i)}" for i in range(1, self.members + 1)]
+        return [f"{self.address('member', i)}:{self.member_port(i)}" for i in range(1, self.members + 1)]
 
     def registry(self) -> dict[str, list[str]]:
+        def urls(kind: str, count: int, port) -> list[str]:
+            return [f"http://{self.address(kind, i)}:{port(i)}" for i in range(1, count + 1)]
+
         registry = {
-            "facade-service": [f"http://127.0.0.1:{self.facade_port(i)}" for i in range(1, self.facades + 1)],
-            "logging-service": [f"http://127.0.0.1:{self.logging_port(i)}" for i in range(1, self.logging + 1)],
-            "messages-service": [f"http://127.0.0.1:{self.messages_port(i)}" for i in range(1, self.messages + 1)],
+            "facade-service": urls("facade", self.facades, self.facade_port),
+            "logging-service": urls("logging", self.logging, self.logging_port),
+            "messages-service": urls("messages", self.messages, self.messages_port),
         }
         if self.transport == "grpc":  # gRPC targets are host:port
             registry[LOGGING_GRPC_SERVICE] = [f"127.0.0.1:{port}" for port in self.grpc_ports().values()]
@@ -171,10 +196,21 @@ class Process:
     log_path: str
     pid: int | None = None
     before: list[list[str]] = field(default_factory=list)  # commands run to completion before each start
+    host: str = "127.0.0.1"  # the address it listens on
+    netns: str | None = None  # the network namespace it runs in (--hosts), None for the machine's own
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self, argv: list[str]) -> list[str]:
+        """argv as started: in its namespace when it has one (`ip netns exec` execs it in place: the pid is
+        the process's own, so signals by pid and group reach it as without hosts)."""
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
 
 
 @dataclass
@@ -193,9 +229,9 @@ class State:
                    processes={n: Process(**p) for n, p in data["processes"].items()})
 
 
-def member_metrics_agent(agent_jar: str, port: int) -> str:
-    """The JVM flag that starts the Prometheus JMX exporter in a member, on loopback only."""
-    return f"-javaagent:{agent_jar}=127.0.0.1:{port}:{HAZELCAST_DIR / 'jmx-exporter.yaml'}"
+def member_metrics_agent(agent_jar: str, port: int, host: str = "127.0.0.1") -> str:
+    """The JVM flag that starts the Prometheus JMX exporter in a member, on its own address only."""
+    return f"-javaagent:{agent_jar}={host}:{port}:{HAZELCAST_DIR / 'jmx-exporter.yaml'}"
 
 
 def _jvm_options() -> list[str]:
@@ -219,24 +255,28 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
         common_env["LAB_CONSUL"] = f"127.0.0.1:{topology.consul_port}"
     else:
         common_env.update({"HZ_CLUSTER_NAME": topology.cluster_name,
-                           "LAB_CONFIG_SERVER": f"http://127.0.0.1:{topology.config_port}"})
+                           "LAB_CONFIG_SERVER": f"http://{topology.address('config-server')}:{topology.config_port}"})
     processes: dict[str, Process] = {}
 
+    net = topology.network
+
     def add(name: str, kind: str, port: int, argv: list[str], env: dict[str, str], health_url: str,
-            before: list[list[str]] | None = None):
+            before: list[list[str]] | None = None, i: int = 1):
         env = {**env, "LAB_RUN_ID": run_id, "LAB_PROCESS": name}
+        host = topology.host_of(kind, i)
         processes[name] = Process(name, kind, port, argv, env, health_url, str(logs / f"{name}.log"),
-                                  before=before or [])
+                                  before=before or [], host=topology.address(kind, i),
+                                  netns=net.namespace(host) if host else None)
 
     jar = str(ensure_member_jar()) if topology.members else ""
     agent = str(ensure_jmx_exporter_jar()) if topology.members else ""
     for i in range(1, topology.members + 1):
-        port = topology.member_port(i)
-        argv = ["java", *_jvm_options(), member_metrics_agent(agent, topology.member_metrics_port(i)),
+        port, host = topology.member_port(i), topology.address("member", i)
+        argv = ["java", *_jvm_options(), member_metrics_agent(agent, topology.member_metrics_port(i), host),
                 f"-Dhazelcast.config={HAZELCAST_DIR / 'member.yaml'}", *topology.member_properties(i),
                 *topology.member_java_options,
                 "-cp", jar, "com.hazelcast.core.server.HazelcastMemberStarter"]
-        add(f"member-{i}", "member", port, argv, {}, f"http://127.0.0.1:{port}/hazelcast/health")
+        add(f"member-{i}", "member", port, argv, {}, f"http://{host}:{port}/hazelcast/health", i=i)
 
     for i in range(1, topology.kafka_brokers + 1):
         format_storage, broker = kafka.commands(run_dir, i, run_id)
@@ -246,8 +286,12 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     queue = {"LAB_QUEUE": "kafka", "LAB_KAFKA_BOOTSTRAP": topology.kafka_bootstrap()} if topology.kafka_brokers else {}
 
     def service(name: str, kind: str, module: str, port: int, extra_env: dict[str, str] | None = None):
-        env = {**common_env, "LAB_PORT": str(port), "LAB_INSTANCE": name, **(extra_env or {})}
-        add(name, kind, port, [sys.executable, "-m", module], env, f"http://127.0.0.1:{port}/health")
+        i = int(name.rsplit("-", 1)[1]) if name[-1].isdigit() else 1
+        host = topology.address(kind, i)
+        # only with --hosts: without, every copy keeps the 127.0.0.1 default (as docker-compose.yml and deploy/k8s)
+        listen = {"LAB_HOST": host} if host != "127.0.0.1" else {}
+        env = {**common_env, "LAB_PORT": str(port), "LAB_INSTANCE": name, **listen, **(extra_env or {})}
+        add(name, kind, port, [sys.executable, "-m", module], env, f"http://{host}:{port}/health", i=i)
 
     if consul_mode:
         off = topology.port_offset

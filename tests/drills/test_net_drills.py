@@ -1,0 +1,111 @@
+"""The network drills against one real system with three hosts (`labctl start --hosts 3`): a host cut off, the
+queue owner's host cut off, a bridge partition, a slow link and a lossy one, one after another on the same
+system (each heals what it did, and the next one's preflight waits until the cluster is whole and safe). Each
+test checks the drill's report, then reads back the messages that carry its tag; all of them run in both
+consistency modes, each on a system of its own. In the default (available) mode a partition may make a message be
+processed on both sides (docs/fault-tolerance.md, "Network partitions and slow links"): the drill fails on it, and
+the test checks that it reports exactly that and nothing else; quorum mode must pass outright."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+
+from scripts import drills
+from tests.drills.test_drills import assert_the_system_holds_exactly, drilled
+from tests.helpers import port_offset, started_system
+
+pytestmark = pytest.mark.drill
+
+# the facade on 127.0.0.1:32180 and 32680 (+ the shift); everything else on the hosts' own addresses
+PORT_OFFSETS = {"available": port_offset(24_000), "quorum": port_offset(24_500)}
+CUT = 20.0  # seconds a partition lasts in the tests: past the members' 10 s failure detection
+AFTER = 15.0  # seconds of load after a heal
+HOLD = 10.0  # seconds a slow or lossy link lasts in the tests
+# How fast the rate comes back after a heal is a figure, not checked here: on a machine shared with other runs
+# a window of a few seconds at 80% of the rate before is as much the neighbours' doing as the system's
+
+
+@pytest.fixture(scope="module", params=list(PORT_OFFSETS))
+def hosts_system(tmp_path_factory, request):
+    """One system with hosts per consistency mode; every test runs in both."""
+    with started_system(tmp_path_factory.mktemp(f"net-drills-{request.param}"), "ndrill",
+                        port_offset=PORT_OFFSETS[request.param], hosts=3, consistency=request.param) as system:
+        yield system
+
+
+WRITTEN_OVER = re.compile(r"(messages-\d) recorded \d+ but the received map credits it with \d+: (\d+) of its "
+                          r"records were written over \(received twice\)")
+
+
+def available_partition_drilled(system, drill) -> tuple[object, int]:
+    """Run a partition drill in the default (available) mode and check what that mode keeps under a cut: no
+    acknowledged message lost, none listed twice or with another text, the system holding exactly the drill's
+    messages, each once. A message processed on both sides fails the drill's verdict and is the one thing it
+    may report here: every record the heal's merge wrote over (each copy's counts) is a message the copies'
+    journals show processed twice, and the verdict passes only without either. Answers the report and the
+    journals' count."""
+    report = drill(system, print)
+    text = report.to_text()
+    assert report.posted > 0, text
+    assert (report.lost, report.duplicated, report.wrong_text) == ([], [], []), text
+    written_over = [WRITTEN_OVER.fullmatch(problem) for problem in report.problems]
+    assert all(written_over), text  # no other problem
+    merged = sum(int(found.group(2)) for found in written_over)
+    assert report.value_of(drills.net_drills.MERGED) == merged, text
+    assert len(report.processed_twice) >= merged, text
+    assert (report.verdict == "PASS") == (not report.processed_twice and not merged), text
+    assert_the_system_holds_exactly(system, report.settled, tag=report.tag)
+    return report, len(report.processed_twice)
+
+
+def partition_drilled(system, drill):
+    """Quorum mode keeps the whole promise under a cut: the drill passes as every other drill must. Available
+    mode: as above. Either way only fast 503s, and the cluster whole after the heal."""
+    if system.state().topology.quorum:
+        report = drilled(system, drill, shared=True)
+    else:
+        report, _ = available_partition_drilled(system, drill)
+    assert re.fullmatch(r"none|\d+ x 503", report.value_of("POSTs failed")), report.value_of("POSTs failed")
+    assert float(report.value_of("heal -> 3 members and every partition safe (s)")) < drills.net_drills.SAFE_TIMEOUT
+    system.wait_cluster_safe(3, timeout=60)
+    return report
+
+
+@pytest.mark.parametrize("drill", [
+    functools.partial(drills.partition_minority, cut=CUT, after=AFTER),
+    functools.partial(drills.partition_queue_owner, cut=CUT, after=AFTER),
+], ids=["partition-minority", "partition-queue-owner"])
+def test_a_healed_partition_loses_nothing_and_in_quorum_mode_processes_nothing_twice(hosts_system, drill):
+    partition_drilled(hosts_system, drill)
+
+
+def test_a_bridge_partition_heals_and_in_quorum_mode_loses_nothing(hosts_system):
+    """host2 sees both others, host1 and host3 do not see each other: outside both modes' promise of "never
+    processed twice" (docs/fault-tolerance.md, "Network partitions and slow links": no member is dropped
+    for the whole cut, so none refuses writes, and at the heal a message can be processed on two sides; in
+    available mode the heal's merge lost acknowledged log entries). What holds in both: only fast 503s, the
+    cluster whole and safe again after the heal, nothing listed with another text; in quorum mode nothing
+    acknowledged lost. The drill's figures (lost, processed twice) are printed with its report."""
+    report = drills.partition_bridge(hosts_system, print, cut=CUT, after=AFTER)
+    text = report.to_text()
+    assert report.posted > 0, text
+    assert re.fullmatch(r"none|\d+ x 503", report.value_of("POSTs failed")), text
+    assert float(report.value_of("heal -> 3 members and every partition safe (s)")) < drills.net_drills.SAFE_TIMEOUT
+    assert report.wrong_text == [], text
+    if hosts_system.state().topology.quorum:
+        assert report.lost == [], text
+    hosts_system.wait_cluster_safe(3, timeout=60)
+
+
+@pytest.mark.parametrize("drill", [
+    functools.partial(drills.slow_link, hold=HOLD), functools.partial(drills.flaky_link, hold=HOLD),
+], ids=["slow-link", "flaky-link"])
+def test_a_slow_or_lossy_link_fails_no_post_and_loses_and_repeats_nothing(hosts_system, drill):
+    report = drilled(hosts_system, drill, shared=True)
+    assert report.value_of("POSTs failed") == "none"
+    assert float(report.value_of("POSTs/s answered 201 during the fault")) > 0  # slowed, never stopped
+    before, during = report.value_of("POST latency p50 / p99 before, during the fault (ms)").split(", ")
+    assert "-" not in (before + during).split(" / ")  # the unfaulted level and the faulted one, both measured

@@ -1,0 +1,41 @@
+"""The network drills' figures from a load's outcomes, and their refusal to run without hosts."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.drills import DrillError
+from scripts.drills.net_drills import latency_ms, net_faults, rate, time_to_full_rate
+from scripts.launcher import State, System, Topology, plan, topology
+from scripts.load import Outcome
+
+
+def answered(at: float, elapsed: float = 0.01) -> Outcome:
+    return Outcome("m", at - elapsed, elapsed, 201, uuid=f"u{at}")
+
+
+def test_full_rate_is_the_first_window_after_the_heal_at_four_fifths_of_the_rate_before():
+    before = [answered(t / 10) for t in range(0, 100)]  # 10/s for 10 s
+    during = [answered(10 + t) for t in range(10)]  # 1/s for 10 s
+    after = [answered(25 + t / 10) for t in range(0, 100)]  # 10/s again from 5 s after the heal
+    outcomes = before + during + after
+    baseline = rate(outcomes, 0, 10)
+    assert baseline == pytest.approx(10, rel=0.05)
+    assert time_to_full_rate(outcomes, 20.0, 35.0, baseline) == pytest.approx(4.5, abs=0.6)
+    assert time_to_full_rate(outcomes[:110], 20.0, 35.0, baseline) is None
+
+
+def test_latency_percentiles_count_only_201s_answered_in_the_window():
+    outcomes = [answered(1 + i / 100, elapsed=0.010 + i / 1000) for i in range(100)]
+    outcomes.append(Outcome("m", 1.5, 9.0, 503))
+    assert latency_ms(outcomes, 0, 3, 50) == "60"
+    assert latency_ms(outcomes, 5, 6, 50) == "-"
+
+
+def test_a_network_drill_on_a_system_without_hosts_stops_before_any_fault(tmp_path, monkeypatch):
+    monkeypatch.setattr(topology, "ensure_member_jar", lambda: tmp_path / "hazelcast.jar")
+    monkeypatch.setattr(topology, "ensure_jmx_exporter_jar", lambda: tmp_path / "agent.jar")
+    system = System(tmp_path)
+    system._save(State("run", Topology(), plan(Topology(), tmp_path, "run")))
+    with pytest.raises(DrillError, match="without --hosts"):
+        net_faults(system)
