@@ -189,14 +189,31 @@ def cmd_drill(args) -> int:
         controller = DockerCompose(args.compose_project, cluster_name=args.cluster_name)
     else:
         controller = System(args.run_dir)
-    report = run_drill(args.name, controller, out=_say)
-    _say("\n" + report.to_text())
-    if args.chart:
-        from scripts.timeline import Timeline, save_timeline
+    reports = []
+    for run in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            _say(f"\n=== {args.name}: run {run} of {args.repeat}")
+        report = run_drill(args.name, controller, out=_say)
+        reports.append(report)
+        _say("\n" + report.to_text())
+        if args.chart:
+            from scripts.timeline import Timeline, save_timeline
 
-        save_timeline(Timeline.from_report(report), args.chart, f"drill {args.name}: {report.verdict[:60]}")
-        _say(f"timeline chart: {args.chart}")
-    return 0 if report.passed else 1
+            chart = args.chart if args.repeat == 1 else args.chart.with_stem(f"{args.chart.stem}-{run}")
+            save_timeline(Timeline.from_report(report), chart, f"drill {args.name}: {report.verdict[:60]}")
+            _say(f"timeline chart: {chart}")
+    if args.repeat > 1:
+        _say(f"\n{args.name}, {args.repeat} runs back to back\n" + render(
+            ["RUN", "VERDICT", "ANSWERED 201", "LOST", "PROCESSED TWICE", "PROBLEMS"],
+            [(i, r.verdict[:40], r.posted, len(r.lost), len(r.processed_twice), len(r.problems))
+             for i, r in enumerate(reports, 1)]))
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def _repeat_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of runs, 1 to 20")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose-project", default=None,
                    help="drive the containers of this Docker Compose project instead of the launcher's processes")
     p.add_argument("--cluster-name", default="lab", help="the Compose deployment's cluster name (default lab)")
+    p.add_argument("--repeat", type=_repeat_count, default=1, metavar="N",
+                   help="run the drill N times back to back (1-20) and end with a table of the runs; exit 1 if any "
+                        "failed (with --chart, one chart per run: FILE-1.png, ...)")
     p.add_argument("--chart", type=Path, default=None, metavar="FILE",
                    help="also write a PNG timeline: POSTs answered 201, 503 or not at all per second, each kill, "
                         "freeze, thaw, stop or start marked")
