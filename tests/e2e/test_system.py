@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -199,22 +200,38 @@ def test_a_retried_post_with_the_same_idempotency_key_is_stored_once(system, fac
     eventually(once_everywhere, timeout=10)
 
 
+WAIT = 3.0  # the retry window a client asks for with Prefer: wait=3
+
+
 def test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_delivered(system, cluster, facade):
+    """Also the bounds with every logging copy down (connections refused): with no window asked for, the
+    503 comes at once (under 2 s); with Prefer: wait=3 the POST keeps trying for the window (no attempt
+    starts after it; the back-off between attempts is at most 1 s) and no longer than an attempt more."""
     key = f"unlogged-{uuid.uuid4()}"
     before = settled(cluster, facade)
     loggers = system.names("logging")
     for name in loggers:
         system.terminate(name)
     try:
+        started = time.monotonic()
         response = requests.post(facade + "/facade", data={"msg": "must not arrive"},
                                  headers={"Idempotency-Key": key}, timeout=30)
+        fast = time.monotonic() - started
+        started = time.monotonic()
+        patient = requests.post(facade + "/facade", data={"msg": "must not arrive either"},
+                                headers={"Idempotency-Key": key + "-patient", "Prefer": f"wait={WAIT:.0f}"},
+                                timeout=30)
+        waited = time.monotonic() - started
     finally:
         for name in loggers:
             system.start_process(name)
     assert response.status_code == 503 and response.json()["error"] == "unavailable"
+    assert fast < 2.0, fast
+    assert patient.status_code == 503
+    assert WAIT - 1.0 <= waited < WAIT + 2.5, waited  # the window, not less than its last back-off short of it
     eventually(lambda: _all_healthy(system), timeout=60)
     after = settled(cluster, facade)
-    assert key not in after.logged and key not in after.received
+    assert not {key, key + "-patient"} & (after.logged | after.received)
     assert_only_the_marker_came(before, after)
 
 
