@@ -245,26 +245,33 @@ def lookups_fetched(facade: str, service: str) -> float:
 
 
 @contextmanager
-def logging_registered_as(system: System, facade: str, addresses: list[str]) -> Iterator[None]:
-    """The config server's registry lists `addresses` as the logging copies (the config server restarted on
-    it), and the facade has read them; the real registry is back after."""
+def logging_registered_as(system: System, facade: str, addresses: list[str],
+                          service: str = "logging-service") -> Iterator[None]:
+    """The config server's registry lists `addresses` as the copies of `service` (the config server restarted
+    on it), and the facade has read them; the real registry is back after."""
     path = system.run_dir / "registry.json"
     real = path.read_text()
     try:
-        _serve_registry(system, facade, path, json.dumps({**json.loads(real), "logging-service": addresses}))
+        _serve_registry(system, facade, path, json.dumps({**json.loads(real), service: addresses}), service)
         yield
     finally:
-        _serve_registry(system, facade, path, real)
+        _serve_registry(system, facade, path, real, service)
 
 
-def _serve_registry(system: System, facade: str, path: Path, registry: str) -> None:
+def _serve_registry(system: System, facade: str, path: Path, registry: str, service: str) -> None:
     path.write_text(registry)
     system.restart("config-server")
-    fetched = lookups_fetched(facade, "logging-service")
+    fetched = lookups_fetched(facade, service)
 
     def facade_read_it():  # the facade reads the registry again once its cached addresses expire
-        post(facade, "probe")
-        assert lookups_fetched(facade, "logging-service") > fetched
+        if service == "logging-service":
+            post(facade, "probe")
+        else:  # a read asks the messages copies: not waited for (a silent copy holds it; forget() waits)
+            try:
+                requests.get(facade + "/facade", timeout=1)
+            except requests.RequestException:
+                pass
+        assert lookups_fetched(facade, service) > fetched
     eventually(facade_read_it, timeout=60, interval=0.5)
 
 
@@ -306,6 +313,29 @@ def test_when_every_logging_copy_is_silent_a_post_is_a_503_after_three_attempts_
         held = [seconds for copy in silent_copies for seconds in copy.held]
         assert max(held) < CALL_TIMEOUT_AT_MOST, f"attempts on silent copies held for {held} s: not 2 s each"
     assert logged_entry(cluster, key) is None and key not in dict(queued(cluster))
+
+
+LISTING_TIMEOUT = 30.0  # README, "No request hangs": 30 s for a full listing
+LISTING_TIMEOUT_AT_MOST = 33.0  # each attempt on a silent copy ends under this: a wrong timeout (say 60 s) fails
+
+
+def test_a_full_read_from_a_messages_copy_that_never_answers_is_given_up_after_30_s(system, facade, silent_copies):
+    """GET /facade reads a full listing from a messages copy with a 30 s read timeout, 3 attempts: a copy that
+    accepts and never answers holds each attempt for 30 s, not less and not much more, and the facade still
+    answers with logging's side and the messages side's error."""
+    silent = silent_copies[0]
+    with logging_registered_as(system, facade, [silent.url], service="messages-service"):
+        silent.forget(within=3 * LISTING_TIMEOUT_AT_MOST)
+        started = time.monotonic()
+        view = requests.get(facade + "/facade", timeout=3 * LISTING_TIMEOUT_AT_MOST + 10)
+        took = time.monotonic() - started
+        assert view.status_code == 200 and view.json()["messages"].get("error"), view.text[:300]
+        assert ATTEMPTS * (LISTING_TIMEOUT - 0.05) <= took < ATTEMPTS * LISTING_TIMEOUT_AT_MOST, took
+        eventually(lambda: len(silent.held) == silent.accepted, timeout=LISTING_TIMEOUT_AT_MOST)
+        # the status page's /health probes connect too and give up after 2 s, and the read that made the facade
+        # look the registry up may still be trying: the reads are the long ones, at least this GET's three
+        reads = [seconds for seconds in silent.held if seconds >= LISTING_TIMEOUT - 0.05]
+        assert len(reads) >= ATTEMPTS and max(silent.held) < LISTING_TIMEOUT_AT_MOST, silent.held
 
 
 # --- "POST answers 201 only when both writes are done ... any 2 of the 3 members may then die at once" ----
