@@ -82,6 +82,19 @@ def test_a_healed_partition_loses_nothing_and_in_quorum_mode_processes_nothing_t
     partition_drilled(hosts_system, drill)
 
 
+@pytest.mark.parametrize("drill", [
+    functools.partial(drills.slow_link, hold=HOLD), functools.partial(drills.flaky_link, hold=HOLD),
+], ids=["slow-link", "flaky-link"])
+def test_a_slow_or_lossy_link_fails_no_post_and_loses_and_repeats_nothing(hosts_system, drill):
+    report = drilled(hosts_system, drill, shared=True)
+    assert report.value_of("POSTs failed") == "none"
+    assert float(report.value_of("POSTs/s answered 201 during the fault")) > 0  # slowed, never stopped
+    before, during = report.value_of("POST latency p50 / p99 before, during the fault (ms)").split(", ")
+    assert "-" not in (before + during).split(" / ")  # the unfaulted level and the faulted one, both measured
+
+
+# Last on each system: a bridge partition is outside both modes' promise, and what it leaves (a message
+# processed on two sides, redelivered stragglers) must not be counted against the drills after it.
 def test_a_bridge_partition_heals_and_in_quorum_mode_loses_nothing(hosts_system):
     """host2 sees both others, host1 and host3 do not see each other: outside both modes' promise of "never
     processed twice" (docs/fault-tolerance.md, "Network partitions and slow links": no member is dropped
@@ -98,14 +111,3 @@ def test_a_bridge_partition_heals_and_in_quorum_mode_loses_nothing(hosts_system)
     if hosts_system.state().topology.quorum:
         assert report.lost == [], text
     hosts_system.wait_cluster_safe(3, timeout=60)
-
-
-@pytest.mark.parametrize("drill", [
-    functools.partial(drills.slow_link, hold=HOLD), functools.partial(drills.flaky_link, hold=HOLD),
-], ids=["slow-link", "flaky-link"])
-def test_a_slow_or_lossy_link_fails_no_post_and_loses_and_repeats_nothing(hosts_system, drill):
-    report = drilled(hosts_system, drill, shared=True)
-    assert report.value_of("POSTs failed") == "none"
-    assert float(report.value_of("POSTs/s answered 201 during the fault")) > 0  # slowed, never stopped
-    before, during = report.value_of("POST latency p50 / p99 before, during the fault (ms)").split(", ")
-    assert "-" not in (before + during).split(" / ")  # the unfaulted level and the faulted one, both measured
