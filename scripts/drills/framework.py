@@ -81,6 +81,14 @@ class DrillRun:
             self.out(f"problem: {problem}")
         return ok
 
+    def judge_failures_fast(self, failures: list[Outcome], limit: float) -> None:
+        """Every POST of a load that failed was a 503, answered within `limit` seconds (the slowest: a figure)."""
+        slowest = max((o.elapsed for o in failures), default=0.0)
+        self.figure("slowest failed POST (s)", f"{slowest:.1f}")
+        not_503 = [o for o in failures if o.status != 503]
+        self.check(not not_503, f"{len(not_503)} failed POSTs were not a 503: {failure_summary(not_503)}")
+        self.check(slowest <= limit, f"a failed POST took {slowest:.1f} s (over {limit:.0f} s)")
+
     def recovered(self, seconds: float | None, meaning: str) -> None:
         self.report.recovery_seconds = seconds
         self.report.recovery_meaning = meaning

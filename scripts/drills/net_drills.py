@@ -14,7 +14,7 @@ from scripts.control import Controller
 from scripts.drills.catalog import FAIL_FAST_SECONDS, QUEUE_NAME, answered_between, longest_silence, queue_owner
 from scripts.drills.delivery import read_tallies
 from scripts.drills.framework import DrillError, DrillRun, drill
-from scripts.load import Outcome, Poster, failure_summary
+from scripts.load import Outcome, Poster
 from scripts.netfaults.control import NetFaults
 from scripts.netfaults.rules import NetUsageError
 from scripts.probe import wait_for
@@ -154,12 +154,7 @@ def account(run: DrillRun, poster: Poster, baseline: float, faulted_at: float, h
                f"{latency_ms(outcomes, faulted_at - BASELINE, faulted_at, 50)} / "
                f"{latency_ms(outcomes, faulted_at - BASELINE, faulted_at, 99)}, "
                f"{latency_ms(outcomes, faulted_at, healed_at, 50)} / {latency_ms(outcomes, faulted_at, healed_at, 99)}")
-    slowest_failure = max((o.elapsed for o in poster.failures), default=0.0)
-    run.figure("slowest failed POST (s)", f"{slowest_failure:.1f}")
-    not_503 = [o for o in poster.failures if o.status != 503]
-    run.check(not not_503, f"{len(not_503)} failed POSTs were not a 503: {failure_summary(not_503)}")
-    run.check(slowest_failure <= FAIL_FAST_SECONDS,
-              f"a failed POST took {slowest_failure:.1f} s (over {FAIL_FAST_SECONDS:.0f} s)")
+    run.judge_failures_fast(poster.failures, FAIL_FAST_SECONDS)
     full = time_to_full_rate(outcomes, healed_at, stopped_at, baseline)
     run.figure("heal -> full rate again (s)", "not within the load" if full is None else f"{full:.1f}")
     run.recovered(full, f"heal -> {RATE_WINDOW:.0f} s at {FULL_RATE_SHARE:.0%} of the rate before the fault")
