@@ -144,8 +144,12 @@ def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
 
 
 class ClusterConnection:
-    def __init__(self, settings: HazelcastSettings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient):
+    def __init__(self, settings: HazelcastSettings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient,
+                 confirmed_writes: bool = False):
+        """`confirmed_writes`: a write whose backups are not all acknowledged within BACKUP_ACK_TIMEOUT fails
+        (IndeterminateOperationStateError) instead of being answered as made; it may still be on its owner."""
         self._settings = settings
+        self._confirmed_writes = confirmed_writes
         self._client_factory = client_factory
         self._client = None
         self._link_up = False  # the client's own view; `_connected` also needs the client object built
@@ -316,6 +320,7 @@ class ClusterConnection:
             # write is then on its owner and the backups that did answer): a member that hangs holding a
             # backup costs each write this, not the whole invocation timeout (default 5 s).
             "operation_backup_timeout": BACKUP_ACK_TIMEOUT,
+            "fail_on_indeterminate_operation_state": self._confirmed_writes,
             "lifecycle_listeners": [self._on_state],
             "membership_listeners": [(lambda member: self._membership_event(member, True),
                                       lambda member: self._membership_event(member, False))],

@@ -26,6 +26,7 @@ NO_QUEUE = "none"  # the facade's choice in the lab's Tasks 1 and 3: it logs, an
 # Quorum mode: members refuse writes unless this many of them are in touch (hazelcast/member.yaml's
 # minimum-cluster-size, which the launcher turns on); a refusal costs a write nothing but a 503.
 QUORUM = 2
+CONSISTENCIES = ("available", "quorum")  # the members' split-brain protection: off, or QUORUM in touch
 QUORUM_PROBE_MAP = "lab-quorum-probe"  # a service's /health deletes an absent key here to learn if writes pass again
 
 FIRST_SEQ_MARK = "first-seq"  # in the logging map's meta map: no logged entry has a smaller seq

@@ -51,7 +51,11 @@ def build(settings: MessagesSettings):
     from messages_service.journal_file import FileJournal
 
     journal = FileJournal(settings.journal_path)
-    connection = ClusterConnection(settings)
+    # Quorum mode: a record (or a redelivery's offer) that every backup has not confirmed is not made, and the
+    # batch goes back to the queue. A member cut off from the others takes writes until it has missed their
+    # heartbeats for 3 s; its backups never confirm them, so nothing it records in that window counts, and
+    # the other side processes the message once (docs/fault-tolerance.md, "The consistency choice").
+    connection = ClusterConnection(settings, confirmed_writes=settings.hz_consistency == "quorum")
     checks = connection.health_checks()
     closers = []
     if settings.queue == "kafka":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab_common.contracts import (
+    CONSISTENCIES,
     LOGGING_GRPC_SERVICE,
     LOGGING_STORES,
     MEMBER_METRICS_PORT_SHIFT,
@@ -21,7 +22,6 @@ from scripts.launcher import kafka
 from scripts.launcher.hosts import HostNetwork
 
 QUEUE_CHOICES = (*QUEUES, NO_QUEUE)
-CONSISTENCIES = ("available", "quorum")
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,8 @@ def plan(topology: Topology, run_dir: Path, run_id: str) -> dict[str, Process]:
     members = topology.member_addresses()
     consul_mode = topology.discovery == "consul"
     common_env = {"PYTHONUNBUFFERED": "1", "LAB_SERVER": topology.server, "LAB_DISCOVERY": topology.discovery}
+    if topology.quorum:
+        common_env["HZ_CONSISTENCY"] = topology.consistency
     if consul_mode:  # cluster settings come from Consul KV, addresses from Consul's passing instances
         common_env["LAB_CONSUL"] = f"127.0.0.1:{topology.consul_port}"
     else:

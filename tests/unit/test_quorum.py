@@ -9,15 +9,20 @@ import grpc
 import orjson
 import pytest
 import yaml
-from hazelcast.errors import HazelcastError, SplitBrainProtectionError, TargetDisconnectedError
+from hazelcast.errors import (
+    HazelcastError,
+    IndeterminateOperationStateError,
+    SplitBrainProtectionError,
+    TargetDisconnectedError,
+)
 from hazelcast.future import ImmediateExceptionFuture, ImmediateFuture
 
 from facade_service.adapters import HazelcastQueue, LoggingClient
 from facade_service.app import create_app as create_facade_app
 from facade_service.grpc_logging import error_of
 from facade_service.service import Facade
-from lab_common.cluster import ClusterConnection, QuorumWatch, add_index, refused_by_quorum
-from lab_common.contracts import QUORUM, SEQ_INDEX
+from lab_common.cluster import BACKUP_ACK_TIMEOUT, ClusterConnection, QuorumWatch, add_index, refused_by_quorum
+from lab_common.contracts import QUORUM, SEQ_INDEX, encode_queue_item
 from lab_common.errors import NoQuorum, Unavailable
 from lab_common.failover import CopyBreakers
 from lab_common.grpc_support import status_of
@@ -26,6 +31,7 @@ from logging_service.app import create_app as create_logging_app
 from messages_service.adapters import HazelcastInbox
 from messages_service.consumer import QueueConsumer
 from messages_service.service import NotCommitted
+from messages_service.settings import MessagesSettings
 from scripts.cli import build_parser, consistency_line
 from scripts.deps import HAZELCAST_DIR
 from scripts.launcher import LauncherError, State, System, Topology, kafka, plan, topology
@@ -388,3 +394,72 @@ def test_an_index_refused_by_quorum_is_left_for_later_and_the_read_goes_on():
     assert add_index(RefusingMap(), "messages", SEQ_INDEX) is False
     taken = Map()
     assert add_index(taken, "messages", SEQ_INDEX) is True and taken.added == "messages-seq"
+
+
+# --- a record its backups did not confirm ----------------------------------------------------------------------
+
+def test_in_quorum_mode_the_messages_copies_and_only_they_fail_a_write_its_backups_did_not_confirm(tmp_path):
+    """The launcher tells the messages copies the mode; their client then fails a write whose backups were not all
+    acknowledged in time, instead of answering it as made (the other services' clients keep the default)."""
+    quorum = plan(Topology(consistency="quorum"), tmp_path, "run")
+    available = plan(Topology(), tmp_path, "run")
+    for name in ("messages-1", "messages-2"):
+        assert quorum[name].env["HZ_CONSISTENCY"] == "quorum"
+        assert "HZ_CONSISTENCY" not in available[name].env
+    settings = MessagesSettings.load("messages-service", default_port=8082, argv=[],
+                                     environ={"HZ_CONSISTENCY": "quorum"})
+    assert settings.hz_consistency == "quorum"
+    assert MessagesSettings.load("messages-service", default_port=8082, argv=[], environ={}).hz_consistency \
+        == "available"
+    confirmed = ClusterConnection(settings, confirmed_writes=True)._client_config()
+    plain = ClusterConnection(settings)._client_config()
+    assert confirmed["fail_on_indeterminate_operation_state"] is True
+    assert plain["fail_on_indeterminate_operation_state"] is False
+    assert confirmed["operation_backup_timeout"] == plain["operation_backup_timeout"] == BACKUP_ACK_TIMEOUT
+
+
+class OneItemTransaction(FakeTransaction):
+    """Polls one message, then nothing."""
+
+    def __init__(self):
+        super().__init__(AssertionError("not polled"))
+        self.items = [encode_queue_item("u-1", "m")]
+
+    def get_queue(self, name):
+        items = self.items
+
+        class Queue:
+            def poll(self, timeout):
+                return items.pop() if items else None
+
+        return Queue()
+
+
+class UnconfirmedMap:
+    """A received map whose every write was made on its owner but not confirmed by its backups in time."""
+
+    def put_if_absent(self, key, value):
+        return ImmediateExceptionFuture(IndeterminateOperationStateError("Invocation failed because the backup "
+                                                                         "acks are missed"))
+
+
+def test_a_record_its_backups_did_not_confirm_is_not_journaled_and_its_batch_goes_back_to_the_queue():
+    class Client:
+        transactions: list[FakeTransaction] = []
+
+        def new_transaction(self, timeout):
+            self.transactions.append(OneItemTransaction())
+            return self.transactions[-1]
+
+    class Connection(FakeConnection):
+        operation_timeout = 5.0
+
+    client, journal = Client(), FakeJournal()
+    consumer = QueueConsumer(HazelcastInbox(Connection(proxy=UnconfirmedMap(), client=client), "messages-queue",
+                                            "received"), "messages-1", journal=journal)
+    with pytest.raises(NotCommitted, match="IndeterminateOperationStateError"):
+        consumer.step()
+    transaction = client.transactions[0]
+    assert transaction.rolled_back and not transaction.committed
+    assert journal.entries == []
+    assert (consumer.counts.received, consumer.counts.unanswered) == (0, 1)

@@ -144,7 +144,8 @@ def system_settings() -> str:
         f"member is left; quorum makes the members refuse writes (a `503` `unavailable`, `reason` `no_quorum`) "
         f"unless {QUORUM} of them are in touch ([why](fault-tolerance.md#the-consistency-choice)) |\n\n"
         "Each member gets it as `-Dlab.consistency=<mode>`, the split-brain protection of that name in\n"
-        "`hazelcast/member.yaml` that every map and queue refers to; the launcher keeps it in `state.json`\n"
+        "`hazelcast/member.yaml` that every map and queue refers to, and each messages copy gets it as\n"
+        "`HZ_CONSISTENCY`; the launcher keeps it in `state.json`\n"
         "(`topology.consistency`) and `labctl status` prints it. Docker Compose and `deploy/k8s` run available mode.\n"
     )
 
