@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-from scripts.drills.catalog import FAIL_FAST_SECONDS, answered_between, longest_silence, received_in_cluster
 from scripts.drills.framework import DrillError, DrillRun, drill
 from scripts.drills.kafka_view import (
     KafkaUnreadable,
@@ -18,6 +17,7 @@ from scripts.drills.kafka_view import (
     read_topic,
     require_kafka,
 )
+from scripts.drills.readings import FAIL_FAST_SECONDS, answered_between, longest_silence, received_in_cluster
 from scripts.load import failure_summary
 from scripts.probe import wait_for
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from scripts.control import Controller
-from scripts.drills.catalog import FAIL_FAST_SECONDS, QUEUE_NAME, answered_between, longest_silence, queue_owner
 from scripts.drills.delivery import read_tallies
 from scripts.drills.framework import DrillError, DrillRun, drill
+from scripts.drills.readings import FAIL_FAST_SECONDS, QUEUE_NAME, answered_between, longest_silence, queue_owner
 from scripts.load import Outcome, Poster
 from scripts.netfaults.control import NetFaults
 from scripts.netfaults.rules import NetUsageError

@@ -34,7 +34,7 @@ from lab_common.contracts import (
 )
 from lab_common.settings import HazelcastSettings
 from scripts.deps import HAZELCAST_DIR
-from scripts.drills.catalog import queue_owner
+from scripts.drills.readings import queue_owner
 from scripts.launcher import System
 from scripts.probe import health_at, messages_listing, service_health
 from tests.helpers import SilentServer, eventually, port_offset, started_system

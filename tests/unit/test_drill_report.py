@@ -54,7 +54,7 @@ def test_wait_for_treats_a_failing_probe_as_not_yet():
 
 
 def test_the_longest_silence_counts_the_edges_and_only_posts_answered_201():
-    from scripts.drills.catalog import longest_silence
+    from scripts.drills.readings import longest_silence
     from scripts.load import Outcome
 
     def answered(at: float, uuid: str | None = "u") -> Outcome:
