@@ -8,7 +8,6 @@ from pathlib import Path
 from flask import Flask, jsonify
 
 from config_server.api import openapi
-from config_server.settings import ConfigServerSettings
 from lab_common.errors import NotFound
 from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
@@ -43,8 +42,3 @@ def create_app(settings: ServiceSettings, *, registry: dict[str, list[str]]) -> 
         return jsonify({"service": name, "addresses": registry[name]})
 
     return app
-
-
-def build(settings: ConfigServerSettings):
-    path = Path(settings.registry_file) if settings.registry_file else DEFAULT_REGISTRY
-    return create_app(settings, registry=load_registry(path)), lambda: None

@@ -5,4 +5,4 @@ from logging_service.settings import LoggingSettings
 
 if __name__ == "__main__":
     # the app module is imported in the worker, after the fork (see lab_common.service_main)
-    sys.exit(run_service(LoggingSettings, "logging-service", 8081, "logging_service.app:build"))
+    sys.exit(run_service(LoggingSettings, "logging-service", 8081, "logging_service.bootstrap:build"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from lab_common.cluster import ClusterConnection
 from lab_common.errors import BadRequest
 from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
@@ -20,7 +19,6 @@ from lab_common.web import (
 )
 from logging_service.api import openapi
 from logging_service.service import MAX_UUID_LENGTH, MessageLog, MessageStore
-from logging_service.settings import LoggingSettings
 
 
 def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=None) -> Flask:
@@ -54,37 +52,3 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
         return jsonify(body)
 
     return app
-
-
-def build(settings: LoggingSettings):
-    """The real wiring: the store (the cluster's map through a connection, or this copy's memory); with a gRPC
-    port, the gRPC server too (started here, in the serving worker, after the fork)."""
-    if settings.logging_store == "memory":
-        from logging_service.memory_store import MemoryMessageStore
-
-        store = MemoryMessageStore()
-        checks = {"store": lambda: (True, {"kind": "memory", "messages": store.count()})}
-        can_store, closers = (lambda: True), []
-    else:
-        from logging_service.store import HazelcastMessageStore
-
-        connection = ClusterConnection(settings).start()
-        store = HazelcastMessageStore(connection, settings.logging_map)
-        checks = connection.health_checks()
-        can_store, closers = (lambda: connection.connected), [connection.close]
-
-    def close():
-        for close_one in closers:
-            close_one()
-
-    if settings.grpc_port:
-        from logging_service.grpc_api import serve_grpc
-
-        try:
-            grpc_server = serve_grpc(settings, MessageLog(store, settings.instance), can_store)
-        except BaseException:
-            close()
-            raise
-        checks["grpc"] = lambda: (True, f"serving on {grpc_server.address}")
-        closers.insert(0, grpc_server.stop)
-    return create_app(settings, store=store, health_checks=checks), close

@@ -108,7 +108,7 @@ def _per_request(seconds: float, requests: int) -> float:
 
 def measure_facade(settings, requests: int) -> ServicePieces:
     from facade_service.adapters import HazelcastQueue, LoggingClient
-    from facade_service.app import build
+    from facade_service.bootstrap import build
 
     cpu = ThreadCpu()
     with cpu.timing(LoggingClient, "log", "call to logging (client side)"), \
@@ -128,7 +128,7 @@ def measure_facade(settings, requests: int) -> ServicePieces:
 
 
 def measure_logging(settings, requests: int) -> ServicePieces:
-    from logging_service.app import build
+    from logging_service.bootstrap import build
     from logging_service.store import HazelcastMessageStore
 
     cpu = ThreadCpu()

@@ -13,7 +13,7 @@ from lab_common.contracts import LOGGING_GRPC_SERVICE, LoggedMessage
 from lab_common.errors import Unavailable
 from lab_common.failover import Failover
 from lab_common.grpc_support import NOT_SERVING, SERVING
-from logging_service.app import build
+from logging_service.bootstrap import build
 from logging_service.grpc_api import serve_grpc
 from logging_service.service import MessageLog
 from logging_service.settings import LoggingSettings

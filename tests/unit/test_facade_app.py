@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from facade_service import service
-from facade_service.app import breakers_check, create_app
+from facade_service.app import create_app
+from facade_service.bootstrap import breakers_check
 from facade_service.service import Facade, RetryWindow
 from lab_common.failover import CopyBreakers, CopyFailed
 from tests.unit.fakes import FakeClock, FakeLogging, FakeMessages, FakeQueue

@@ -7,9 +7,9 @@ from facade_service.adapters import NoQueue
 from facade_service.app import create_app as create_facade_app
 from facade_service.service import Facade
 from facade_service.status import RecentPosts, Status
-from logging_service.app import build as build_logging
+from logging_service.bootstrap import build as build_logging
 from logging_service.settings import LoggingSettings
-from messages_service.app import build as build_messages
+from messages_service.bootstrap import build as build_messages
 from messages_service.settings import MessagesSettings
 from tests.unit.fakes import FakeClock, FakeLogging, FakeMessages, FakeStubMessages
 from tests.unit.test_status import FakeCopies

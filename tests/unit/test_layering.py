@@ -1,6 +1,7 @@
 """The layering of the project's own modules, read from their import statements (ast, every .py outside
 tests/ and .venv/): no import circle; the services never import the tools (`scripts`) nor one another;
-`lab_common` imports neither a service nor the tools. Imports inside functions and under TYPE_CHECKING
+`lab_common` imports neither a service nor the tools; a service's routes (`app`) import no adapter, which
+only its composition root (`bootstrap`) chooses. Imports inside functions and under TYPE_CHECKING
 count: they are dependencies all the same."""
 
 from __future__ import annotations
@@ -166,7 +167,21 @@ def forbidden(edges: list[Import]) -> list[tuple[str, Import]]:
             broken.append(("a service imports another service", edge))
         elif source == SHARED and (target in SERVICES or target == TOOLS):
             broken.append((f"{SHARED} imports a service or the tools", edge))
+        elif edge.source.endswith(".app") and source in SERVICES and _is_adapter(edge.target):
+            broken.append(("a service's routes choose an adapter (that is its bootstrap's job)", edge))
     return broken
+
+
+# What only a service's composition root (its bootstrap module) may pick: the cluster, Kafka and Consul
+# clients, the discovery's factory, and a service's own adapter modules.
+ADAPTERS = ("lab_common.cluster", "lab_common.kafka", "lab_common.consul_support", "lab_common.discovery_factory")
+ADAPTER_MODULES = ("adapters", "kafka_adapters", "store", "memory_store", "journal_file", "status_adapters",
+                   "grpc_logging", "grpc_api", "kafka_status", "stub")
+
+
+def _is_adapter(module: str) -> bool:
+    service, _, name = module.partition(".")
+    return module in ADAPTERS or (service in SERVICES and name in ADAPTER_MODULES)
 
 
 def _shown(group: list[str], chain: list[Import]) -> str:
@@ -193,7 +208,8 @@ def test_no_import_runs_against_the_layers():
 
 
 def test_the_import_reader_finds_a_circle_and_a_forbidden_import_in_a_made_up_tree(tmp_path):
-    """The checks themselves can fail: a small tree with a circle and a service importing the tools."""
+    """The checks themselves can fail: a small tree with a circle, a service importing the tools and routes that
+    pick their store."""
     files = {
         "lab_common/__init__.py": "",
         "lab_common/a.py": "from lab_common import b\n",
@@ -202,7 +218,9 @@ def test_the_import_reader_finds_a_circle_and_a_forbidden_import_in_a_made_up_tr
         "facade_service/__init__.py": "",
         "facade_service/app.py": "from scripts.launcher import plan\nimport logging_service.app\n",
         "logging_service/__init__.py": "",
-        "logging_service/app.py": "import os\n",
+        "logging_service/app.py": "import os\nfrom logging_service import store\n",
+        "logging_service/store.py": "",
+        "logging_service/bootstrap.py": "from logging_service import app, store\n",
         "scripts/__init__.py": "",
         "scripts/launcher.py": "from lab_common.a import x\n",
         "tests/test_x.py": "import scripts.launcher\nimport facade_service.app\n",
@@ -217,4 +235,5 @@ def test_the_import_reader_finds_a_circle_and_a_forbidden_import_in_a_made_up_tr
     assert chain[1].where == "lab_common/b.py:3"
     rules = sorted((rule, edge.target) for rule, edge in forbidden(edges))
     assert rules == [("a service imports another service", "logging_service.app"),
-                     ("a service imports the tools", "scripts.launcher")]
+                     ("a service imports the tools", "scripts.launcher"),
+                     ("a service's routes choose an adapter (that is its bootstrap's job)", "logging_service.store")]

@@ -5,9 +5,9 @@ from lab_common.service_main import _resolve, is_loopback
 
 
 def test_a_builder_named_by_string_is_imported_when_it_is_needed():
-    from config_server.app import build
+    from config_server.bootstrap import build
 
-    assert _resolve("config_server.app:build") is build
+    assert _resolve("config_server.bootstrap:build") is build
     assert _resolve(build) is build
 
 
