@@ -15,7 +15,7 @@ from tenacity import (
 from facade_service.service import FullListing, Listing
 from lab_common import metrics
 from lab_common.cluster import ClusterConnection, NoAnswer
-from lab_common.contracts import REQUEST_ID_HEADER, encode_queue_item
+from lab_common.contracts import REQUEST_ID_HEADER, Logged, encode_queue_item
 from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, Unavailable
 from lab_common.http import ServiceClient
 from lab_common.kafka import AcknowledgedProducer
@@ -49,12 +49,16 @@ class LoggingClient:
     def __init__(self, client: ServiceClient):
         self._client = client
 
-    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> Logged:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else None
         reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg}, headers=headers,
                                   window=window)
         if reply.status in (200, 201):
-            return reply.body
+            try:
+                return Logged.from_json(reply.body)
+            except (KeyError, TypeError, ValueError) as err:
+                raise Unavailable(f"{reply.base_url}/logging answered {reply.status} without the entry it "
+                                  f"stored ({type(err).__name__}: {err})") from err
         if reply.status == 400:
             raise BadRequest(reply.body.get("message", "logging rejected the message"))
         if reply.status == 413:  # the message as JSON, with its uuid, can be larger than the body it came in

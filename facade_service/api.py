@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab_common.contracts import LOGGED_SCHEMA
 from lab_common.openapi import document, json_response, operation, query, ref
 
 TEXT = {"type": "string", "pattern": "\\S"}  # not empty, not whitespace only
@@ -36,9 +37,7 @@ SCHEMAS = {
     "Posted": {"type": "object", "required": ["uuid", "msg", "logged_by"],
                "properties": {"uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
                               "replayed": {"type": "boolean"}}},
-    "Logged": {"type": "object", "required": ["uuid", "msg", "logged_by", "seq"],
-               "properties": {"uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
-                              "seq": {"type": "integer"}}},
+    "Logged": LOGGED_SCHEMA,
     "Merged": {"type": "object", "required": ["count", "merged", "logging", "messages"],
                "properties": {"count": {"type": "integer"}, "merged": {"type": "array", "items": {"type": "object"}},
                               "logging": {"type": "object"}, "messages": {"type": "object"}}},

@@ -12,6 +12,7 @@ import grpc
 from facade_service.adapters import LoggingClient
 from facade_service.service import FullListing, Listing
 from lab_common import metrics
+from lab_common.contracts import Logged, LoggedMessage
 from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, ServiceError, Unavailable
 from lab_common.failover import CopyFailed, Failover
 from lab_common.grpc_support import Channels
@@ -40,10 +41,9 @@ def error_of(code: grpc.StatusCode, details: str, target: str) -> Exception:
     return Unavailable(f"logging answered gRPC {code.name}: {details}")
 
 
-def stored_entry(reply: logging_pb2.LogReply) -> dict:
-    """The reply as POST /logging's JSON answer, which the facade's service layer reads."""
-    return {"status": "duplicate" if reply.duplicate else "stored", "copy": reply.copy, "uuid": reply.uuid,
-            "msg": reply.msg, "logged_by": reply.logged_by, "seq": reply.seq}
+def logged(reply: logging_pb2.LogReply) -> Logged:
+    """The reply as the contract's Logged, as the HTTP client answers it."""
+    return Logged(LoggedMessage(reply.uuid, reply.msg, reply.logged_by, reply.seq), reply.duplicate, reply.copy)
 
 
 class GrpcLoggingClient:
@@ -55,16 +55,16 @@ class GrpcLoggingClient:
         self._timeout = timeout
         self._channels = channels or Channels(logging_pb2_grpc.LoggingServiceStub)
 
-    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> Logged:
         request = logging_pb2.LogRequest(uuid=uuid, msg=msg, request_id=request_id or "")
         return self._failover.run(lambda target: self._log_at(target, request), window=window)
 
-    def _log_at(self, target: str, request: logging_pb2.LogRequest) -> dict:
+    def _log_at(self, target: str, request: logging_pb2.LogRequest) -> Logged:
         started, answered = time.perf_counter(), False
         try:
             reply = self._channels.stub(target).Log(request, timeout=self._timeout)
             answered = True
-            return stored_entry(reply)
+            return logged(reply)
         except grpc.RpcError as err:
             error = error_of(err.code(), err.details() or "", target)
             answered = isinstance(error, ServiceError)  # the copy answered; CopyFailed: it did not

@@ -13,6 +13,7 @@ import ijson
 import orjson
 
 from facade_service.status import RecentPosts
+from lab_common.contracts import Logged
 from lab_common.errors import Conflict, Unavailable
 from lab_common.logs import ERROR_PREFIX, clipped
 
@@ -67,9 +68,9 @@ class Listing:
 
 
 class LoggingPort(Protocol):
-    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
-        """Store {uuid, msg} in some logging copy; answers the entry as stored (with logged_by). Raises
-        Unavailable when no copy took it within its attempts and `window` seconds."""
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> Logged:
+        """Store {uuid, msg} in some logging copy; answers the entry as stored and whether it was there
+        before. Raises Unavailable when no copy took it within its attempts and `window` seconds."""
 
     def messages(self) -> FullListing: ...
 
@@ -123,12 +124,12 @@ class Facade:
         idempotency key reuses the uuid, so logging and the consumers store it once. `wait`: the seconds
         the client would rather wait for logging than hear 503 (see RetryWindow)."""
         uuid = idempotency_key or str(uuid_module.uuid4())
-        stored = self._logging.log(uuid, msg, request_id, window=self.retry_window.for_post(wait))
-        if stored["msg"] != msg:
+        logged = self._logging.log(uuid, msg, request_id, window=self.retry_window.for_post(wait))
+        if logged.entry.msg != msg:
             raise Conflict(f"idempotency key {uuid!r} was already used for a different message")
         self._queue.offer(uuid, msg, request_id)
-        self.recent.add(uuid, msg, stored["logged_by"])
-        return Posted(uuid=uuid, msg=msg, logged_by=stored["logged_by"], replayed=stored.get("status") == "duplicate")
+        self.recent.add(uuid, msg, logged.entry.logged_by)
+        return Posted(uuid=uuid, msg=msg, logged_by=logged.entry.logged_by, replayed=logged.duplicate)
 
     def read_page(self, limit: int, after: str | None) -> dict:
         """One page of the logged messages, for clients that must not pull everything at once."""

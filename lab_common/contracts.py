@@ -120,8 +120,43 @@ class LoggedMessage:
 
     @classmethod
     def from_text(cls, text: str) -> LoggedMessage:
-        data = orjson.loads(text)
+        return cls.from_json(orjson.loads(text))
+
+    @classmethod
+    def from_json(cls, data: dict) -> LoggedMessage:
         return cls(data["uuid"], data["msg"], data["logged_by"], data["seq"])
+
+
+# The JSON Schema of LoggedMessage.to_json(), for the OpenAPI documents of every service that answers it
+LOGGED_SCHEMA = {"type": "object", "required": ["uuid", "msg", "logged_by", "seq"],
+                 "properties": {"uuid": {"type": "string"}, "msg": {"type": "string"},
+                                "logged_by": {"type": "string"}, "seq": {"type": "integer"}}}
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What logging answers a write, over HTTP (POST /logging's JSON) and over gRPC (LogReply) alike: the entry
+    as the map holds it, whether it was there already (the uuid logged before: a duplicate) and the copy that
+    answered."""
+
+    entry: LoggedMessage
+    duplicate: bool
+    copy: str
+
+    def to_json(self) -> dict:
+        return {"status": "duplicate" if self.duplicate else "stored", "copy": self.copy, **self.entry.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Logged:
+        """Raises KeyError, TypeError or ValueError for an answer that is not one."""
+        if data["status"] not in ("stored", "duplicate"):
+            raise ValueError(f"status {data['status']!r} is neither stored nor duplicate")
+        return cls(LoggedMessage.from_json(data), data["status"] == "duplicate", data["copy"])
+
+
+LOGGED_ANSWER_SCHEMA = {"type": "object", "required": ["status", "copy", *LOGGED_SCHEMA["required"]],
+                        "properties": {"status": {"enum": ["stored", "duplicate"]}, "copy": {"type": "string"},
+                                       **LOGGED_SCHEMA["properties"]}}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab_common.contracts import LOGGED_ANSWER_SCHEMA, LOGGED_SCHEMA
 from lab_common.openapi import document, json_response, operation, query, ref
 
 UUID = {"type": "string", "maxLength": 128, "pattern": "\\S"}
@@ -10,22 +11,14 @@ ENTRY = {"type": "object", "properties": {"uuid": UUID, "msg": TEXT, "id": UUID,
          "allOf": [{"anyOf": [{"required": ["uuid"]}, {"required": ["id"]}]},
                    {"anyOf": [{"required": ["msg"]}, {"required": ["txt"]}]}],
          "description": "`uuid` and `msg`; the lab's Task 1 names `id` and `txt` are accepted in their place"}
-STORED = {"type": "object", "required": ["status", "copy", "uuid", "msg", "logged_by", "seq"],
-          "properties": {"status": {"enum": ["stored", "duplicate"]}, "copy": {"type": "string"},
-                         "uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
-                         "seq": {"type": "integer"}}}
 LISTING = {"type": "object", "required": ["copy", "count", "messages"],
            "properties": {"copy": {"type": "string"}, "count": {"type": "integer"},
                           "messages": {"type": "array", "items": ref("Logged")}, "next": {"type": ["string", "null"]}}}
-LOGGED = {"type": "object", "required": ["uuid", "msg", "logged_by", "seq"],
-          "properties": {"uuid": {"type": "string"}, "msg": {"type": "string"}, "logged_by": {"type": "string"},
-                         "seq": {"type": "integer"}}}
-
-
 def openapi() -> dict:
     return document("logging-service", {"/logging": {
         "post": operation("store a message once by its uuid (a repeat is answered as a duplicate)",
-                          {201: json_response("stored", STORED), 200: json_response("stored before", STORED)},
+                          {201: json_response("stored", LOGGED_ANSWER_SCHEMA),
+                           200: json_response("stored before", LOGGED_ANSWER_SCHEMA)},
                           (400, 413, 415, 503),
                           body={"required": True, "content": {"application/json": {"schema": ENTRY},
                                                               "application/x-www-form-urlencoded": {"schema": ENTRY}}}),
@@ -35,4 +28,4 @@ def openapi() -> dict:
                                            {"type": "integer", "minimum": 1, "maximum": 10000}),
                                      query("after", "the seq of the last message of the previous page",
                                            {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})]),
-    }}, {"Logged": LOGGED})
+    }}, {"Logged": LOGGED_SCHEMA})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
+from lab_common.contracts import Logged
 from lab_common.errors import BadRequest
 from lab_common.openapi import add_openapi
 from lab_common.settings import ServiceSettings
@@ -35,9 +36,8 @@ def create_app(settings: ServiceSettings, *, store: MessageStore, health_checks=
             raise BadRequest(f"uuid is longer than {MAX_UUID_LENGTH} characters")
         msg = text_field(fields, "msg", "txt")
         result = message_log.record(uuid, msg, request_id())
-        body = {"status": "stored" if result.created else "duplicate", "copy": settings.instance,
-                **result.message.to_json()}
-        return jsonify(body), 201 if result.created else 200
+        answer = Logged(result.message, duplicate=not result.created, copy=settings.instance)
+        return jsonify(answer.to_json()), 201 if result.created else 200
 
     @app.get("/logging")
     def get_messages():

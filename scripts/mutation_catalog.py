@@ -47,7 +47,7 @@ BACKUPS_ADD_UP = "tests/integration/test_member_metrics.py::test_map_entries_and
 BACKUPS_SYNC = ("tests/integration/test_member_metrics.py::"
                 "test_a_write_is_answered_only_once_both_backups_have_it")
 PROMISED_DEFAULTS = SETTINGS + "test_the_promised_timeouts_are_the_defaults_the_launched_services_run_with"
-LOG_CALL = r"^(?P<indent>[ \t]*)stored = self\._logging\.log\(uuid, msg, request_id, window=.*\)$"
+LOG_CALL = r"^(?P<indent>[ \t]*)logged = self\._logging\.log\(uuid, msg, request_id, window=.*\)$"
 OFFER_CALL = r"^(?P<indent>[ \t]*)self\._queue\.offer\(uuid, msg, request_id\)$"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -78,7 +78,8 @@ MUTATIONS: tuple[Mutation, ...] = (
               OFFER_FAILS)),
     # --- POST answers 201 only when both writes are done; nothing is delivered that was not logged ---------
     Mutation("201-before-logging", "POST answers 201 only when both writes are done", "facade_service/service.py",
-             (Edit(LOG_CALL, r'\g<indent>stored = {"msg": msg, "logged_by": "not yet"}; '
+             (Edit(LOG_CALL, r"\g<indent>from lab_common.contracts import LoggedMessage; "
+                             r'logged = Logged(LoggedMessage(uuid, msg, "not yet", 0), False, ""); '
                              r"self._readers.submit(self._logging.log, uuid, msg, request_id, window=0.0)"),),
              (FACADE_APP + "test_logging_down_answers_503_and_the_message_is_never_queued", LOGGING_FAILS)),
     Mutation("offer-before-log", "nothing is delivered that was not logged", "facade_service/service.py",

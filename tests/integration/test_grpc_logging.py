@@ -68,10 +68,10 @@ def test_a_uuid_logged_through_two_copies_is_stored_once_in_the_distributed_map(
     second_copy, _ = copies("logging-2")
     stored = client_of(first_copy).log("u1", "msg1", "req-1")
     again = client_of(second_copy).log("u1", "msg1")
-    assert stored["status"] == "stored" and stored["copy"] == "logging-1"
-    assert again["status"] == "duplicate" and again["copy"] == "logging-2" and again["logged_by"] == "logging-1"
+    assert not stored.duplicate and stored.copy == "logging-1"
+    assert again.duplicate and again.copy == "logging-2" and again.entry.logged_by == "logging-1"
     assert [LoggedMessage.from_text(text) for page in message_log.messages_as_json() for text in page] == \
-        [LoggedMessage("u1", "msg1", "logging-1", stored["seq"])]
+        [LoggedMessage("u1", "msg1", "logging-1", stored.entry.seq)]
 
 
 def test_a_copy_whose_cluster_connection_is_gone_is_not_serving_and_the_facade_logs_through_another(connect, copies):
@@ -83,7 +83,7 @@ def test_a_copy_whose_cluster_connection_is_gone_is_not_serving_and_the_facade_l
     assert health_of(gone) == NOT_SERVING and health_of(live) == SERVING
     client = client_of(gone, live)
     for i in range(10):  # the copy tried first is random: the one that cannot store is passed over
-        assert client.log(f"u{i}", "m")["logged_by"] == "logging-2"
+        assert client.log(f"u{i}", "m").entry.logged_by == "logging-2"
     with pytest.raises(Unavailable):
         client_of(gone).log("u-never", "m")
 
@@ -93,7 +93,7 @@ def test_the_logging_build_serves_grpc_beside_http_and_stops_it_on_close(copy_se
     app, close = build(settings)
     try:
         eventually(lambda: health_of(settings.grpc_address) == SERVING, timeout=30)
-        assert client_of(settings.grpc_address).log("u-built", "m")["copy"] == "logging-9"
+        assert client_of(settings.grpc_address).log("u-built", "m").copy == "logging-9"
         health = app.test_client().get("/health").json
         assert health["checks"]["grpc"] == {"ok": True, "detail": f"serving on {settings.grpc_address}"}
     finally:

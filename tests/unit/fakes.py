@@ -14,7 +14,7 @@ import orjson
 from hazelcast.errors import HazelcastError
 
 from facade_service.service import FullListing, Listing
-from lab_common.contracts import LoggedMessage, ReceivedMessage
+from lab_common.contracts import Logged, LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
 from logging_service.service import MessageLog, cut_page
 from messages_service.adapters import Recorded
@@ -216,13 +216,12 @@ class FakeLogging:
         if not self.available:
             raise Unavailable("no copy of logging-service answered")
 
-    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> dict:
+    def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> Logged:
         self.request_ids.append(request_id)
         self.windows.append(window)
         self._check()
         result = self._log.record(uuid, msg, request_id)
-        return {"status": "stored" if result.created else "duplicate", "copy": "logging-1",
-                **result.message.to_json()}
+        return Logged(result.message, duplicate=not result.created, copy="logging-1")
 
     def messages(self) -> FullListing:
         self._check()

@@ -9,8 +9,11 @@ from hazelcast.predicate import _BetweenPredicate, _EqualPredicate
 
 from facade_service.adapters import HazelcastQueue
 from lab_common.contracts import (
+    LOGGED_ANSWER_SCHEMA,
+    LOGGED_SCHEMA,
     RECEIVED_BY_INDEX,
     SEQ_INDEX,
+    Logged,
     LoggedMessage,
     ReceivedMessage,
     decode_queue_item,
@@ -135,3 +138,19 @@ def test_a_queue_item_carries_the_request_id_when_it_has_one_and_reads_without_o
     assert (with_id.uuid, with_id.at, with_id.request_id) == ("u1", 5, "r-1")
     assert decode_queue_item(encode_queue_item("u2", "m", at=5)).request_id is None
     assert decode_queue_item('{"uuid": "u3", "msg": "m"}').request_id is None  # an item from before
+
+
+def test_logging_s_answer_is_one_typed_contract_over_http_and_grpc():
+    """Logged is what POST /logging answers as JSON and what the gRPC Log reply carries; the facade's two
+    clients build the same value from either."""
+    from facade_service.grpc_logging import logged
+    from lab_common.proto import logging_pb2
+
+    answer = Logged(LoggedMessage("u", "m", "logging-2", 7), duplicate=True, copy="logging-3")
+    assert answer.to_json() == {"status": "duplicate", "copy": "logging-3", "uuid": "u", "msg": "m",
+                                "logged_by": "logging-2", "seq": 7}
+    assert Logged.from_json(answer.to_json()) == answer
+    reply = logging_pb2.LogReply(uuid="u", msg="m", logged_by="logging-2", seq=7, duplicate=True, copy="logging-3")
+    assert logged(reply) == answer
+    assert sorted(LOGGED_ANSWER_SCHEMA["required"]) == sorted(answer.to_json())
+    assert sorted(LOGGED_SCHEMA["required"]) == sorted(answer.entry.to_json())

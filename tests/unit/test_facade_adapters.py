@@ -6,6 +6,7 @@ from flask import Flask
 from facade_service.adapters import HazelcastQueue, LoggingClient
 from facade_service.app import create_app
 from facade_service.service import Facade
+from lab_common.contracts import Logged, LoggedMessage
 from lab_common.errors import Unavailable
 from lab_common.http import Reply
 from logging_service.app import create_app as create_logging_app
@@ -53,11 +54,24 @@ def test_the_logging_client_gives_its_call_the_posts_retry_window():
     class Recording:
         def call(self, method, path, **kwargs):
             self.kwargs = kwargs
-            return Reply("http://l1", 201, {"status": "stored", "uuid": "u", "msg": "m", "logged_by": "logging-1"})
+            return Reply("http://l1", 201, {"status": "stored", "copy": "logging-1", "uuid": "u", "msg": "m",
+                                            "logged_by": "logging-1", "seq": 7})
 
     client = Recording()
-    LoggingClient(client).log("u", "m", window=12.0)
+    assert LoggingClient(client).log("u", "m", window=12.0) == Logged(LoggedMessage("u", "m", "logging-1", 7),
+                                                                      duplicate=False, copy="logging-1")
     assert client.kwargs["window"] == 12.0
+
+
+@pytest.mark.parametrize("body", [{"status": "stored", "uuid": "u"}, {"status": "kept", "copy": "logging-1",
+                                  "uuid": "u", "msg": "m", "logged_by": "logging-1", "seq": 7}, []])
+def test_a_logging_answer_that_is_not_the_contract_s_is_a_503_not_a_201(body):
+    class Answering:
+        def call(self, method, path, **kwargs):
+            return Reply("http://l1", 201, body)
+
+    with pytest.raises(Unavailable, match="without the entry it stored"):
+        LoggingClient(Answering()).log("u", "m")
 
 
 class FakeRefusingConnection:

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from facade_service.app import create_app
 from facade_service.grpc_logging import GrpcLoggingClient, error_of
 from facade_service.service import Facade
-from lab_common.contracts import LOGGING_GRPC_SERVICE
+from lab_common.contracts import LOGGING_GRPC_SERVICE, LoggedMessage
 from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.failover import CopyFailed, Failover
 from lab_common.grpc_support import NOT_SERVING, SERVING, Channels, StoreHealth, status_of
@@ -83,9 +83,8 @@ def test_a_new_uuid_is_stored_and_a_repeat_answers_the_first_entry_as_a_duplicat
     client, _ = grpc_client(serve())
     first = client.log("u1", "hello", "req-1")
     again = client.log("u1", "another text")
-    assert first["status"] == "stored" and again["status"] == "duplicate"
-    assert again["msg"] == "hello" and again["logged_by"] == "logging-1" and again["seq"] == first["seq"]
-    assert first.keys() == {"status", "copy", "uuid", "msg", "logged_by", "seq"}  # POST /logging's answer
+    assert not first.duplicate and again.duplicate
+    assert again.entry == first.entry == LoggedMessage("u1", "hello", "logging-1", first.entry.seq)
     assert list(store.entries) == ["u1"]
     client.close()
 
@@ -117,7 +116,7 @@ def test_a_copy_that_cannot_store_is_failed_over_to_one_that_can(serve, store):
     live = serve("logging-3")
     client, discovery = grpc_client(broken, dead, live, attempts=3)
     for i in range(30):  # the order is random: in 30 calls the bad ones come first some of the time
-        assert client.log(f"u{i}", "m")["logged_by"] == "logging-3"
+        assert client.log(f"u{i}", "m").entry.logged_by == "logging-3"
     assert discovery.invalidated.count(LOGGING_GRPC_SERVICE) > 10
     assert len(store.entries) == 30
 
@@ -175,7 +174,7 @@ def test_a_copy_slower_than_the_deadline_is_given_up_and_the_next_one_asked(serv
         client.log("u1", "m")
     assert err.value.details["attempts"] == [f"{slow}: gRPC DEADLINE_EXCEEDED"]
     client, _ = grpc_client(slow, live, timeout=0.2, attempts=2)
-    assert client.log("u2", "m")["logged_by"] in ("logging-2", "logging-3")
+    assert client.log("u2", "m").entry.logged_by in ("logging-2", "logging-3")
 
 
 @pytest.mark.parametrize("code, error", [
