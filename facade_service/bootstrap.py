@@ -48,7 +48,7 @@ class Wiring:
 # --- the logging transport: answers the port and the breakers /health shows ---------------------------------
 
 def http_logging(w: Wiring) -> tuple[LoggingPort, CopyBreakers]:
-    from facade_service.adapters import LoggingClient
+    from facade_service.adapters.http import LoggingClient
 
     breakers = w.breakers("logging-service")
     return LoggingClient(w.client("logging-service", breakers)), breakers
@@ -57,7 +57,7 @@ def http_logging(w: Wiring) -> tuple[LoggingPort, CopyBreakers]:
 def grpc_logging(w: Wiring) -> tuple[LoggingPort, CopyBreakers]:
     """The POST's log call over gRPC (its channels made here: after the fork); the HTTP client stays for the
     rest of what the facade asks logging."""
-    from facade_service.grpc_logging import GrpcLoggingClient
+    from facade_service.adapters.grpc import GrpcLoggingClient
     from lab_common.contracts import LOGGING_GRPC_SERVICE
     from lab_common.failover import Failover
 
@@ -78,14 +78,13 @@ LOGGING_TRANSPORTS: dict[str, Callable[[Wiring], tuple[LoggingPort, CopyBreakers
 # --- the queue: answers the port and, in Kafka mode, the topic's view for the status page --------------------
 
 def hazelcast_queue(w: Wiring) -> tuple[QueuePort, object | None]:
-    from facade_service.adapters import HazelcastQueue
+    from facade_service.adapters.hazelcast import HazelcastQueue
 
     return HazelcastQueue(w.connection, w.settings.messages_queue), None
 
 
 def kafka_queue(w: Wiring) -> tuple[QueuePort, object | None]:
-    from facade_service.adapters import KafkaQueue
-    from facade_service.kafka_status import KafkaTopicView
+    from facade_service.adapters.kafka import KafkaQueue, KafkaTopicView
     from lab_common.kafka import AcknowledgedProducer, broker_check, inspector, metadata_client, producer_config
 
     s = w.settings
@@ -97,7 +96,7 @@ def kafka_queue(w: Wiring) -> tuple[QueuePort, object | None]:
 
 
 def no_queue(w: Wiring) -> tuple[QueuePort, object | None]:
-    from facade_service.adapters import NoQueue
+    from facade_service.adapters.none import NoQueue
 
     return NoQueue(), None
 
@@ -115,7 +114,7 @@ def connect_cluster(w: Wiring):
     """Connect to the cluster; answers the status page's view of it (None with hazelcast=false)."""
     if not w.settings.hazelcast:
         return None
-    from facade_service.status_adapters import HazelcastClusterView
+    from facade_service.adapters.status import HazelcastClusterView
     from lab_common.cluster import ClusterConnection
 
     s = w.settings
@@ -130,7 +129,7 @@ def connect_cluster(w: Wiring):
 
 def copy_targets(w: Wiring):
     """Where the status page finds every copy to ask for its health: Consul's catalogue, or the registry."""
-    from facade_service.status_adapters import consul_targets, registry_targets
+    from facade_service.adapters.status import consul_targets, registry_targets
 
     if w.settings.discovery == "consul":
         from lab_common.consul_support import agent
@@ -141,8 +140,8 @@ def copy_targets(w: Wiring):
 
 def build(settings: FacadeSettings):
     """The app and its close(), every adapter chosen from the settings."""
-    from facade_service.adapters import MessagesClient
-    from facade_service.status_adapters import HealthProbe
+    from facade_service.adapters.http import MessagesClient
+    from facade_service.adapters.status import HealthProbe
     from lab_common.discovery_factory import make_discovery
     from lab_common.http import HttpPool
 

@@ -22,7 +22,7 @@ class Store:
 
 def hazelcast_store(settings: LoggingSettings) -> Store:
     from lab_common.cluster import ClusterConnection
-    from logging_service.store import HazelcastMessageStore
+    from logging_service.adapters.hazelcast import HazelcastMessageStore
 
     connection = ClusterConnection(settings).start()
     return Store(HazelcastMessageStore(connection, settings.logging_map), connection.health_checks(),
@@ -30,7 +30,7 @@ def hazelcast_store(settings: LoggingSettings) -> Store:
 
 
 def memory_store(settings: LoggingSettings) -> Store:
-    from logging_service.memory_store import MemoryMessageStore
+    from logging_service.adapters.memory import MemoryMessageStore
 
     store = MemoryMessageStore()
     return Store(store, {"store": lambda: (True, {"kind": "memory", "messages": store.count()})}, lambda: True, [])
@@ -50,7 +50,7 @@ def build(settings: LoggingSettings):
             close_one()
 
     if settings.grpc_port:
-        from logging_service.grpc_api import serve_grpc
+        from logging_service.adapters.grpc import serve_grpc
 
         try:
             grpc_server = serve_grpc(settings, MessageLog(chosen.store, settings.instance), chosen.can_store)

@@ -19,7 +19,7 @@ Channel = Callable[[MessagesSettings, ClusterConnection, dict, list], "tuple[Inb
 
 def hazelcast_channel(settings: MessagesSettings, connection: ClusterConnection, checks: dict, closers: list):
     """The inbox and redelivery port on the cluster's queue."""
-    from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
+    from messages_service.adapters.hazelcast import HazelcastInbox, HazelcastRedelivery
 
     return (HazelcastInbox(connection, settings.messages_queue, settings.received_map),
             HazelcastRedelivery(connection, settings.messages_queue, settings.received_map, settings.logging_map))
@@ -36,8 +36,8 @@ def kafka_channel(settings: MessagesSettings, connection: ClusterConnection, che
         metadata_client,
         producer_config,
     )
-    from messages_service.adapters import ReceivedMap
-    from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config
+    from messages_service.adapters.hazelcast import ReceivedMap
+    from messages_service.adapters.kafka import KafkaInbox, KafkaRedelivery, consumer_config
 
     producer = AcknowledgedProducer(producer_config(settings), timeout=settings.kafka_timeout)
     group_reader = inspector(settings, settings.kafka_group)
@@ -60,7 +60,7 @@ def build(settings: MessagesSettings):
         from messages_service.stub import create_stub_app
 
         return create_stub_app(settings), lambda: None
-    from messages_service.journal_file import FileJournal
+    from messages_service.adapters.journal_file import FileJournal
 
     journal = FileJournal(settings.journal_path)
     # Quorum mode: a record (or a redelivery's offer) that every backup has not confirmed is not made, and the

@@ -52,23 +52,23 @@ OFFER_CALL = r"^(?P<indent>[ \t]*)self\._queue\.offer\(uuid, msg, request_id\)$"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- a repeated uuid is stored once --------------------------------------------------------------------
-    Mutation("logging-put", "a repeated uuid is stored once (logging)", "logging_service/store.py",
+    Mutation("logging-put", "a repeated uuid is stored once (logging)", "logging_service/adapters/hazelcast.py",
              (Edit(r"(existing = messages\.)put_if_absent(\(message\.uuid, value\))", r"\1put\2"),),
              ("tests/integration/test_logging_store.py::"
               "test_copies_on_different_connections_share_one_map_and_dedup_between_them",)),
     Mutation("consumer-put", "a uuid already recorded is dropped when it is taken again (the received map)",
-             "messages_service/adapters.py",
+             "messages_service/adapters/hazelcast.py",
              (Edit(r"(received\.)put_if_absent(\(message\.uuid, HazelcastJsonValue)", r"\1put\2"),),
              (CONSUMER + "test_a_uuid_taken_again_by_another_copy_is_dropped_and_the_first_record_stands",)),
     # --- each queued message is received by exactly one copy, once ----------------------------------------
     Mutation("commit-before-record", "records each uuid with put_if_absent, then commits",
-             "messages_service/adapters.py",
+             "messages_service/adapters/hazelcast.py",
              (Edit(r"^(?P<indent>[ \t]*)(?P<call>outcome = self\._received\.record\(instance, entries\))$",
                    r"\g<indent>transaction.commit()\n\g<indent>\g<call>"),
               Edit(r"(raise outcome\.failure\n)[ \t]*transaction\.commit\(\)\n", r"\1")),
              (CONSUMER + "test_a_batch_not_yet_committed_holds_no_lock_on_what_it_recorded",)),
     Mutation("commit-despite-record-failure", "a poll not committed goes back to the queue (recording failed)",
-             "messages_service/adapters.py",
+             "messages_service/adapters/hazelcast.py",
              (Edit(r"^[ \t]*if outcome\.failure is not None:\n[ \t]*raise outcome\.failure\n", ""),),
              (CONSUMER + "test_a_batch_whose_recording_failed_is_not_committed_and_its_items_come_back",)),
     Mutation("no-redelivery", "the message stays logged and is delivered by redelivery",
@@ -92,7 +92,7 @@ MUTATIONS: tuple[Mutation, ...] = (
                                r"\g<indent>except Unavailable:\n\g<indent>    pass"),),
              (FACADE_APP + "test_queue_down_answers_503_and_the_message_stays_logged_for_redelivery", OFFER_FAILS)),
     Mutation("offer-refusal-ignored", "if the queue refuses the offer (full): 503 (not 201)",
-             "facade_service/adapters.py",
+             "facade_service/adapters/hazelcast.py",
              (Edit(r"^(?P<indent>[ \t]*)if not accepted:$", r"\g<indent>if False:"),),
              ("tests/unit/test_facade_adapters.py::test_an_offer_the_queue_refuses_is_unavailable", OFFER_FAILS)),
     # --- ... with 2 synchronous backups: any 2 of the 3 members may then die at once ----------------------

@@ -107,7 +107,8 @@ def _per_request(seconds: float, requests: int) -> float:
 
 
 def measure_facade(settings, requests: int) -> ServicePieces:
-    from facade_service.adapters import HazelcastQueue, LoggingClient
+    from facade_service.adapters.hazelcast import HazelcastQueue
+    from facade_service.adapters.http import LoggingClient
     from facade_service.bootstrap import build
 
     cpu = ThreadCpu()
@@ -128,8 +129,8 @@ def measure_facade(settings, requests: int) -> ServicePieces:
 
 
 def measure_logging(settings, requests: int) -> ServicePieces:
+    from logging_service.adapters.hazelcast import HazelcastMessageStore
     from logging_service.bootstrap import build
-    from logging_service.store import HazelcastMessageStore
 
     cpu = ThreadCpu()
     logger = logging.getLogger("logging_service.service")

@@ -8,16 +8,16 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from facade_service.grpc_logging import GrpcLoggingClient
+from facade_service.adapters.grpc import GrpcLoggingClient
 from lab_common.contracts import LOGGING_GRPC_SERVICE, LoggedMessage
 from lab_common.errors import Unavailable
 from lab_common.failover import Failover
 from lab_common.grpc_support import NOT_SERVING, SERVING
+from logging_service.adapters.grpc import serve_grpc
+from logging_service.adapters.hazelcast import HazelcastMessageStore
 from logging_service.bootstrap import build
-from logging_service.grpc_api import serve_grpc
 from logging_service.service import MessageLog
 from logging_service.settings import LoggingSettings
-from logging_service.store import HazelcastMessageStore
 from tests.helpers import eventually
 from tests.unit.fakes import FakeDiscovery
 

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from lab_common.contracts import encode_queue_item
-from messages_service.adapters import HazelcastInbox
+from messages_service.adapters.hazelcast import HazelcastInbox
+from messages_service.adapters.journal_file import FileJournal
 from messages_service.consumer import QueueConsumer
-from messages_service.journal_file import FileJournal
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -24,9 +24,9 @@ DIES_BEFORE_COMMIT = """
 import json, os, signal, sys
 from lab_common.cluster import ClusterConnection
 from lab_common.settings import HazelcastSettings
-from messages_service.adapters import HazelcastInbox
+from messages_service.adapters.hazelcast import HazelcastInbox
 from messages_service.consumer import QueueConsumer
-from messages_service.journal_file import FileJournal
+from messages_service.adapters.journal_file import FileJournal
 
 given = json.loads(sys.argv[1])
 settings = HazelcastSettings.load("it", default_port=1, environ={}, argv=[], instance="messages-1",

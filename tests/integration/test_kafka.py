@@ -10,7 +10,7 @@ import uuid
 import confluent_kafka
 import pytest
 
-from facade_service.adapters import KafkaQueue
+from facade_service.adapters.kafka import KafkaQueue
 from lab_common.contracts import ReceivedMessage, decode_queue_item, encode_queue_item
 from lab_common.errors import Unavailable
 from lab_common.kafka import (
@@ -23,12 +23,12 @@ from lab_common.kafka import (
     producer_config,
 )
 from lab_common.settings import QueueSettings
+from logging_service.adapters.hazelcast import HazelcastMessageStore
 from logging_service.service import MessageLog
-from logging_service.store import HazelcastMessageStore
-from messages_service.adapters import ReceivedMap
+from messages_service.adapters.hazelcast import ReceivedMap
+from messages_service.adapters.journal_file import FileJournal
+from messages_service.adapters.kafka import KafkaInbox, KafkaRedelivery, consumer_config
 from messages_service.consumer import QueueConsumer
-from messages_service.journal_file import FileJournal
-from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery, consumer_config
 from messages_service.redelivery import Redelivery
 from tests.helpers import eventually
 
@@ -232,7 +232,7 @@ class RecordingTimeouts:
 
 def test_the_status_pages_topic_view_reads_each_partitions_leader_end_and_the_groups_commits(
         kafka_settings, kafka_broker, kafka_topic, unique_name, clients):
-    from facade_service.kafka_status import KafkaTopicView
+    from facade_service.adapters.kafka import KafkaTopicView
 
     producer = confluent_kafka.Producer(client_config(kafka_settings))
     for partition, count in ((0, 3), (1, 2)):

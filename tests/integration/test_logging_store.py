@@ -1,8 +1,8 @@
 import pytest
 
-from logging_service import store as hazelcast_store
+from logging_service.adapters import hazelcast as hazelcast_store
+from logging_service.adapters.hazelcast import HazelcastMessageStore
 from logging_service.service import MessageLog
-from logging_service.store import HazelcastMessageStore
 from tests.logging_store_contract import LoggingStoreContract, everything
 
 pytestmark = pytest.mark.integration

@@ -7,11 +7,11 @@ from hazelcast.errors import TargetDisconnectedError
 
 import hazelcast
 from lab_common.contracts import ReceivedMessage, encode_queue_item
+from logging_service.adapters.hazelcast import HazelcastMessageStore
 from logging_service.service import MessageLog
-from logging_service.store import HazelcastMessageStore
-from messages_service.adapters import HazelcastInbox, HazelcastRedelivery, ReceivedMap, Recorded
+from messages_service.adapters.hazelcast import HazelcastInbox, HazelcastRedelivery, ReceivedMap, Recorded
+from messages_service.adapters.journal_file import FileJournal
 from messages_service.consumer import QueueConsumer
-from messages_service.journal_file import FileJournal
 from messages_service.redelivery import Redelivery
 from messages_service.service import NotCommitted
 from tests.helpers import eventually

@@ -17,7 +17,7 @@ from facade_service.service import FullListing, Listing
 from lab_common.contracts import Logged, LoggedMessage, ReceivedMessage
 from lab_common.errors import Unavailable
 from logging_service.service import MessageLog, cut_page
-from messages_service.adapters import Recorded
+from messages_service.adapters.hazelcast import Recorded
 from messages_service.service import Batch, BeforeCommit, JournalEntry, NotCommitted
 
 
@@ -145,8 +145,8 @@ class BatchesInbox:
 
 
 class FakeJournal:
-    """The journal in a list (its file adapter, messages_service.journal_file, has tests of its own); `fail` makes
-    every append raise as a full disk would."""
+    """The journal in a list (its file adapter, messages_service.adapters.journal_file, has tests of its own);
+    `fail` makes every append raise as a full disk would."""
 
     def __init__(self):
         self.entries: list[JournalEntry] = []

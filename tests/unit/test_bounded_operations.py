@@ -8,7 +8,7 @@ import pytest
 from hazelcast.errors import HazelcastError, TargetDisconnectedError
 from hazelcast.future import Future, ImmediateFuture
 
-from facade_service.adapters import HazelcastQueue
+from facade_service.adapters.hazelcast import HazelcastQueue
 from lab_common.cluster import BoundedProxy, ClusterConnection, NoAnswer, QuorumWatch, answer_within
 from lab_common.errors import Unavailable
 from lab_common.settings import HazelcastSettings

@@ -7,7 +7,7 @@ import orjson
 from hazelcast.core import HazelcastJsonValue
 from hazelcast.predicate import _BetweenPredicate, _EqualPredicate
 
-from facade_service.adapters import HazelcastQueue
+from facade_service.adapters.hazelcast import HazelcastQueue
 from lab_common.contracts import (
     LOGGED_ANSWER_SCHEMA,
     LOGGED_SCHEMA,
@@ -19,9 +19,9 @@ from lab_common.contracts import (
     decode_queue_item,
     encode_queue_item,
 )
+from logging_service.adapters.hazelcast import HazelcastMessageStore
 from logging_service.service import MessageLog
-from logging_service.store import HazelcastMessageStore
-from messages_service.adapters import HazelcastInbox, HazelcastRedelivery
+from messages_service.adapters.hazelcast import HazelcastInbox, HazelcastRedelivery
 
 
 class FakeMap:
@@ -143,7 +143,7 @@ def test_a_queue_item_carries_the_request_id_when_it_has_one_and_reads_without_o
 def test_logging_s_answer_is_one_typed_contract_over_http_and_grpc():
     """Logged is what POST /logging answers as JSON and what the gRPC Log reply carries; the facade's two
     clients build the same value from either."""
-    from facade_service.grpc_logging import logged
+    from facade_service.adapters.grpc import logged
     from lab_common.proto import logging_pb2
 
     answer = Logged(LoggedMessage("u", "m", "logging-2", 7), duplicate=True, copy="logging-3")

@@ -3,7 +3,8 @@ import dataclasses
 import pytest
 from flask import Flask
 
-from facade_service.adapters import HazelcastQueue, LoggingClient
+from facade_service.adapters.hazelcast import HazelcastQueue
+from facade_service.adapters.http import LoggingClient
 from facade_service.app import create_app
 from facade_service.service import Facade
 from lab_common.contracts import Logged, LoggedMessage

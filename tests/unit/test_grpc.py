@@ -12,15 +12,15 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from facade_service.adapters.grpc import GrpcLoggingClient, error_of
 from facade_service.app import create_app
-from facade_service.grpc_logging import GrpcLoggingClient, error_of
 from facade_service.service import Facade
 from lab_common.contracts import LOGGING_GRPC_SERVICE, LoggedMessage
 from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.failover import CopyFailed, Failover
 from lab_common.grpc_support import NOT_SERVING, SERVING, Channels, StoreHealth, status_of
 from lab_common.proto import logging_pb2, logging_pb2_grpc
-from logging_service.grpc_api import SERVICE_NAME, serve_grpc
+from logging_service.adapters.grpc import SERVICE_NAME, serve_grpc
 from logging_service.service import MessageLog
 from logging_service.settings import LoggingSettings
 from scripts.protos import PROTO_DIR, generate

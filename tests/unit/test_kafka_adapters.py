@@ -9,11 +9,11 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError
 
-from facade_service.adapters import KafkaQueue
+from facade_service.adapters.kafka import KafkaQueue
 from lab_common.contracts import decode_queue_item, encode_queue_item
 from lab_common.errors import Unavailable
 from lab_common.kafka import AcknowledgedProducer, broker_check
-from messages_service.kafka_adapters import KafkaInbox, KafkaRedelivery
+from messages_service.adapters.kafka import KafkaInbox, KafkaRedelivery
 from messages_service.service import JournalUnavailable, NotCommitted
 from tests.unit.fakes import FakeKafkaConsumer, FakeKafkaProducer, FakeReceivedMap
 

@@ -3,7 +3,7 @@ page of a system without a queue (and without members), the logging copy on its 
 
 import dataclasses
 
-from facade_service.adapters import NoQueue
+from facade_service.adapters.none import NoQueue
 from facade_service.app import create_app as create_facade_app
 from facade_service.service import Facade
 from facade_service.status import RecentPosts, Status

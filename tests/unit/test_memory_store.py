@@ -2,8 +2,8 @@ import threading
 
 import pytest
 
-from logging_service import memory_store
-from logging_service.memory_store import MemoryMessageStore
+from logging_service.adapters import memory as memory_store
+from logging_service.adapters.memory import MemoryMessageStore
 from logging_service.service import MessageLog
 from tests.logging_store_contract import LoggingStoreContract, everything
 

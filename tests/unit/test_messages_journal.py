@@ -12,9 +12,9 @@ import sys
 import orjson
 import pytest
 
+from messages_service.adapters.journal_file import FileJournal
 from messages_service.app import create_app
 from messages_service.consumer import QueueConsumer
-from messages_service.journal_file import FileJournal
 from messages_service.service import JournalEntry, JournalUnavailable, NotCommitted
 from messages_service.settings import MessagesSettings
 from scripts.journals import Journaled, processed_twice, who
@@ -36,7 +36,7 @@ def test_entries_appended_by_a_process_killed_before_it_closed_the_file_are_read
     path = tmp_path / "journal" / "messages-1.jsonl"
     killed = subprocess.run([sys.executable, "-c", f"""
 import os, signal
-from messages_service.journal_file import FileJournal
+from messages_service.adapters.journal_file import FileJournal
 from messages_service.service import JournalEntry
 journal = FileJournal({str(path)!r})
 journal.append([JournalEntry("u1", 1, "messages-1", "b-1"), JournalEntry("u2", 1, "messages-1", "b-1")])
@@ -78,7 +78,7 @@ def test_a_second_process_cannot_open_a_journal_in_use_and_an_append_after_close
 
 
 def test_pages_are_slices_in_append_order_and_a_full_read_comes_in_chunks(tmp_path, monkeypatch):
-    from messages_service import journal_file
+    from messages_service.adapters import journal_file
 
     monkeypatch.setattr(journal_file, "PAGE_ENTRIES", 2)
     journal = FileJournal(tmp_path / "j.jsonl", fsync=True)

@@ -150,7 +150,7 @@ def test_the_failed_tests_are_read_from_pytests_summary():
 
 
 def test_a_python_file_is_checked_as_the_module_it_is_imported_as():
-    assert module_of("messages_service/adapters.py") == "messages_service.adapters"
+    assert module_of("messages_service/adapters/hazelcast.py") == "messages_service.adapters.hazelcast"
     assert module_of("pkg/__init__.py") == "pkg"
     assert module_of("hazelcast/member.yaml") is None
 

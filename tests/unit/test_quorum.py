@@ -17,9 +17,10 @@ from hazelcast.errors import (
 )
 from hazelcast.future import ImmediateExceptionFuture, ImmediateFuture
 
-from facade_service.adapters import HazelcastQueue, LoggingClient
+from facade_service.adapters.grpc import error_of
+from facade_service.adapters.hazelcast import HazelcastQueue
+from facade_service.adapters.http import LoggingClient
 from facade_service.app import create_app as create_facade_app
-from facade_service.grpc_logging import error_of
 from facade_service.service import Facade
 from lab_common.cluster import BACKUP_ACK_TIMEOUT, ClusterConnection, QuorumWatch, add_index, refused_by_quorum
 from lab_common.contracts import QUORUM, SEQ_INDEX, encode_queue_item
@@ -28,7 +29,7 @@ from lab_common.failover import CopyBreakers
 from lab_common.grpc_support import status_of
 from lab_common.http import HttpResponse, ServiceClient
 from logging_service.app import create_app as create_logging_app
-from messages_service.adapters import HazelcastInbox
+from messages_service.adapters.hazelcast import HazelcastInbox
 from messages_service.consumer import QueueConsumer
 from messages_service.service import NotCommitted
 from messages_service.settings import MessagesSettings

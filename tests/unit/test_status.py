@@ -2,10 +2,10 @@ import dataclasses
 
 import pytest
 
+from facade_service.adapters.status import MemberStatistics
 from facade_service.app import create_app
 from facade_service.service import Facade
 from facade_service.status import ClusterView, CopyStatus, MemberStatus, QueueStatus, RecentPosts, Status
-from facade_service.status_adapters import MemberStatistics
 from lab_common.contracts import member_metrics_address
 from lab_common.errors import Unavailable
 from tests.unit.fakes import FakeClock, FakeLogging, FakeMessages, FakeQueue
@@ -160,7 +160,7 @@ def test_recent_posts_keep_only_the_newest(parts):
 
 
 def test_a_member_configured_by_name_matches_the_address_the_cluster_reports_for_it():
-    from facade_service.status_adapters import _resolved
+    from facade_service.adapters.status import _resolved
 
     assert _resolved("localhost:5701") == _resolved("127.0.0.1:5701") == "127.0.0.1:5701"
     assert _resolved("no-such-host.invalid:5701") == "no-such-host.invalid:5701"

@@ -1,8 +1,9 @@
-"""The status page's view of the Kafka topic (queue=kafka): each partition's leader, replicas and in-sync
-replicas, how far it has been written (its end offset) and how far the messages copies' group has committed,
-read from the brokers by a consumer that never joins the group (lab_common.kafka.inspector_config). Not the
-admin client's group-offsets call: in confluent-kafka 2.16.1 `list_consumer_group_offsets` crashes the
-process (a segmentation fault, every form of it tried). Imported only in Kafka mode."""
+"""The facade's Kafka adapters (queue=kafka, imported only then): the topic it produces to, and the status
+page's view of it: each partition's leader, replicas and in-sync replicas, how far it has been written (its end
+offset) and how far the messages copies' group has committed, read from the brokers by a consumer that never
+joins the group (lab_common.kafka.inspector_config). Not the admin client's group-offsets call: in
+confluent-kafka 2.16.1 `list_consumer_group_offsets` crashes the process (a segmentation fault, every form of
+it tried)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_INVALID, KafkaException, TopicPartition
 
 from facade_service.status import PartitionStatus, TopicStatus
+from lab_common.contracts import encode_queue_item
+from lab_common.kafka import AcknowledgedProducer
 
 ADMIN_TIMEOUT = 1.0  # seconds each request to the brokers may take: the page shows what came back
 READ_SECONDS = 1.0  # the brokers are asked at most this often however many pages are open
@@ -82,3 +85,17 @@ def _lag(end: int | None, committed: int | None) -> int | None:
     if end is None:
         return None
     return max(0, end - (committed or 0))
+
+
+class KafkaQueue:
+    """Produces {uuid, msg} to the topic keyed by uuid (so a uuid always goes to the same partition) with an
+    idempotent producer and acks=all: `offer` returns once every in-sync replica has it, and raises
+    Unavailable when the brokers did not acknowledge it within the producer's timeout. Such a message may
+    still land; the consumers drop a repeat by uuid, and redelivery offers it again if it never does."""
+
+    def __init__(self, producer: AcknowledgedProducer, topic: str):
+        self._producer = producer
+        self._topic = topic
+
+    def offer(self, uuid: str, msg: str, request_id: str | None = None) -> None:
+        self._producer.send(self._topic, [(uuid, encode_queue_item(uuid, msg, request_id=request_id))])

@@ -18,7 +18,7 @@ from lab_common.cluster import ClusterConnection
 from lab_common.contracts import decode_queue_item, encode_queue_item
 from lab_common.errors import Unavailable
 from lab_common.kafka import HEALTH_TIMEOUT, AcknowledgedProducer
-from messages_service.adapters import ReceivedMap, RedeliveryMaps, request_ids
+from messages_service.adapters.hazelcast import ReceivedMap, RedeliveryMaps, request_ids
 from messages_service.service import Batch, BeforeCommit, NotCommitted
 
 log = logging.getLogger(__name__)

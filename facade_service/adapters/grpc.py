@@ -9,7 +9,7 @@ import time
 
 import grpc
 
-from facade_service.adapters import LoggingClient
+from facade_service.adapters.http import LoggingClient
 from facade_service.service import FullListing, Listing
 from lab_common import metrics
 from lab_common.contracts import Logged, LoggedMessage
