@@ -18,24 +18,24 @@ LAB_ARGS ?=
 
 run: setup ## set everything up and run the whole system in the foreground (Ctrl-C stops it); TRANSPORT=grpc: the facade logs over gRPC; QUEUE=kafka [BROKERS=3]: messages go through Kafka; CONSISTENCY=quorum: writes refused (503) with fewer than 2 members; HOSTS=3: three hosts, each a network namespace (labctl net cuts and slows their links)
 ifeq ($(QUEUE),kafka)
-	$(BIN)/python -m scripts.deps kafka
+	$(BIN)/python -m labctl.deps kafka
 endif
 ifeq ($(DISCOVERY),consul)
-	$(BIN)/python -m scripts.deps consul
+	$(BIN)/python -m labctl.deps consul
 endif
 ifneq ($(PROMETHEUS),)
-	$(BIN)/python -m scripts.deps prometheus
+	$(BIN)/python -m labctl.deps prometheus
 endif
 ifneq ($(HOSTS),)
-	$(BIN)/python -m scripts.deps net
+	$(BIN)/python -m labctl.deps net
 endif
 	$(BIN)/labctl run --discovery $(DISCOVERY) --transport $(TRANSPORT) --queue $(QUEUE) --brokers $(BROKERS) \
 		--consistency $(CONSISTENCY) \
 		$(if $(PROMETHEUS),--prometheus) $(if $(HOSTS),--hosts $(HOSTS))
 
 test: setup ## set everything up (the Kafka broker's jars, the Consul agent, kustomize, Prometheus, Chromium, curl, tmux, nftables, podman and its images too: once per machine), run every test, then the fast mutations (each must be caught)
-	$(BIN)/python -m scripts.deps kafka consul kustomize prometheus chromium curl tmux net
-	$(BIN)/python -m scripts.containers images
+	$(BIN)/python -m labctl.deps kafka consul kustomize prometheus chromium curl tmux net
+	$(BIN)/python -m labctl.containers images
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/labctl mutate --fast --no-baseline
 
@@ -44,10 +44,10 @@ unit: setup ## only the fast unit tests (no cluster)
 
 lab: setup ## walk through a lab of the course on its own system: make lab N=3 [LAB_ARGS="--report reports --lang uk"]
 ifeq ($(N),5)
-	$(BIN)/python -m scripts.deps consul
+	$(BIN)/python -m labctl.deps consul
 endif
 ifneq ($(findstring --kafka,$(LAB_ARGS)),)
-	$(BIN)/python -m scripts.deps kafka
+	$(BIN)/python -m labctl.deps kafka
 endif
 	$(BIN)/labctl lab $(N) $(LAB_ARGS)
 
@@ -64,7 +64,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 setup: $(STAMP)
-	$(BIN)/python -m scripts.deps hazelcast jmx-exporter
+	$(BIN)/python -m labctl.deps hazelcast jmx-exporter
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

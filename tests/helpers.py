@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from scripts.launcher import System, Topology
+from labctl.launcher import System, Topology
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ def started_system(run_dir: Path, label: str, **topology) -> Iterator[System]:
 def rendered(url: str) -> str:
     """A page's DOM after its script has run, as Debian's chromium renders it headless (its virtual time lets
     the status page's first refresh land)."""
-    from scripts.deps import ensure_chromium
+    from labctl.deps import ensure_chromium
 
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(

@@ -28,7 +28,7 @@ if _version_not_supported:
 class LoggingServiceStub:
     """The facade -> logging call of the lab's gRPC variant (README, "gRPC mode"; docs/grpc.md). Only the log
     call: reads (GET /logging) stay on HTTP. The Python modules beside this file are generated from it by
-    `python -m scripts.protos` (tests/unit/test_grpc.py checks they are current).
+    `python -m labctl.protos` (tests/unit/test_grpc.py checks they are current).
     """
 
     def __init__(self, channel):
@@ -47,7 +47,7 @@ class LoggingServiceStub:
 class LoggingServiceServicer:
     """The facade -> logging call of the lab's gRPC variant (README, "gRPC mode"; docs/grpc.md). Only the log
     call: reads (GET /logging) stay on HTTP. The Python modules beside this file are generated from it by
-    `python -m scripts.protos` (tests/unit/test_grpc.py checks they are current).
+    `python -m labctl.protos` (tests/unit/test_grpc.py checks they are current).
     """
 
     def Log(self, request, context):
@@ -79,7 +79,7 @@ def add_LoggingServiceServicer_to_server(servicer, server):
 class LoggingService:
     """The facade -> logging call of the lab's gRPC variant (README, "gRPC mode"; docs/grpc.md). Only the log
     call: reads (GET /logging) stay on HTTP. The Python modules beside this file are generated from it by
-    `python -m scripts.protos` (tests/unit/test_grpc.py checks they are current).
+    `python -m labctl.protos` (tests/unit/test_grpc.py checks they are current).
     """
 
     @staticmethod

@@ -11,9 +11,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from scripts import containers
-from scripts.deps import ROOT
-from scripts.docker_control import PROJECT_LABEL, DockerCompose
+from labctl import containers
+from labctl.deps import ROOT
+from labctl.docker_control import PROJECT_LABEL, DockerCompose
 
 # what docker-compose.yml (and docker-compose.consul.yml) publish on 127.0.0.1
 PUBLISHED = [5701, 5702, 5703, 8080, 8081, 8082, 8083, 8084, 8085, 8088, 8500, 8888, 9701, 9702, 9703]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import containers, drills
-from scripts.experiment import run_experiment
+from labctl import containers, drills
+from labctl.experiment import run_experiment
 from tests.compose.bring_up import brought_up
 
 pytestmark = pytest.mark.compose

@@ -8,8 +8,8 @@ import requests
 import yaml
 
 from lab_common.consul_support import KV_PREFIX, KV_SETTINGS
-from scripts.deps import ROOT
-from scripts.experiment import run_experiment
+from labctl.deps import ROOT
+from labctl.experiment import run_experiment
 from tests.compose.bring_up import brought_up
 
 pytestmark = pytest.mark.compose

@@ -9,8 +9,8 @@ import requests
 from lab_common.consul_support import agent
 from lab_common.contracts import LOGGING_GRPC_SERVICE
 from lab_common.settings import ServiceSettings
-from scripts.experiment import run_experiment
-from scripts.launcher import System, Topology
+from labctl.experiment import run_experiment
+from labctl.launcher import System, Topology
 from tests.consul.test_consul_mode import passing
 from tests.helpers import eventually, port_offset
 

@@ -10,8 +10,8 @@ import requests
 import hazelcast
 from lab_common.consul_support import KV_PREFIX, agent
 from lab_common.settings import ServiceSettings
-from scripts.experiment import run_experiment
-from scripts.launcher import System, Topology
+from labctl.experiment import run_experiment
+from labctl.launcher import System, Topology
 from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.consul

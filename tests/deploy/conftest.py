@@ -1,11 +1,11 @@
-"""deploy/k8s rendered once per session by the pinned kustomize (scripts/deps.py builds it once per machine)."""
+"""deploy/k8s rendered once per session by the pinned kustomize (scripts/labctl/deps.py builds it once per machine)."""
 
 import subprocess
 
 import pytest
 import yaml
 
-from scripts.deps import ROOT, ensure_kustomize
+from labctl.deps import ROOT, ensure_kustomize
 
 K8S = ROOT / "deploy" / "k8s"
 MODES = {"config-server": K8S, "consul": K8S / "consul"}

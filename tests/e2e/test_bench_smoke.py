@@ -13,8 +13,8 @@ import sys
 import psutil
 import pytest
 
-from scripts.bench.targets import TARGETS
-from scripts.launcher import ROOT
+from labctl.bench.targets import TARGETS
+from labctl.launcher import ROOT
 from tests.helpers import port_offset
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ def processes_of_run(run_id: str) -> list[int]:
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    command = [sys.executable, "-m", "scripts.cli", "bench", "--duration", "1", "--levels", "1,4",
+    command = [sys.executable, "-m", "labctl.cli", "bench", "--duration", "1", "--levels", "1,4",
                "--sizes", "200", "--e2e-samples", "10", "--fill-clients", "8", "--fill-budget", "60",
                "--floor", "--floor-seconds", "1", "--floor-batches", "1,10", "--slow-clients", "4",
                "--port-offset", str(PORT_OFFSET), "--out", str(out), "--bench-run-dir", str(out / "run")]

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab_common.contracts import LOGGING_GRPC_SERVICE
 from lab_common.grpc_support import SERVING
+from labctl.experiment import run_experiment
 from logging_service.adapters.grpc import LOG_METHOD
-from scripts.experiment import run_experiment
 from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import uuid
 import pytest
 import requests
 
-from scripts.launcher import ROOT, LauncherError, System
-from scripts.launcher.hosts import HostNetwork, existing_namespaces
+from labctl.launcher import ROOT, LauncherError, System
+from labctl.launcher.hosts import HostNetwork, existing_namespaces
 from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ RUN_OFFSET = port_offset(23_500)  # the `labctl run` killed with SIGKILL
 
 
 def labctl(run_dir, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts.cli", "--run-dir", str(run_dir), *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "labctl.cli", "--run-dir", str(run_dir), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -117,7 +117,7 @@ def test_after_the_launcher_is_sigkilled_a_stop_removes_every_namespace_and_link
     run_dir = tmp_path / "run"
     net = HostNetwork(RUN_OFFSET, 3)
     child = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "--run-dir", str(run_dir), "run", "--hosts", "3", "--port-offset",
+        [sys.executable, "-m", "labctl.cli", "--run-dir", str(run_dir), "run", "--hosts", "3", "--port-offset",
          str(RUN_OFFSET), "--cluster-name", f"hosts-run-{uuid.uuid4().hex[:8]}"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

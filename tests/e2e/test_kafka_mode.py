@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 import requests
 
-from scripts.experiment import received_by_copy, run_experiment
-from scripts.launcher import System
+from labctl.experiment import received_by_copy, run_experiment
+from labctl.launcher import System
 from tests.helpers import eventually, port_offset, rendered, started_system
 
 pytestmark = pytest.mark.e2e

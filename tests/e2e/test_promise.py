@@ -33,10 +33,10 @@ from lab_common.contracts import (
     decode_queue_item,
 )
 from lab_common.settings import HazelcastSettings
-from scripts.deps import HAZELCAST_DIR
-from scripts.drills.readings import queue_owner
-from scripts.launcher import System
-from scripts.probe import health_at, messages_listing, service_health
+from labctl.deps import HAZELCAST_DIR
+from labctl.drills.readings import queue_owner
+from labctl.launcher import System
+from labctl.probe import health_at, messages_listing, service_health
 from tests.helpers import SilentServer, eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ import requests
 
 import hazelcast
 from lab_common.errors import NoQuorum
-from scripts.probe import service_health
+from labctl.probe import service_health
 from tests.e2e.test_promise import (
     assert_unavailable,
     logged_entry,
@@ -159,7 +159,7 @@ def test_with_one_member_left_a_post_is_a_fast_503_nothing_is_stored_and_all_rec
 
 
 def test_labctl_status_names_the_mode(system):
-    from scripts.cli import status_table
+    from labctl.cli import status_table
 
     assert "consistency: quorum" in status_table(system)
     assert requests.get(system.url("facade-1") + "/health", timeout=5).status_code == 200

@@ -14,8 +14,8 @@ import requests
 
 import hazelcast
 from lab_common.contracts import LOGGING_MAP, MESSAGES_QUEUE, RECEIVED_MAP
-from scripts.experiment import received_by_copy, run_experiment
-from scripts.launcher import ROOT, LauncherError, System
+from labctl.experiment import received_by_copy, run_experiment
+from labctl.launcher import ROOT, LauncherError, System
 from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.e2e
@@ -313,7 +313,7 @@ def test_every_service_reports_healthy(system):
 def test_labctl_run_stops_everything_on_sigterm(tmp_path):
     run_dir = tmp_path / "run"
     child = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "--run-dir", str(run_dir), "run", "--members", "1", "--logging", "1",
+        [sys.executable, "-m", "labctl.cli", "--run-dir", str(run_dir), "run", "--members", "1", "--logging", "1",
          "--messages", "1", "--port-offset", str(port_offset(12_000)), "--cluster-name", f"run-{uuid.uuid4().hex[:8]}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

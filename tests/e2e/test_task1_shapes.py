@@ -25,7 +25,7 @@ def system(tmp_path_factory):
 
 def curl(*args: str) -> tuple[int, str]:
     """curl as the report ran it; answers the HTTP status and the body."""
-    assert shutil.which("curl"), "no curl on this machine: `make test` installs it (python -m scripts.deps curl)"
+    assert shutil.which("curl"), "no curl on this machine: `make test` installs it (python -m labctl.deps curl)"
     done = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", *args], capture_output=True, text=True,
                           timeout=60, check=True)
     body, _, status = done.stdout.rpartition("\n")

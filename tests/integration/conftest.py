@@ -10,7 +10,7 @@ import pytest
 
 from lab_common.cluster import ClusterConnection
 from lab_common.settings import HazelcastSettings
-from scripts.launcher import System, Topology
+from labctl.launcher import System, Topology
 from tests.helpers import port_offset
 
 PORT_OFFSET = 10_000  # members on 15701-15703: a system the user runs on the default ports is left alone
@@ -74,7 +74,7 @@ def kafka_broker(tmp_path_factory) -> str:
 @pytest.fixture
 def kafka_topic(kafka_broker, unique_name) -> str:
     """A 2-partition topic of this test's own, as the launcher creates the messages topic."""
-    from scripts.launcher.kafka import create_topic
+    from labctl.launcher.kafka import create_topic
 
     name = f"t-{unique_name}".replace("[", "-").replace("]", "-")
     create_topic(kafka_broker, name, partitions=2, brokers=1)

@@ -12,12 +12,12 @@ import uuid
 import pytest
 from PIL import Image
 
-from scripts.deps import ROOT
-from scripts.lab.catalog import LABS
-from scripts.lab.command import run_lab
-from scripts.lab.i18n import Catalogue
-from scripts.lab.runner import Options
-from scripts.launcher import System
+from labctl.deps import ROOT
+from labctl.lab.catalog import LABS
+from labctl.lab.command import run_lab
+from labctl.lab.i18n import Catalogue
+from labctl.lab.runner import Options
+from labctl.launcher import System
 from tests.helpers import eventually, port_offset
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ LAB_TIMEOUT = 600
 
 
 def labctl(run_dir, *arguments: str, timeout: float = LAB_TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts.cli", "--run-dir", str(run_dir), "lab", *arguments,
+    return subprocess.run([sys.executable, "-m", "labctl.cli", "--run-dir", str(run_dir), "lab", *arguments,
                            "--port-offset", str(PORT_OFFSET)], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -110,7 +110,7 @@ def test_a_lab_on_ports_another_system_holds_exits_2_and_starts_nothing(tmp_path
 
 def test_a_lab_run_interactively_waits_for_enter_and_q_stops_it(tmp_path):
     session = f"lab-{uuid.uuid4().hex[:8]}"
-    command = (f"{sys.executable} -m scripts.cli --run-dir {tmp_path} lab 1 --port-offset {PORT_OFFSET}; "
+    command = (f"{sys.executable} -m labctl.cli --run-dir {tmp_path} lab 1 --port-offset {PORT_OFFSET}; "
                "echo LAB-EXIT=$?; sleep 60")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "220", "-y", "60", "-c", str(ROOT), command],
                    check=True)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench.command import add_arguments, options_problem, plan_from_args, save
-from scripts.bench.floor import floor_sum, who_pays
-from scripts.bench.floor_worker import run_callers
-from scripts.bench.load import SlowClients, slow_request_head
-from scripts.bench.report import report_tables
-from scripts.bench.results import (
+from labctl.bench.command import add_arguments, options_problem, plan_from_args, save
+from labctl.bench.floor import floor_sum, who_pays
+from labctl.bench.floor_worker import run_callers
+from labctl.bench.load import SlowClients, slow_request_head
+from labctl.bench.report import report_tables
+from labctl.bench.results import (
     BenchResults,
     Comparison,
     CpuUse,
@@ -34,10 +34,10 @@ from scripts.bench.results import (
     merge_levels,
     percentile,
 )
-from scripts.bench.systems import OtherCheckout, Side
-from scripts.bench.targets import measured_figures, python_service_peaks_mb, target_rows
-from scripts.launcher import Process, State, Topology
-from scripts.processes import CpuSnapshot, ProcessMemory, ms_per_op
+from labctl.bench.systems import OtherCheckout, Side
+from labctl.bench.targets import measured_figures, python_service_peaks_mb, target_rows
+from labctl.launcher import Process, State, Topology
+from labctl.processes import CpuSnapshot, ProcessMemory, ms_per_op
 from tests.helpers import eventually
 
 # --- percentiles ---------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def test_a_path_that_is_not_a_checkout_is_refused_before_anything_starts(tmp_pat
 
 
 def test_thread_cpu_times_a_method_only_while_measuring_and_puts_it_back():
-    from scripts.bench.pieces import Piece, ServicePieces, ThreadCpu
+    from labctl.bench.pieces import Piece, ServicePieces, ThreadCpu
 
     class Port:
         def call(self, n):
@@ -430,8 +430,8 @@ def test_thread_cpu_times_a_method_only_while_measuring_and_puts_it_back():
 
 
 def test_the_consumer_batch_is_what_was_taken_over_the_transactions_between_two_readings():
-    from scripts.bench.systems import consumer_batch
-    from scripts.probe import ConsumerCounts
+    from labctl.bench.systems import consumer_batch
+    from labctl.probe import ConsumerCounts
 
     before, after = ConsumerCounts(100, 120, 10), ConsumerCounts(400, 420, 25)
     assert consumer_batch(before, after) == 20.0

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scripts.bench.command import add_arguments, member_ops_problem, plan_from_args, save
-from scripts.bench.member_ops import (
+from labctl.bench.command import add_arguments, member_ops_problem, plan_from_args, save
+from labctl.bench.member_ops import (
     DiagnosticsLogs,
     ProfilerDump,
     clear_diagnostics,
@@ -18,8 +18,8 @@ from scripts.bench.member_ops import (
     operation_kind,
     parse_operation_counts,
 )
-from scripts.bench.report import member_ops_table, report_tables, short_names
-from scripts.bench.results import BenchResults, MemberOpCount, MemberOps
+from labctl.bench.report import member_ops_table, report_tables, short_names
+from labctl.bench.results import BenchResults, MemberOpCount, MemberOps
 
 PUT = "com.hazelcast.map.impl.operation.PutIfAbsentOperation"
 PUT_TASK = "com.hazelcast.client.impl.protocol.task.map.MapPutIfAbsentMessageTask"

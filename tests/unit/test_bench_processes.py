@@ -1,4 +1,4 @@
-"""Process accounting (scripts/processes.py) against real processes: this test's own and children it starts."""
+"""Process accounting (scripts/labctl/processes.py) against real processes: this test's own and children it starts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from scripts.processes import ProcessMeter, alive, carries, private_kb, to_ticks, tree_pids, wait_gone
+from labctl.processes import ProcessMeter, alive, carries, private_kb, to_ticks, tree_pids, wait_gone
 
 # burns CPU, then holds 60 MB for a moment and frees it, then starts a grandchild; says each step on stdout
 CHILD = """

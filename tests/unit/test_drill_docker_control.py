@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from scripts.control import ControlError
-from scripts.docker_control import DockerCompose, DockerControlError, kind_of, lab_name
-from scripts.launcher import ROOT, Topology
+from labctl.control import ControlError
+from labctl.docker_control import DockerCompose, DockerControlError, kind_of, lab_name
+from labctl.launcher import ROOT, Topology
 
 
 class FakeContainer:

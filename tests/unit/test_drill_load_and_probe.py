@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from scripts.load import PostClient, failure_summary
-from scripts.probe import ConsumerCounts, FacadeView, Listing, ProbeError, ServiceHealth
+from labctl.load import PostClient, failure_summary
+from labctl.probe import ConsumerCounts, FacadeView, Listing, ProbeError, ServiceHealth
 
 
 class Facade(BaseHTTPRequestHandler):

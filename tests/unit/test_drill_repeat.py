@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import cli
-from scripts.drills import Report
+from labctl import cli
+from labctl.drills import Report
 
 
 def fake_runs(monkeypatch, lost_in: set[int]) -> list[int]:

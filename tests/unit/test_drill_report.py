@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scripts.drills.report import Event, Report, clock
-from scripts.load import Outcome, failure_summary
-from scripts.probe import wait_for
+from labctl.drills.report import Event, Report, clock
+from labctl.load import Outcome, failure_summary
+from labctl.probe import wait_for
 
 
 def test_a_report_passes_only_without_loss_duplicates_or_problems():
@@ -54,8 +54,8 @@ def test_wait_for_treats_a_failing_probe_as_not_yet():
 
 
 def test_the_longest_silence_counts_the_edges_and_only_posts_answered_201():
-    from scripts.drills.readings import longest_silence
-    from scripts.load import Outcome
+    from labctl.drills.readings import longest_silence
+    from labctl.load import Outcome
 
     def answered(at: float, uuid: str | None = "u") -> Outcome:
         return Outcome("m", started=at - 0.5, elapsed=0.5, status=201 if uuid else 503, uuid=uuid)

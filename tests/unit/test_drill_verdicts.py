@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from scripts.drills import framework
-from scripts.drills.delivery import (
+from labctl.drills import framework
+from labctl.drills.delivery import (
     FACADE,
     Delivery,
     FacadeRead,
@@ -23,10 +23,10 @@ from scripts.drills.delivery import (
     read_delivery,
     tally_problem,
 )
-from scripts.drills.framework import DrillRun
-from scripts.drills.report import Report
-from scripts.load import Outcome
-from scripts.probe import ConsumerCounts
+from labctl.drills.framework import DrillRun
+from labctl.drills.report import Report
+from labctl.load import Outcome
+from labctl.probe import ConsumerCounts
 
 LOGGING = ("logging-1", "logging-2", "logging-3")
 MESSAGES = ("messages-1", "messages-2")

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from scripts.experiment import run_experiment
-from scripts.journals import Journaled
-from scripts.probe import Entry, FacadeView, Listing
+from labctl.experiment import run_experiment
+from labctl.journals import Journaled
+from labctl.probe import Entry, FacadeView, Listing
 
 
 class FakeLab(BaseHTTPRequestHandler):

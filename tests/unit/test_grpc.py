@@ -20,10 +20,10 @@ from lab_common.errors import BadRequest, PayloadTooLarge, Unavailable
 from lab_common.failover import CopyFailed, Failover
 from lab_common.grpc_support import NOT_SERVING, SERVING, Channels, StoreHealth, status_of
 from lab_common.proto import logging_pb2, logging_pb2_grpc
+from labctl.protos import PROTO_DIR, generate
 from logging_service.adapters.grpc import SERVICE_NAME, serve_grpc
 from logging_service.service import MessageLog
 from logging_service.settings import LoggingSettings
-from scripts.protos import PROTO_DIR, generate
 from tests.helpers import eventually
 from tests.unit.fakes import FakeDiscovery, FakeMessages, FakeMessageStore, FakeQueue
 
@@ -34,7 +34,7 @@ def test_the_committed_generated_code_is_what_the_proto_generates(tmp_path):
     for fresh in written:
         committed = PROTO_DIR / fresh.name
         assert committed.read_text() == fresh.read_text(), \
-            f"{committed} is out of date: run `python -m scripts.protos` and commit the result"
+            f"{committed} is out of date: run `python -m labctl.protos` and commit the result"
 
 
 @pytest.fixture

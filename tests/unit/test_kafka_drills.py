@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from scripts.cli import build_parser
-from scripts.drills import DRILLS
-from scripts.drills.kafka_view import (
+from labctl.cli import build_parser
+from labctl.drills import DRILLS
+from labctl.drills.kafka_view import (
     KafkaUnreadable,
     TopicView,
     describe,
@@ -20,8 +20,8 @@ from scripts.drills.kafka_view import (
     owned,
     split_of,
 )
-from scripts.launcher import State, System, Topology
-from scripts.probe import Check, ServiceHealth
+from labctl.launcher import State, System, Topology
+from labctl.probe import Check, ServiceHealth
 
 THREE = {"kafka-1": "127.0.0.1:9092", "kafka-2": "127.0.0.1:9094", "kafka-3": "127.0.0.1:9096"}
 

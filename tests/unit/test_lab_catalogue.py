@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from scripts.deps import ROOT
-from scripts.lab.catalog import LABS
-from scripts.lab.i18n import LANGUAGES, Catalogue, catalogue
+from labctl.deps import ROOT
+from labctl.lab.catalog import LABS
+from labctl.lab.i18n import LANGUAGES, Catalogue, catalogue
 
 KEY = re.compile(r"^(col|word|run|mark|error|expect|seen|fact|report|experiment)\.[a-z_]+$")
-CODE = [*sorted((ROOT / "scripts" / "lab").glob("*.py")), ROOT / "scripts" / "experiment.py"]
+CODE = [*sorted((ROOT / "scripts" / "labctl" / "lab").glob("*.py")), ROOT / "scripts" / "labctl" / "experiment.py"]
 
 
 def fields(text: str) -> set[str]:

@@ -4,14 +4,14 @@ import re
 
 import pytest
 
-from scripts import cli
-from scripts.lab.actions import words
-from scripts.lab.catalog import find
-from scripts.lab.command import run_lab
-from scripts.lab.framework import Lab, LabUnavailable, Result, Step, Table
-from scripts.lab.i18n import Catalogue
-from scripts.lab.runner import Options
-from scripts.launcher import LauncherError, Topology
+from labctl import cli
+from labctl.lab.actions import words
+from labctl.lab.catalog import find
+from labctl.lab.command import run_lab
+from labctl.lab.framework import Lab, LabUnavailable, Result, Step, Table
+from labctl.lab.i18n import Catalogue
+from labctl.lab.runner import Options
+from labctl.launcher import LauncherError, Topology
 
 
 class FakeSystem:
@@ -131,9 +131,9 @@ def test_an_unknown_lab_or_variant_exits_2_naming_the_labs(argv, says, tmp_path,
 def test_a_lab_whose_build_is_missing_exits_2_naming_the_command_that_builds_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "empty-cache"))
     assert cli.main(["--run-dir", str(tmp_path), "lab", "5", "--yes"]) == 2
-    assert "python -m scripts.deps consul" in capsys.readouterr().out
+    assert "python -m labctl.deps consul" in capsys.readouterr().out
     assert cli.main(["--run-dir", str(tmp_path), "lab", "4", "--kafka", "--yes"]) == 2
-    assert "python -m scripts.deps kafka" in capsys.readouterr().out
+    assert "python -m labctl.deps kafka" in capsys.readouterr().out
     assert not (tmp_path / "state.json").exists()
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cli import _topology, build_parser, main
-from scripts.launcher import System, Topology, kafka, plan, topology
-from scripts.launcher.system import LauncherError
+from labctl.cli import _topology, build_parser, main
+from labctl.launcher import System, Topology, kafka, plan, topology
+from labctl.launcher.system import LauncherError
 
 TASK_1 = Topology(members=0, logging=1, messages=1, logging_store="memory", messages_stub=True, queue="none")
 TASK_3 = Topology(members=3, logging=3, messages=0, queue="none")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.launcher import State, Topology, kafka, plan, topology
+from labctl.launcher import State, Topology, kafka, plan, topology
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_in_http_mode_no_copy_serves_grpc(tmp_path):
 
 
 def test_labctl_passes_the_transport_to_the_topology():
-    from scripts.cli import _topology, build_parser
+    from labctl.cli import _topology, build_parser
 
     assert _topology(build_parser().parse_args(["start", "--transport", "grpc"])).transport == "grpc"
     assert _topology(build_parser().parse_args(["run"])).transport == "http"
@@ -90,14 +90,14 @@ for package in ("lab_common", "config_server", "logging_service", "messages_serv
 
 
 def test_the_deployed_prometheus_config_is_the_one_the_launcher_writes_for_the_default_ports():
-    from scripts.launcher.prometheus import DEPLOYED_CONFIG, scrape_config
+    from labctl.launcher.prometheus import DEPLOYED_CONFIG, scrape_config
 
     assert DEPLOYED_CONFIG.read_text() == scrape_config(Topology(prometheus=True)), \
-        "regenerate deploy/prometheus/prometheus.yml with scripts.launcher.prometheus.scrape_config"
+        "regenerate deploy/prometheus/prometheus.yml with labctl.launcher.prometheus.scrape_config"
 
 
 def test_prometheus_scrapes_every_service_copy_and_member_on_the_systems_ports(monkeypatch, tmp_path):
-    from scripts.launcher import prometheus
+    from labctl.launcher import prometheus
 
     monkeypatch.setattr(topology, "ensure_prometheus", lambda: "/usr/bin/prometheus")
     shifted = Topology(port_offset=3000, prometheus=True)
@@ -167,7 +167,7 @@ def test_a_new_run_starts_its_brokers_with_empty_storage(tmp_path):
 
 
 def test_labctl_passes_the_queue_and_the_broker_count_to_the_topology():
-    from scripts.cli import _topology, build_parser
+    from labctl.cli import _topology, build_parser
 
     chosen = _topology(build_parser().parse_args(["start", "--queue", "kafka", "--brokers", "3"]))
     assert (chosen.queue, chosen.kafka_brokers) == ("kafka", 3)

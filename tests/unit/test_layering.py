@@ -1,5 +1,5 @@
 """The layering of the project's own modules, read from their import statements (ast, every .py outside
-tests/ and .venv/): no import circle; the services never import the tools (`scripts`) nor one another;
+tests/ and .venv/): no import circle; the services never import the tools (`labctl`) nor one another;
 `lab_common` imports neither a service nor the tools; a service's routes (`app`) import no adapter, which
 only its composition root (`bootstrap`) chooses. Imports inside functions and under TYPE_CHECKING
 count: they are dependencies all the same."""
@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("facade_service", "logging_service", "messages_service", "config_server")
-TOOLS = "scripts"
+TOOLS = "labctl"  # kept in scripts/labctl/, installed as the package labctl (pyproject.toml)
+TOOLS_FOLDER = ("scripts",)  # the folder a package is found in, which is not part of its name
 SHARED = "lab_common"
 SKIPPED = {"tests", "build", "dist", "node_modules", "__pycache__"}  # and every folder whose name starts with "."
 
@@ -41,6 +42,8 @@ def project_modules(root: Path = ROOT) -> dict[str, Path]:
                 continue
             path = Path(folder, name)
             parts = list(path.relative_to(root).with_suffix("").parts)
+            if tuple(parts[:len(TOOLS_FOLDER)]) == TOOLS_FOLDER:
+                parts = parts[len(TOOLS_FOLDER):]
             if parts[-1] == "__init__":
                 parts.pop()
             if parts:
@@ -214,15 +217,15 @@ def test_the_import_reader_finds_a_circle_and_a_forbidden_import_in_a_made_up_tr
         "lab_common/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .c import C\n",
         "lab_common/c.py": "def f():\n    import lab_common.a\n",
         "facade_service/__init__.py": "",
-        "facade_service/app.py": "from scripts.launcher import plan\nimport logging_service.app\n",
+        "facade_service/app.py": "from labctl.launcher import plan\nimport logging_service.app\n",
         "logging_service/__init__.py": "",
         "logging_service/app.py": "import os\nfrom logging_service.adapters import hazelcast\n",
         "logging_service/adapters/__init__.py": "",
         "logging_service/adapters/hazelcast.py": "",
         "logging_service/bootstrap.py": "from logging_service import app\nimport logging_service.adapters.hazelcast\n",
-        "scripts/__init__.py": "",
-        "scripts/launcher.py": "from lab_common.a import x\n",
-        "tests/test_x.py": "import scripts.launcher\nimport facade_service.app\n",
+        "scripts/labctl/__init__.py": "",
+        "scripts/labctl/launcher.py": "from lab_common.a import x\n",
+        "tests/test_x.py": "import labctl.launcher\nimport facade_service.app\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +237,6 @@ def test_the_import_reader_finds_a_circle_and_a_forbidden_import_in_a_made_up_tr
     assert chain[1].where == "lab_common/b.py:3"
     rules = sorted((rule, edge.target) for rule, edge in forbidden(edges))
     assert rules == [("a service imports another service", "logging_service.app"),
-                     ("a service imports the tools", "scripts.launcher"),
+                     ("a service imports the tools", "labctl.launcher"),
                      ("a service's routes choose an adapter (that is its bootstrap's job)",
                       "logging_service.adapters.hazelcast")]

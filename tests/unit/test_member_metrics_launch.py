@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.deps import HAZELCAST_DIR
-from scripts.launcher import Topology, plan, topology
-from scripts.launcher.topology import member_metrics_agent
+from labctl.deps import HAZELCAST_DIR
+from labctl.launcher import Topology, plan, topology
+from labctl.launcher.topology import member_metrics_agent
 
 AGENT = "/cache/jmx_prometheus_javaagent-1.0.1.jar"
 CONFIG = HAZELCAST_DIR / "jmx-exporter.yaml"

@@ -12,12 +12,12 @@ import sys
 import orjson
 import pytest
 
+from labctl.journals import Journaled, processed_twice, who
 from messages_service.adapters.journal_file import FileJournal
 from messages_service.app import create_app
 from messages_service.consumer import QueueConsumer
 from messages_service.service import JournalEntry, JournalUnavailable, NotCommitted
 from messages_service.settings import MessagesSettings
-from scripts.journals import Journaled, processed_twice, who
 from tests.unit.fakes import FakeInbox, FakeJournal, FakeMessagesCluster
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.mutation import (
+from labctl.mutation import (
     MutationError,
     PytestRun,
     apply,
@@ -20,7 +20,7 @@ from scripts.mutation import (
     run_tests,
     verdict,
 )
-from scripts.mutation_catalog import MUTATIONS, Edit, Mutation
+from labctl.mutation_catalog import MUTATIONS, Edit, Mutation
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "def store(m, k, v):\n    existing = m.put_if_absent(k, v)\n    return existing\n"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.drills import DrillError
-from scripts.drills.net_drills import latency_ms, net_faults, rate, time_to_full_rate
-from scripts.launcher import State, System, Topology, plan, topology
-from scripts.load import Outcome
+from labctl.drills import DrillError
+from labctl.drills.net_drills import latency_ms, net_faults, rate, time_to_full_rate
+from labctl.launcher import State, System, Topology, plan, topology
+from labctl.load import Outcome
 
 
 def answered(at: float, elapsed: float = 0.01) -> Outcome:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cli import main
-from scripts.launcher import State, System, Topology, kafka, plan, topology
-from scripts.launcher.hosts import HostNetwork, HostsError, check_free, create, remove, require_tools
-from scripts.netfaults.control import NetFaults
-from scripts.netfaults.delayer import Delayer, packet_ids
-from scripts.netfaults.rules import Delay, Faults, NetUsageError, fault_table, parse_ms, parse_percent, parse_sides
+from labctl.cli import main
+from labctl.launcher import State, System, Topology, kafka, plan, topology
+from labctl.launcher.hosts import HostNetwork, HostsError, check_free, create, remove, require_tools
+from labctl.netfaults.control import NetFaults
+from labctl.netfaults.delayer import Delayer, packet_ids
+from labctl.netfaults.rules import Delay, Faults, NetUsageError, fault_table, parse_ms, parse_percent, parse_sides
 
 HOSTS = ["host1", "host2", "host3"]
 
@@ -130,7 +130,7 @@ def test_removal_ignores_what_is_already_gone_and_reports_the_rest():
 
 
 def test_missing_tools_or_root_are_named_with_their_fix():
-    with pytest.raises(HostsError, match="nftables.*scripts.deps net"):
+    with pytest.raises(HostsError, match="nftables.*labctl.deps net"):
         require_tools(which=lambda c: None if c == "nft" else f"/usr/sbin/{c}", euid=0)
     with pytest.raises(HostsError, match="root"):
         require_tools(which=lambda c: f"/usr/sbin/{c}", euid=1000)

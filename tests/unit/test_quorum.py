@@ -28,15 +28,15 @@ from lab_common.errors import NoQuorum, Unavailable
 from lab_common.failover import CopyBreakers
 from lab_common.grpc_support import status_of
 from lab_common.http import HttpResponse, ServiceClient
+from labctl.cli import build_parser, consistency_line
+from labctl.deps import HAZELCAST_DIR
+from labctl.launcher import LauncherError, State, System, Topology, kafka, plan, topology
+from labctl.launcher.topology import CONSISTENCIES
 from logging_service.app import create_app as create_logging_app
 from messages_service.adapters.hazelcast import HazelcastInbox
 from messages_service.consumer import QueueConsumer
 from messages_service.service import NotCommitted
 from messages_service.settings import MessagesSettings
-from scripts.cli import build_parser, consistency_line
-from scripts.deps import HAZELCAST_DIR
-from scripts.launcher import LauncherError, State, System, Topology, kafka, plan, topology
-from scripts.launcher.topology import CONSISTENCIES
 from tests.unit.fakes import (
     FakeClock,
     FakeDiscovery,

@@ -9,10 +9,10 @@ from facade_service.settings import FacadeSettings
 from lab_common.cluster import ClusterConnection
 from lab_common.contracts import QUORUM
 from lab_common.settings import ServiceSettings, SettingsError, configurable_fields, settings_table
+from labctl.launcher import Topology, plan, topology
+from labctl.launcher.topology import CONSISTENCIES
 from logging_service.settings import LoggingSettings
 from messages_service.settings import MessagesSettings
-from scripts.launcher import Topology, plan, topology
-from scripts.launcher.topology import CONSISTENCIES
 
 SETTINGS_DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 # (service, its package, default port, its settings)
@@ -138,7 +138,7 @@ def system_settings() -> str:
     default = Topology().consistency
     modes = ", ".join(f"`{mode}`" for mode in CONSISTENCIES)
     return (
-        "\n## The whole system: `labctl start` / `labctl run` (`scripts.launcher.topology.Topology`)\n\n"
+        "\n## The whole system: `labctl start` / `labctl run` (`labctl.launcher.topology.Topology`)\n\n"
         "| setting | labctl flag | make | default | meaning |\n|---|---|---|---|---|\n"
         f"| `consistency` | `--consistency` | `CONSISTENCY` | `{default}` | {modes}: available takes writes while one "
         f"member is left; quorum makes the members refuse writes (a `503` `unavailable`, `reason` `no_quorum`) "

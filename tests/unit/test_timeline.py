@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from scripts.cli import build_parser
-from scripts.drills.report import Event, Report
-from scripts.load import Outcome
-from scripts.timeline import Timeline, save_timeline
+from labctl.cli import build_parser
+from labctl.drills.report import Event, Report
+from labctl.load import Outcome
+from labctl.timeline import Timeline, save_timeline
 from tests.helpers import assert_real_png
 
 T0 = 1_800_000_000.0  # wall-clock seconds, as Outcome.started and Event.at are
