@@ -130,7 +130,7 @@ def run_tests(tree: Path, tests: Sequence[str], timeout: float = TIMEOUT, *, fir
     started), then killed with whatever still runs there."""
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(["-x"] if first_failure else []),
             *(["-p", "pytest_timeout"] if lean else []), *tests]
-    env = {**os.environ, **({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"} if lean else {})}
+    env = {**copy_env(tree), **({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"} if lean else {})}
     started = time.monotonic()
     child = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True, env=env)
@@ -164,10 +164,19 @@ def stop_left_behind(tree: Path) -> list[int]:
     return killed
 
 
+def copy_env(tree: Path) -> dict[str, str]:
+    """The environment of what runs in the copy: its own labctl first on the path (the installed one maps to the
+    original tree, whose launcher would start members with the original member.yaml and services from the
+    original code); the services and the tests come from the copy as the working directory."""
+    paths = [str(tree / "scripts"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def imported_from(tree: Path, module: str) -> Path:
     """Where `module` is imported from by the tests run in `tree` (it must be the copy, not an installed tree)."""
     code = f"import importlib; print(importlib.import_module({module!r}).__file__)"
-    answer = subprocess.run([sys.executable, "-c", code], cwd=tree, check=True, capture_output=True, text=True)
+    answer = subprocess.run([sys.executable, "-c", code], cwd=tree, check=True, capture_output=True, text=True,
+                            env=copy_env(tree))
     return Path(answer.stdout.strip())
 
 
@@ -227,8 +236,9 @@ def check_mutations(mutations: Sequence[Mutation], out: Out, *, root: Path = ROO
             line = apply(mutation, tree)
             try:
                 module = module_of(mutation.path)
-                if module and not imported_from(tree, module).is_relative_to(tree):
-                    raise MutationError(f"{module} is not imported from the copy: the mutation would not run")
+                for needed in filter(None, (module, "labctl.deps")):  # labctl.deps: the launcher's tree
+                    if not imported_from(tree, needed).is_relative_to(tree):
+                        raise MutationError(f"{needed} is not imported from the copy: the mutation would not run")
                 tests = tests_of(mutation, fast)
                 out(f"{mutation.name}: {mutation.path}:{line}, {len(tests)} test(s)")
                 run = run_tests(tree, tests, timeout, first_failure=fast, lean=fast)
