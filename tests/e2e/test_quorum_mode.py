@@ -125,10 +125,13 @@ def test_with_one_member_left_a_post_is_a_fast_503_nothing_is_stored_and_all_rec
         start_stopped(system, consumers, wait=False)
         # Read on the survivor: nothing of a POST refused by quorum was stored or queued. The first 503 may
         # come from the change itself (logged just before the survivor saw the others go, its offer refused
-        # just after): the README's "503 after logging", which redelivery delivers once quorum returns.
+        # just after): the README's "503 after logging", which redelivery delivers once quorum returns. Its
+        # offer may even be on the queue: a first try answered by a member that died as it took it (the item
+        # on the backup the survivor promotes), the retry refused. Never a message that was not logged.
         for key, _ in refused[1:]:
             assert logged_entry(cluster, key) is None
-        assert sorted(queued(cluster)) == sorted(waiting)
+        first_queued = [(refused[0][0], "refused")] if logged_entry(cluster, refused[0][0]) is not None else []
+        assert sorted(queued(cluster)) in (sorted(waiting), sorted(waiting + first_queued))
 
         def reported(name: str) -> None:
             try:
@@ -139,7 +142,7 @@ def test_with_one_member_left_a_post_is_a_fast_503_nothing_is_stored_and_all_rec
         for name in ("facade-1", "logging-1", *consumers):
             eventually(lambda name=name: reported(name), timeout=30)
         # the copies' consumers were refused all along: what waited is still on the queue, none received
-        assert sorted(queued(cluster)) == sorted(waiting)
+        assert sorted(queued(cluster)) in (sorted(waiting), sorted(waiting + first_queued))
         assert all(received_entry(cluster, key) is None for key, _ in waiting)
     finally:
         start_stopped(system, victims)
