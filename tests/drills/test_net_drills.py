@@ -75,6 +75,18 @@ def partition_drilled(system, drill):
     return report
 
 
+# First on each system, while member-1 (host1) is the master: the master is then one of the two members that cannot
+# reach each other, drops the other, and refuses it until the heal. After the drills below move the master to
+# host2, the bridge itself, a dropped member rejoins through it every few seconds for the whole cut, and the
+# migrations each rejoin starts across the cut hold the cluster unsafe after the heal (docs/fault-tolerance.md,
+# "A bridge partition becomes a cut").
+def test_a_bridge_partition_loses_nothing_and_in_quorum_mode_processes_nothing_twice(hosts_system):
+    """host2 sees both others, host1 and host3 do not see each other. The cluster drops one of the two (the
+    master's own failure detector when it is one of them, partial disconnection resolution when it is
+    host2's member: hazelcast/member.yaml), so what is left is a cut-off member: judged as the partitions above."""
+    partition_drilled(hosts_system, functools.partial(drills.partition_bridge, cut=CUT, after=AFTER))
+
+
 @pytest.mark.parametrize("drill", [
     functools.partial(drills.partition_minority, cut=CUT, after=AFTER),
     functools.partial(drills.partition_queue_owner, cut=CUT, after=AFTER),
@@ -92,12 +104,3 @@ def test_a_slow_or_lossy_link_fails_no_post_and_loses_and_repeats_nothing(hosts_
     assert float(report.value_of("POSTs/s answered 201 during the fault")) > 0  # slowed, never stopped
     before, during = report.value_of("POST latency p50 / p99 before, during the fault (ms)").split(", ")
     assert "-" not in (before + during).split(" / ")  # the unfaulted level and the faulted one, both measured
-
-
-# Last on each system: in available mode the bridge's heal can leave messages processed on two sides, and they
-# must not be counted against the drills after it.
-def test_a_bridge_partition_loses_nothing_and_in_quorum_mode_processes_nothing_twice(hosts_system):
-    """host2 sees both others, host1 and host3 do not see each other. The cluster drops one of the two (the
-    master's own failure detector when it is one of them, partial disconnection resolution when it is
-    host2's member: hazelcast/member.yaml), so what is left is a cut-off member: judged as the partitions above."""
-    partition_drilled(hosts_system, functools.partial(drills.partition_bridge, cut=CUT, after=AFTER))
