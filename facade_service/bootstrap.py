@@ -14,6 +14,7 @@ from facade_service.service import Facade, LoggingPort, QueuePort, RetryWindow
 from facade_service.settings import FacadeSettings
 from facade_service.status import Status
 from lab_common.contracts import NO_QUEUE
+from lab_common.discovery_factory import findable
 from lab_common.failover import CopyBreakers
 from lab_common.web import health_report
 
@@ -115,8 +116,10 @@ def connect_cluster(w: Wiring):
     if not w.settings.hazelcast:
         return None
     from facade_service.adapters.status import HazelcastClusterView
+    from lab_common import hazelcast_fixes
     from lab_common.cluster import ClusterConnection
 
+    hazelcast_fixes.apply()
     s = w.settings
     w.connection = ClusterConnection(s).start()
     w.closers.append(w.connection.close)
@@ -138,6 +141,7 @@ def copy_targets(w: Wiring):
     return registry_targets(w.settings.config_server, w.http)
 
 
+@findable
 def build(settings: FacadeSettings):
     """The app and its close(), every adapter chosen from the settings."""
     from facade_service.adapters.http import MessagesClient

@@ -19,7 +19,6 @@ from hazelcast.future import Future
 from hazelcast.lifecycle import LifecycleState
 
 import hazelcast
-from lab_common import hazelcast_fixes
 from lab_common.contracts import QUORUM, QUORUM_PROBE_MAP, Index
 from lab_common.errors import NoQuorum, Unavailable
 from lab_common.settings import HazelcastSettings
@@ -29,8 +28,6 @@ log = logging.getLogger(__name__)
 BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
 QUORUM_PROBE_EVERY = 1.0  # seconds: /health probes the cluster at most this often while writes are refused
 QUORUM_PROBE_WAIT = 1.0  # seconds a probe waits for its answer (a /health is asked with a 1 s timeout)
-
-hazelcast_fixes.apply()
 
 
 class NoAnswer(OperationTimeoutError):

@@ -1,4 +1,5 @@
-"""Three fixes for hazelcast-python-client 5.7.0, applied when lab_common.cluster is imported: in its
+"""Three fixes for hazelcast-python-client 5.7.0, installed by `apply()`, which each composition root that
+connects to the cluster calls before it does (the services' bootstraps, the benchmark's pieces): in its
 reactor, the waker race (a lost wake-up made every request wait 10 ms) and the idle spin (a 10 ms poll loop
 in every idle process); in its connection manager, an authentication that waited without a bound on a member
 that accepts connections and never answers (a hung member held a client being built for the whole hang).

@@ -1,4 +1,5 @@
-"""The one `main` every service shares: settings, logging, build the app, serve, close.
+"""The one `main` every service shares: settings (as the discovery completes them), logging, build the app,
+serve, close. Registration where callers find the copy is the composition root's (`findable`).
 
 A service names its builder as "module:function": it is imported in the server's worker, after the
 fork, so the master process stays small (the server and the settings, no Flask, no Hazelcast client).
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from lab_common.discovery_factory import settled
 from lab_common.logs import configure_logging
 from lab_common.serving import serve
 from lab_common.settings import ServiceSettings, SettingsError
@@ -37,10 +39,7 @@ def run_service(settings_class: type[ServiceSettings], service: str, default_por
     try:
         settings = settings_class.load(service, default_port=default_port, environ=os.environ, argv=argv)
         configure_logging(settings.instance, settings.log_level)
-        if settings.discovery == "consul":
-            from lab_common.consul_support import agent, settings_from_kv
-
-            settings = settings_from_kv(settings, agent(settings))
+        settings = settled(settings)
     except SettingsError as err:
         sys.stderr.write(f"{service}: {err}\n")
         return 2
@@ -50,7 +49,7 @@ def run_service(settings_class: type[ServiceSettings], service: str, default_por
         log.warning("%s listens on %s, not on loopback: anyone who can reach this host can post, read every "
                     "message and see its health; it has no authentication. Bind 127.0.0.1 unless you mean it.",
                     settings.instance, settings.host)
-    serve(settings, lambda: _registered(settings, build))
+    serve(settings, lambda: _built(settings, build))
     log.info("%s stopped", settings.instance)
     return 0
 
@@ -77,18 +76,6 @@ def _resolve(build: Builder | str) -> Builder:
     return getattr(importlib.import_module(module), name)
 
 
-def _registered(settings: ServiceSettings, build: Builder | str) -> tuple[Flask, Callable[[], None]]:
-    """Build the app; in Consul mode also register this copy, and deregister it first on the way out."""
+def _built(settings: ServiceSettings, build: Builder | str) -> tuple[Flask, Callable[[], None]]:
     limit_malloc_arenas()  # again in the worker, in case the server spawned it rather than forked it
-    app, close = _resolve(build)(settings)
-    if settings.discovery != "consul":
-        return app, close
-    from lab_common.consul_support import Registration, agent
-
-    registration = Registration(settings, agent(settings)).keep()
-
-    def deregister_then_close():
-        registration.deregister()
-        close()
-
-    return app, deregister_then_close
+    return _resolve(build)(settings)

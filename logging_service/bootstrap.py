@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lab_common.discovery_factory import findable
 from logging_service.app import create_app
 from logging_service.service import MessageLog, MessageStore
 from logging_service.settings import LoggingSettings
@@ -21,9 +22,11 @@ class Store:
 
 
 def hazelcast_store(settings: LoggingSettings) -> Store:
+    from lab_common import hazelcast_fixes
     from lab_common.cluster import ClusterConnection
     from logging_service.adapters.hazelcast import HazelcastMessageStore
 
+    hazelcast_fixes.apply()
     connection = ClusterConnection(settings).start()
     return Store(HazelcastMessageStore(connection, settings.logging_map), connection.health_checks(),
                  lambda: connection.connected, [connection.close])
@@ -39,6 +42,7 @@ def memory_store(settings: LoggingSettings) -> Store:
 STORES: dict[str, Callable[[LoggingSettings], Store]] = {"hazelcast": hazelcast_store, "memory": memory_store}
 
 
+@findable
 def build(settings: LoggingSettings):
     """The app and its close(): the store the settings name; with a gRPC port, the gRPC server too (started
     here, in the serving worker, after the fork)."""

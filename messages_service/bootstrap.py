@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lab_common import hazelcast_fixes
 from lab_common.cluster import ClusterConnection
+from lab_common.discovery_factory import findable
 from messages_service.app import create_app
 from messages_service.consumer import QueueConsumer
 from messages_service.redelivery import Redelivery
@@ -54,6 +56,7 @@ def kafka_channel(settings: MessagesSettings, connection: ClusterConnection, che
 CHANNELS: dict[str, Channel] = {"hazelcast": hazelcast_channel, "kafka": kafka_channel}
 
 
+@findable
 def build(settings: MessagesSettings):
     """The app and its close()."""
     if settings.messages_stub:
@@ -67,6 +70,7 @@ def build(settings: MessagesSettings):
     # batch goes back to the queue. A member cut off from the others takes writes until it has missed their
     # heartbeats for 3 s; its backups never confirm them, so nothing it records in that window counts, and
     # the other side processes the message once (docs/fault-tolerance.md, "The consistency choice").
+    hazelcast_fixes.apply()
     connection = ClusterConnection(settings, confirmed_writes=settings.hz_consistency == "quorum")
     checks = connection.health_checks()
     closers: list[Callable[[], None]] = []

@@ -1,12 +1,20 @@
-"""Fixtures shared by the integration, end-to-end and drill suites: real systems through the launcher; each
-test's time limit by its suite; and under CI (CI=true) no test may be skipped or xfailed: it fails instead."""
+"""Fixtures shared by the integration, end-to-end and drill suites: real systems through the launcher; the
+Hazelcast client fixes the services apply, for the clients tests make; each test's time limit by its suite;
+and under CI (CI=true) no test may be skipped or xfailed: it fails instead."""
 
 from __future__ import annotations
 
 import os
 import uuid
+import warnings
 
 import pytest
+
+with warnings.catch_warnings():  # the client's reactor imports asyncore, deprecated in Python 3.11
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from lab_common import hazelcast_fixes
+
+hazelcast_fixes.apply()  # the clients tests make behave as the services' (each service applies it itself)
 
 # Seconds a test may take, set-up and tear-down included (a module's system starts in its first test): the
 # default (pyproject.toml, 120 s) for unit and deploy tests, these for the suites that start systems. Each is

@@ -118,3 +118,44 @@ def test_discovery_answers_grpc_instances_as_host_port_targets_and_the_others_as
     assert address_of({"Address": "127.0.0.1", "Port": 50051, "Tags": ["grpc"]}) == "127.0.0.1:50051"
     assert address_of({"Address": "127.0.0.1", "Port": 8081, "Tags": []}) == "http://127.0.0.1:8081"
     assert address_of({"Address": "127.0.0.1", "Port": 8081}) == "http://127.0.0.1:8081"
+
+
+def test_a_built_copy_is_registered_in_consul_mode_and_deregistered_before_it_closes(monkeypatch):
+    import lab_common.consul_support
+    from lab_common.discovery_factory import findable
+
+    fake = FakeConsul()
+    monkeypatch.setattr(lab_common.consul_support, "agent", lambda settings, timeout=2.0: fake)
+    events = []
+
+    @findable
+    def build(settings):
+        events.append("built")
+        return "the app", lambda: events.append(("closed", sorted(fake.agent.service.registered)))
+
+    def load(discovery):
+        return ServiceSettings.load("logging-service", default_port=8083, argv=[], instance="logging-2",
+                                    environ={"LAB_DISCOVERY": discovery})
+
+    app, close = build(load("config-server"))  # the registry is a file: nothing registered
+    close()
+    assert app == "the app" and events == ["built", ("closed", [])]
+    events.clear()
+    app, close = build(load("consul"))
+    assert app == "the app" and sorted(fake.agent.service.registered) == ["logging-service-logging-2-8083"]
+    close()
+    assert events == ["built", ("closed", [])]  # deregistered before the app closed
+
+
+def test_a_service_settles_its_settings_from_kv_in_consul_mode_only(monkeypatch):
+    import lab_common.consul_support
+    from lab_common.discovery_factory import settled
+
+    fake = FakeConsul()
+    seed_kv(fake, kv_defaults(MessagesSettings.load("x", default_port=1, environ={}, argv=[],
+                                                    hz_cluster_name="from-kv")))
+    monkeypatch.setattr(lab_common.consul_support, "agent", lambda settings, timeout=2.0: fake)
+    registry = LoggingSettings.load("logging-service", default_port=8081, environ={}, argv=[])
+    assert settled(registry) is registry
+    consul = LoggingSettings.load("logging-service", default_port=8081, environ={"LAB_DISCOVERY": "consul"}, argv=[])
+    assert settled(consul).hz_cluster_name == "from-kv"

@@ -1,9 +1,14 @@
-"""The reactor waker fix, against the client library's own waker class (no cluster needed)."""
+"""The Hazelcast client fixes, against the client library's own classes (no cluster needed), and who installs
+them: each composition root, before it connects."""
 
 import os
 
-import lab_common.cluster  # noqa: F401  (applies the fix on import)
+import pytest
+
 from hazelcast import reactor
+from lab_common import hazelcast_fixes
+
+hazelcast_fixes.apply()
 
 
 def pending_bytes(waker) -> int:
@@ -88,3 +93,63 @@ def test_a_member_that_accepts_and_never_answers_holds_a_connection_attempt_for_
     assert not builder.is_alive(), "the client is still waiting for the silent member's authentication answer"
     assert len(outcome) == 1 and isinstance(outcome[0], IllegalStateError)
     assert member.accepted >= 2  # each attempt gave up and the client tried again
+
+
+def test_importing_the_cluster_module_patches_nothing():
+    """The patches are installed by an explicit call, never as a side effect of an import."""
+    import subprocess
+    import sys
+
+    code = ("import lab_common.cluster, facade_service.bootstrap, logging_service.bootstrap\n"
+            "import messages_service.bootstrap\n"
+            "from hazelcast import reactor\n"
+            "print(reactor._PipedWaker.handle_read.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "handle_read"
+
+
+class ConnectionMade(Exception):
+    pass
+
+
+@pytest.fixture
+def applied_before_connecting(monkeypatch):
+    """Records, for each cluster connection a composition root makes, whether the fixes were applied
+    first; the connection itself is not made (ConnectionMade)."""
+    import lab_common.cluster
+    import messages_service.bootstrap
+
+    applied, seen = [], []
+    monkeypatch.setattr(hazelcast_fixes, "apply", lambda: applied.append(True))
+
+    def connection(*args, **kwargs):
+        seen.append(bool(applied))
+        raise ConnectionMade
+
+    monkeypatch.setattr(lab_common.cluster, "ClusterConnection", connection)
+    monkeypatch.setattr(messages_service.bootstrap, "ClusterConnection", connection)  # imported at its top
+    return seen
+
+
+def test_each_service_applies_the_fixes_before_it_connects(applied_before_connecting, tmp_path):
+    from facade_service import bootstrap as facade
+    from facade_service.settings import FacadeSettings
+    from logging_service import bootstrap as logging_root
+    from logging_service.settings import LoggingSettings
+    from messages_service import bootstrap as messages
+    from messages_service.settings import MessagesSettings
+
+    def load(settings_class):
+        return settings_class.load("test-service", default_port=9999, environ={}, argv=[], instance="test-1",
+                                   **({"journal": str(tmp_path / "journal.jsonl")}
+                                      if settings_class is MessagesSettings else {}))
+
+    attempts = [
+        lambda: facade.connect_cluster(facade.Wiring(load(FacadeSettings), http=None, discovery=None)),
+        lambda: logging_root.hazelcast_store(load(LoggingSettings)),
+        lambda: messages.build(load(MessagesSettings)),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ConnectionMade):
+            attempt()
+    assert applied_before_connecting == [True, True, True]

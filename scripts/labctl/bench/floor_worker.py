@@ -191,12 +191,14 @@ def cluster_parts(cluster_name: str, members: list[str], member_pids: Mapping[st
     from hazelcast.core import HazelcastJsonValue
 
     from facade_service.settings import FacadeSettings as Settings
+    from lab_common import hazelcast_fixes
     from lab_common.cluster import ClusterConnection
     from lab_common.contracts import encode_queue_item
     from messages_service.adapters.hazelcast import HazelcastInbox
 
     settings = Settings.load(FLOOR_SERVICE, default_port=1, environ={}, argv=[], hz_cluster_name=cluster_name,
                              hz_members=tuple(members))
+    hazelcast_fixes.apply()  # the client as the services run it
     connection = ClusterConnection(settings).start()
     tag = uuid.uuid4().hex[:8]
     made: list[tuple[str, str]] = []

@@ -215,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _destroy(settings, maps: list[str]) -> None:
+    from lab_common import hazelcast_fixes
     from lab_common.cluster import ClusterConnection
 
+    hazelcast_fixes.apply()
     connection = ClusterConnection(settings).start()
     try:
         if connection.wait_connected(10):

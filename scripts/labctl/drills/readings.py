@@ -20,7 +20,9 @@ FAIL_FAST_SECONDS = 10.0  # a POST the system cannot take must be answered 503 w
 def cluster_client(controller: Controller, timeout: float = 5.0) -> Iterator:
     """A Hazelcast client of the deployment's cluster, for what only the cluster itself can tell."""
     import hazelcast
+    from lab_common import hazelcast_fixes
 
+    hazelcast_fixes.apply()  # the client as the services run it: its authentication bounded on a frozen member
     cluster_name, addresses = controller.hazelcast_cluster()
     client = hazelcast.HazelcastClient(
         cluster_name=cluster_name, cluster_members=list(addresses.values()), cluster_connect_timeout=timeout,
