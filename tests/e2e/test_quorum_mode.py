@@ -79,7 +79,7 @@ def still_waiting(cluster, waiting: list, first_queued: list) -> None:
 
     The queue's own copy is not enough to promise it: a second member killed while the survivor is still
     promoting the first one's backups can take queue items with it (Hazelcast's promotion is not atomic
-    across two losses; seen in about 1 run in 5 of this module). The log is what promises it: every
+    across two losses; seen in 1 to 2 of 10 runs of this module). The log is what promises it: every
     acknowledged message is in the logging map, and redelivery offers again whatever was logged and not
     received, once quorum is back (checked at the end of the test).
     """
