@@ -163,6 +163,7 @@ def build(settings: FacadeSettings):
     checks = w.checks | {
         "discovery": lambda: (True, w.discovery.status()),
         "logging-breakers": breakers_check(breakers),
+        "logging-pace": lambda: (True, logging_port.pace.report()),  # seconds a log call took lately, per copy
     }
     status = Status(
         cluster_view,

@@ -14,7 +14,7 @@ import orjson
 
 from lab_common import metrics
 from lab_common.errors import NoQuorum
-from lab_common.failover import CopyBreakers, CopyFailed, Failover
+from lab_common.failover import CopyBreakers, CopyFailed, CopyRefused, Failover, Pace
 from lab_common.http_pool import HttpPool, HttpResponse, Timeout, TransportError
 
 if TYPE_CHECKING:
@@ -48,13 +48,14 @@ class ServiceClient:
         self._timeout = timeout
         self._failover = Failover(service, discovery, attempts=attempts, backoff=backoff, breakers=breakers)
 
-    def call(self, method: str, path: str, *, window: float = 0.0, **kwargs) -> Reply:
-        """The first reply below 500 or that says every copy would be refused alike (NoQuorum's 503: the copy
-        answered, its cluster refused); Unavailable when every attempt failed (and `window` seconds have
-        passed: a caller may keep trying that long while no copy answers). With spool=True a 200
-        answer is not decoded but kept as it came in `file` (in memory while small, then on disk):
-        large answers are then read piece by piece."""
-        return self._failover.run(lambda base_url: self._call_copy(base_url, method, path, **kwargs), window=window)
+    def call(self, method: str, path: str, *, window: float = 0.0, pace: Pace | None = None, **kwargs) -> Reply:
+        """The first reply below 500, or the last refusal (NoQuorum's 503: the copy answered, its cluster
+        refused writes) when every attempt was refused (CopyRefused); Unavailable when every attempt failed
+        (and `window` seconds have passed: a caller may keep trying that long while no copy answers). With
+        spool=True a 200 answer is not decoded but kept as it came in `file` (in memory while small, then on
+        disk): large answers are then read piece by piece. `pace`: see Failover.run."""
+        return self._failover.run(lambda base_url: self._call_copy(base_url, method, path, **kwargs), window=window,
+                                  pace=pace)
 
     def _call_copy(self, base_url: str, method: str, path: str, **kwargs) -> Reply:
         started, ok = time.perf_counter(), False
@@ -62,6 +63,9 @@ class ServiceClient:
             reply = self._call_copy_unmeasured(base_url, method, path, **kwargs)
             ok = True
             return reply
+        except CopyRefused:
+            ok = True  # it answered
+            raise
         finally:
             metrics.record_call(self.service, base_url, time.perf_counter() - started, ok)
 
@@ -80,7 +84,10 @@ class ServiceClient:
             body = orjson.loads(data)
         except orjson.JSONDecodeError as err:
             body = err
-        if response.status >= 500 and not _shared_refusal(response.status, body):
+        if _refusal(response.status, body):
+            raise CopyRefused(f"{base_url}: HTTP 503, {body.get('message')}",
+                              Reply(base_url=base_url, status=response.status, body=body))
+        if response.status >= 500:
             log.warning("%s %s%s answered %s", method, base_url, path, response.status)
             raise CopyFailed(f"{base_url}: HTTP {response.status}")
         if isinstance(body, orjson.JSONDecodeError):
@@ -88,9 +95,9 @@ class ServiceClient:
         return Reply(base_url=base_url, status=response.status, body=body)
 
 
-def _shared_refusal(status: int, body) -> bool:
-    """A 503 that every copy would give (the cluster they share refuses writes): no reason to try another
-    copy, nor to count it against this one's breaker."""
+def _refusal(status: int, body) -> bool:
+    """A 503 saying the copy's cluster refuses writes (no quorum): every copy gives it when members are gone,
+    but under a partition a copy on the larger side may not; not a failure of this copy."""
     return status == 503 and isinstance(body, dict) and body.get("reason") == NoQuorum.reason
 
 

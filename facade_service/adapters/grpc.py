@@ -14,7 +14,7 @@ from facade_service.service import FullListing, Listing
 from lab_common import metrics
 from lab_common.contracts import Logged, LoggedMessage
 from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, ServiceError, Unavailable
-from lab_common.failover import CopyFailed, Failover
+from lab_common.failover import CopyFailed, CopyRefused, Failover, Pace
 from lab_common.grpc_support import Channels
 from lab_common.proto import logging_pb2, logging_pb2_grpc
 
@@ -51,13 +51,14 @@ class GrpcLoggingClient:
 
     def __init__(self, failover: Failover, reads: LoggingClient, *, timeout: float, channels: Channels | None = None):
         self._failover = failover
+        self.pace = Pace()  # as LoggingClient.pace
         self._reads = reads
         self._timeout = timeout
         self._channels = channels or Channels(logging_pb2_grpc.LoggingServiceStub)
 
     def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> Logged:
         request = logging_pb2.LogRequest(uuid=uuid, msg=msg, request_id=request_id or "")
-        return self._failover.run(lambda target: self._log_at(target, request), window=window)
+        return self._failover.run(lambda target: self._log_at(target, request), window=window, pace=self.pace)
 
     def _log_at(self, target: str, request: logging_pb2.LogRequest) -> Logged:
         started, answered = time.perf_counter(), False
@@ -70,6 +71,8 @@ class GrpcLoggingClient:
             answered = isinstance(error, ServiceError)  # the copy answered; CopyFailed: it did not
             if not answered:
                 log.warning("gRPC Log at %s failed: %s", target, err.code().name)
+            if isinstance(error, NoQuorum):  # another copy may be on the larger side of a partition
+                raise CopyRefused(f"{target}: {error.message}", error) from None
             raise error from None
         finally:
             metrics.record_call(self._failover.service, target, time.perf_counter() - started, answered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from facade_service.service import FullListing, Listing
 from lab_common.contracts import REQUEST_ID_HEADER, Logged
 from lab_common.errors import BadRequest, NoQuorum, PayloadTooLarge, Unavailable
+from lab_common.failover import Pace
 from lab_common.http import ServiceClient
 
 LISTING_TIMEOUT = (2.0, 30.0)  # (connect, read): a full listing grows with the data (docs/internals.md)
@@ -35,11 +36,12 @@ def _full_listing(client: ServiceClient, path: str) -> FullListing:
 class LoggingClient:
     def __init__(self, client: ServiceClient):
         self._client = client
+        self.pace = Pace()  # the log call is one steady kind: its copies' answer times say which is slow now
 
     def log(self, uuid: str, msg: str, request_id: str | None = None, window: float = 0.0) -> Logged:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else None
         reply = self._client.call("POST", "/logging", json={"uuid": uuid, "msg": msg}, headers=headers,
-                                  window=window)
+                                  window=window, pace=self.pace)
         if reply.status in (200, 201):
             try:
                 return Logged.from_json(reply.body)

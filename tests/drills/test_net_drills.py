@@ -14,7 +14,7 @@ import re
 import pytest
 
 from labctl import drills
-from tests.drills.test_drills import assert_the_system_holds_exactly, drilled
+from tests.drills.test_drills import assert_the_system_holds_exactly, drilled, get_json
 from tests.helpers import port_offset, started_system
 
 pytestmark = pytest.mark.drill
@@ -41,24 +41,45 @@ WRITTEN_OVER = re.compile(r"(messages-\d) recorded \d+ but the received map cred
 
 
 def partition_drill_judged(system, drill) -> tuple[object, int]:
-    """Run a partition drill and check what both modes keep under a cut: no
-    acknowledged message lost, none listed twice or with another text, the system holding exactly the drill's
-    messages, each once. A message processed on both sides fails the drill's verdict and is the one thing it
-    may report here: every record the heal's merge wrote over (each copy's counts) is a message the copies'
-    journals show processed twice, and the verdict passes only without either. Answers the report and the
-    journals' count."""
+    """Run a partition drill and check what both modes keep under a cut: none listed twice or with another
+    text, the system holding exactly what is left of the drill's messages, each once; no acknowledged message
+    lost in quorum mode, and in available mode none answered before the cut or once the cluster was whole and
+    safe again (a cut-off side takes writes that the heal's merge may drop: the README's known weakness). A
+    message processed on both sides fails the drill's verdict and is the other thing it may report here:
+    every record the heal's merge wrote over (each copy's counts) is a message the copies' journals show
+    processed twice, and the verdict passes only without loss or either. Answers the report and the journals'
+    count."""
     report = drill(system, print)
     text = report.to_text()
     assert report.posted > 0, text
-    assert (report.lost, report.duplicated, report.wrong_text) == ([], [], []), text
+    assert (report.duplicated, report.wrong_text) == ([], []), text
+    assert report.value_of(drills.net_drills.LOST_OUTSIDE) == 0, text
+    if system.state().topology.quorum:
+        assert report.lost == [], text
     written_over = [WRITTEN_OVER.fullmatch(problem) for problem in report.problems]
     assert all(written_over), text  # no other problem
     merged = sum(int(found.group(2)) for found in written_over)
     assert report.value_of(drills.net_drills.MERGED) == merged, text
     assert len(report.processed_twice) >= merged, text
-    assert (report.verdict == "PASS") == (not report.processed_twice and not merged), text
-    assert_the_system_holds_exactly(system, report.settled, tag=report.tag)
+    assert (report.verdict == "PASS") == (not report.processed_twice and not merged and not report.lost), text
+    if report.lost:  # available mode (checked above): what is left of them, each once, with its text
+        assert_what_is_left_is_listed_once(system, report.settled, tag=report.tag)
+    else:
+        assert_the_system_holds_exactly(system, report.settled, tag=report.tag)
     return report, len(report.processed_twice)
+
+
+def assert_what_is_left_is_listed_once(system, messages: dict[str, str], tag: str) -> None:
+    """Every logging copy lists the drill's messages it holds once each, with the posted text, and nothing
+    else of the drill; the messages copies together likewise."""
+    def mine(url: str, key: str) -> list[tuple[str, str]]:
+        return [(m["uuid"], m["msg"]) for m in get_json(url)[key] if m["msg"].startswith(tag)]
+
+    for copy in system.names("logging"):
+        listed = mine(system.url(copy) + "/logging", "messages")
+        assert len(listed) == len(set(listed)) and all(messages.get(u) == t for u, t in listed), copy
+    received = [m for copy in system.names("messages") for m in mine(system.url(copy) + "/messages", "messages")]
+    assert len(received) == len(set(received)) and all(messages.get(u) == t for u, t in received)
 
 
 def partition_drilled(system, drill):

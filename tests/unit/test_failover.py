@@ -9,7 +9,7 @@ import pytest
 
 from lab_common import metrics
 from lab_common.errors import Unavailable
-from lab_common.failover import CopyBreakers, CopyFailed, Failover
+from lab_common.failover import CopyBreakers, CopyFailed, Failover, Pace
 from tests.unit.fakes import FakeClock, FakeDiscovery
 
 
@@ -259,3 +259,53 @@ def test_without_a_window_discovery_naming_no_copy_is_the_calls_answer_at_once(c
     with pytest.raises(Unavailable) as err:
         calls.run(lambda address: address)
     assert err.value.message == "no copies of logging-service" and discovery.asked == 1
+
+
+# --- Pace: the quicker of the first two copies first, for one steady kind of call ---------------------------
+
+def test_a_copy_is_clearly_slower_only_when_both_as_many_times_and_as_many_seconds_slower(clock):
+    pace = Pace(clock=clock)
+    for address, seconds in (("a", 1.5), ("b", 0.03), ("c", 0.05), ("d", 0.2)):
+        pace.record(address, seconds)
+    assert pace.slower("a", "b")
+    assert not pace.slower("b", "a")
+    assert not pace.slower("c", "b")  # 1.7 times as slow: noise
+    assert not pace.slower("d", "b")  # 6.7 times, but 0.17 s slower only
+    assert not pace.slower("a", "never-called")
+
+
+def test_a_slow_copy_whose_average_aged_is_tried_again_by_one_call_and_avoided_by_the_rest_meanwhile(clock):
+    pace = Pace(memory=2.0, clock=clock)
+    pace.record("a", 1.5)
+    pace.record("b", 0.03)
+    clock.now += 2.1
+    pace.record("b", 0.03)
+    assert not pace.slower("a", "b")  # aged: this call tries it again
+    assert pace.slower("a", "b")  # the others still avoid it until that call answers
+    pace.record("a", 0.03)  # it answers quickly now: its average falls, and it is back in turn
+    for _ in range(10):
+        pace.record("a", 0.03)
+    assert not pace.slower("a", "b")
+
+
+def test_with_pace_a_slow_copy_is_not_called_first_and_copies_alike_share_the_calls_evenly(clock):
+    copies = ("http://a", "http://b", "http://c")
+    calls = failover(None, copies=copies)
+    pace = Pace(clock=clock)
+    pace.record("http://a", 1.5)
+    for address in copies[1:]:
+        pace.record(address, 0.01)
+    called = Copies(None)
+    for _ in range(300):
+        calls.run(called, pace=pace)
+    assert "http://a" not in called.called()
+    without = Copies(None)
+    for _ in range(300):
+        calls.run(without)
+    assert 50 < without.called().count("http://a") < 150  # the random order alone: about a third
+
+    alike = Pace(clock=clock)
+    evenly = Copies(None)
+    for _ in range(600):
+        calls.run(evenly, pace=alike)
+    assert all(130 < evenly.called().count(address) < 270 for address in copies), evenly.called()

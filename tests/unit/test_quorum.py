@@ -253,16 +253,38 @@ class FakePool:
         return HttpResponse(self.status, self.data)
 
 
-def test_the_facade_passes_logging_s_refusal_on_without_trying_another_copy_or_blaming_this_one():
+NO_QUORUM = {"error": "unavailable", "message": NoQuorum.text, "reason": "no_quorum"}
+
+
+def test_when_every_logging_copy_refuses_the_facade_passes_the_refusal_on_without_blaming_any_copy():
     copies = ["http://logging-1", "http://logging-2", "http://logging-3"]
-    pool = FakePool(503, {"error": "unavailable", "message": NoQuorum.text, "reason": "no_quorum"})
+    pool = FakePool(503, NO_QUORUM)
     breakers = CopyBreakers("logging-service", fail_max=1, reset_timeout=10)
     client = ServiceClient("logging-service", FakeDiscovery({"logging-service": copies}), pool, timeout=1.0,
                            attempts=3, breakers=breakers)
     with pytest.raises(NoQuorum):
         LoggingClient(client).log("u1", "m")
-    assert len(pool.asked) == 1
-    assert [b["state"] for b in breakers.report().values()] == ["closed"]
+    assert sorted(pool.asked) == copies  # each tried once: under a partition another copy may be on the larger side
+    assert [b["state"] for b in breakers.report().values()] == ["closed"] * 3
+
+
+def test_a_copy_on_the_smaller_side_of_a_partition_refuses_and_another_copy_logs_the_message():
+    class SplitPool(FakePool):
+        """logging-1's cluster is a member cut off from the others: it refuses; the rest store."""
+
+        def request(self, method, base_url, path, **kwargs):
+            self.asked.append(base_url)
+            if base_url == "http://logging-1":
+                return HttpResponse(503, orjson.dumps(NO_QUORUM))
+            return HttpResponse(201, orjson.dumps({"status": "stored", "copy": base_url[7:], "uuid": "u1", "msg": "m",
+                                                   "logged_by": base_url[7:], "seq": 1}))
+
+    copies = ["http://logging-1", "http://logging-2"]
+    for _ in range(20):  # whichever comes first in the call's random order
+        pool = SplitPool(201, {})
+        client = ServiceClient("logging-service", FakeDiscovery({"logging-service": copies}), pool, timeout=1.0,
+                               attempts=3)
+        assert LoggingClient(client).log("u1", "m").copy == "logging-2"
 
 
 def test_any_other_503_from_logging_is_still_tried_on_the_other_copies():

@@ -27,6 +27,7 @@ AFTER_LINK = 10.0  # seconds of load after a slow or lossy link is whole again
 # ~121 s while the two others split from each other (docs/fault-tolerance.md, "Network partitions and slow links")
 SAFE_TIMEOUT = 300.0
 MERGED = "merged entries (received-map records written over at the heal)"
+LOST_OUTSIDE = "acknowledged lost outside the fault (before it, or once the cluster was whole and safe)"
 READABLE_TIMEOUT = 180.0  # for every reader to answer a full listing again after a heal
 
 
@@ -94,12 +95,21 @@ def written_over(run: DrillRun) -> int | None:
     return sum(max(0, (now[c] - run.tallies[c]).counts.received - (now[c] - run.tallies[c]).listed) for c in copies)
 
 
-def settle_and_count(run: DrillRun, accepted: dict[str, str]) -> None:
+def settle_and_count(run: DrillRun, accepted: dict[str, str], *, fault: tuple[float, float] | None = None) -> None:
     """The framework's check of every reader (it fails the drill on a loss or a record written over), then the
-    figures a network drill reports after the heal."""
+    figures a network drill reports after the heal. With `fault` (from the cut until the cluster was whole and
+    safe again), the acknowledged messages lost are also counted by when they were answered: a side cut off in
+    available mode takes writes that the heal's merge may drop, which the promise allows for that mode; a loss
+    of one answered before the cut or after the cluster was whole again it never allows."""
     run.settle(accepted)
     merged = written_over(run)
     run.figure("acknowledged lost", len(run.report.lost))
+    if fault is not None:
+        answered = {o.uuid: o.started + o.elapsed for o in run.report.outcomes if o.uuid}
+        lost = [entry.rsplit(":", 1)[1] for entry in run.report.lost]
+        outside = [u for u in lost if u in answered and not fault[0] <= answered[u] <= fault[1]]
+        run.figure(LOST_OUTSIDE, len(outside))
+        run.check(not outside, f"{len(outside)} acknowledged outside the fault lost")
     run.figure(MERGED, "not compared" if merged is None else merged)
 
 
@@ -179,11 +189,12 @@ def partition_drill(run: DrillRun, sides: tuple[tuple[str, ...], tuple[str, ...]
     with stopped_at_the_end(poster):
         began = time.monotonic()
         run.controller.wait_cluster_safe(members, timeout=SAFE_TIMEOUT)
+        safe_at = time.time()
         run.figure(f"heal -> {members} members and every partition safe (s)", f"{time.monotonic() - began:.1f}")
         time.sleep(max(0.0, healed_at + after - time.time()))
     accepted = account(run, poster, baseline, cut_at, healed_at)
     wait_readable_again(run, healed_at)
-    settle_and_count(run, accepted)
+    settle_and_count(run, accepted, fault=(cut_at, safe_at))
 
 
 def link_drill(run: DrillRun, host: str | None, apply: Callable[[NetFaults, str], object], what: str,
