@@ -127,12 +127,14 @@ class Channels:
     restarted a moment ago would be passed over, and with every copy restarted a POST would be answered
     503. So a call asks for the target's stub through `stub()`, which swaps a channel in that state for a
     fresh one: a fresh channel connects on its first call, and that call waits for the attempt's outcome
-    (a refused connection to a copy still down fails it within milliseconds)."""
+    (a refused connection to a copy still down fails it within milliseconds). Each channel has subchannels
+    of its own: from gRPC's process-wide pool a fresh channel could take over the failed one's subchannel,
+    backoff and all, while the old channel is still being closed."""
 
     def __init__(self, stub_class: Callable[[grpc.Channel], object],
                  options: Sequence[tuple[str, int]] = CHANNEL_OPTIONS):
         self._stub_class = stub_class
-        self._options = list(options)
+        self._options = [*options, ("grpc.use_local_subchannel_pool", 1)]
         self._open: dict[str, _Channel] = {}
         self._lock = threading.Lock()
 
