@@ -186,6 +186,11 @@ class ClusterConnection:
         return self._connected.is_set()
 
     @property
+    def confirms_writes(self) -> bool:
+        """Whether a write counts as made only once every backup has acknowledged it."""
+        return self._confirmed_writes
+
+    @property
     def status(self) -> str:
         return "connected" if self.connected else self._last_error
 

@@ -252,6 +252,13 @@ def logging_map_setting():
                     "the logging service's map of logged messages")
 
 
+def consistency_setting(what_fails: str):
+    """The members' consistency mode, for a service whose writes must be on every backup in quorum mode."""
+    return setting("available", "HZ_CONSISTENCY", "--hz-consistency", choice(*contracts.CONSISTENCIES),
+                   "the members' consistency mode (labctl --consistency); quorum: a write the cluster has not "
+                   f"copied to every backup within 1.5 s fails, and {what_fails}")
+
+
 def received_map_setting():
     return setting(contracts.RECEIVED_MAP, "LAB_RECEIVED_MAP", "--received-map", str,
                    "what each messages copy received")

@@ -27,7 +27,9 @@ def hazelcast_store(settings: LoggingSettings) -> Store:
     from logging_service.adapters.hazelcast import HazelcastMessageStore
 
     hazelcast_fixes.apply()
-    connection = ClusterConnection(settings).start()
+    # Quorum mode: a message is answered as stored only once every backup holds it (logging_service.adapters.
+    # hazelcast); it is the record redelivery works from, so the facade's queue offer may keep the default.
+    connection = ClusterConnection(settings, confirmed_writes=settings.hz_consistency == "quorum").start()
     return Store(HazelcastMessageStore(connection, settings.logging_map), connection.health_checks(),
                  lambda: connection.connected, [connection.close])
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab_common.contracts import LOGGING_STORES
-from lab_common.settings import GrpcServerSettings, HazelcastSettings, choice, logging_map_setting, setting
+from lab_common.settings import (
+    GrpcServerSettings,
+    HazelcastSettings,
+    choice,
+    consistency_setting,
+    logging_map_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True)
@@ -17,3 +24,6 @@ class LoggingSettings(HazelcastSettings, GrpcServerSettings):
         "where messages are kept: hazelcast (the cluster's map, shared by every copy) or memory (this copy's "
         "own, no cluster, gone when it stops: the lab's Task 1)",
     )
+    hz_consistency: str = consistency_setting(
+        "the copy answers 503 (a message already stored is written again, to be on every backup, before it is "
+        "answered as stored)")

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab_common.contracts import CONSISTENCIES, MESSAGES_GROUP
+from lab_common.contracts import MESSAGES_GROUP
 from lab_common.settings import (
     HazelcastSettings,
     QueueSettings,
     bool_setting,
-    choice,
+    consistency_setting,
     logging_map_setting,
     messages_queue_setting,
     positive_int,
@@ -37,11 +37,7 @@ class MessagesSettings(HazelcastSettings, QueueSettings):
     logging_map: str = logging_map_setting()
     kafka_group: str = setting(MESSAGES_GROUP, "LAB_KAFKA_GROUP", "--kafka-group", str,
                                "the consumer group every messages copy joins (queue=kafka)")
-    hz_consistency: str = setting(
-        "available", "HZ_CONSISTENCY", "--hz-consistency", choice(*CONSISTENCIES),
-        "the members' consistency mode (labctl --consistency); quorum: a record the cluster has not backed up "
-        "within 1.5 s counts as not made, and its batch goes back to the queue",
-    )
+    hz_consistency: str = consistency_setting("the record counts as not made: its batch goes back to the queue")
     journal: str = setting("", "LAB_JOURNAL", "--journal", str,
                            "the file this copy appends every message it processes to (default: "
                            "var/journal/<instance>.jsonl in the working directory; labctl: <run dir>/journal/)")

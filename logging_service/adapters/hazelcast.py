@@ -55,10 +55,21 @@ class HazelcastMessageStore:
                 self._mark_first_seq(message.seq)
             with metrics.hazelcast_operation("map.put_if_absent"):
                 existing = messages.put_if_absent(message.uuid, value)
+            if existing is not None and self._connection.confirms_writes:
+                self._confirm(messages, message.uuid, existing)
         except HazelcastError as err:
             raise self._connection.unavailable(err, f"cannot store in map {self._map_name}: {type(err).__name__}: {err}"
                                                ) from err
         return None if existing is None else LoggedMessage.from_text(existing.to_string())
+
+    @staticmethod
+    def _confirm(messages, uuid: str, existing: HazelcastJsonValue) -> None:
+        """Write a stored record again, unchanged, so that it is answered as stored only once every backup holds
+        it: the first write of it may have failed unconfirmed (a backup out of reach), leaving it on its owner
+        alone, and a cluster that then promotes a backup without it loses it for good if the owner's merge
+        fails (docs/fault-tolerance.md, "The consistency choice")."""
+        with metrics.hazelcast_operation("map.replace_if_same"):
+            messages.replace_if_same(uuid, existing, existing)
 
     def _mark_first_seq(self, seq: int) -> None:
         """Lower the map's first-seq mark (where reads start) to `seq` if it is smaller, before the

@@ -39,6 +39,7 @@ CONSUMER = "tests/integration/test_queue_consumer.py::"
 PROMISE = "tests/e2e/test_promise.py::"
 FACADE_APP = "tests/unit/test_facade_app.py::"
 SETTINGS = "tests/unit/test_settings.py::"
+QUORUM_UNIT = "tests/unit/test_quorum.py::"
 LOGGING_FAILS = ("tests/e2e/test_system.py::"
                  "test_a_post_whose_logging_fails_answers_503_and_its_message_is_never_delivered")
 OFFER_FAILS = (PROMISE + "test_a_post_whose_queue_offer_fails_after_logging_is_a_503_stays_logged_is_redelivered_and_"
@@ -116,6 +117,20 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("hazelcast-timeout-10s", "a Hazelcast operation is given up after 5 s", "lab_common/settings.py",
              (Edit(r"^(?P<indent>[ \t]*)5\.0(, \"HZ_INVOCATION_TIMEOUT\")", r"\g<indent>10.0\2"),),
              (PROMISED_DEFAULTS, PROMISE + "test_a_hazelcast_operation_on_a_member_that_hangs_is_given_up_after_5_s")),
+    # --- quorum mode: a message is answered as stored only once every backup holds it ---------------------
+    Mutation("logging-unconfirmed", "in quorum mode the logging copies' client fails a write its backups did not "
+             "all confirm", "logging_service/bootstrap.py",
+             (Edit(r"confirmed_writes=settings\.hz_consistency == \"quorum\"", "confirmed_writes=False"),),
+             (QUORUM_UNIT + "test_in_quorum_mode_the_logging_and_messages_copies_fail_a_write_its_backups_did_not_"
+              "confirm",
+              "tests/e2e/test_quorum_mode.py::test_a_message_one_backup_did_not_confirm_is_a_503_and_after_the_"
+              "thaw_the_same_uuid_is_stored_once")),
+    Mutation("stored-unconfirmed", "in quorum mode a message already stored is written again, confirmed, before it "
+             "is answered as stored", "logging_service/adapters/hazelcast.py",
+             (Edit(r"^(?P<indent>[ \t]*)if existing is not None and self\._connection\.confirms_writes:$",
+                   r"\g<indent>if False:"),),
+             (QUORUM_UNIT + "test_in_quorum_mode_a_message_already_stored_is_written_again_unchanged_before_it_is_"
+              "answered_as_stored",)),
     # --- the messages journal: what each copy processed, seen from outside the received map ---------------
     Mutation("journal-skipped", "each copy journals what it records before it commits (duplicates seen from "
              "outside the received map)", "messages_service/consumer.py",

@@ -83,9 +83,9 @@ def assert_what_is_left_is_listed_once(system, messages: dict[str, str], tag: st
 
 
 def partition_drilled(system, drill):
-    """Both modes as above: nothing acknowledged lost, only fast 503s, the cluster whole after the heal. In
-    available mode a message processed on both sides is the one thing the drill may report; in quorum mode the
-    drill passes outright: none processed twice (a messages copy counts a record only once every backup
+    """Both modes as above: only fast 503s, the cluster whole after the heal. In available mode the drill may
+    report what a cut-off side took (lost inside the fault, processed on both sides); in quorum mode it passes
+    outright: nothing lost, none processed twice (a messages copy counts a record only once every backup
     confirmed it, so nothing a cut-off member takes before it refuses writes is processed)."""
     report, twice = partition_drill_judged(system, drill)
     if system.state().topology.quorum:

@@ -9,6 +9,7 @@ import grpc
 import orjson
 import pytest
 import yaml
+from hazelcast.core import HazelcastJsonValue
 from hazelcast.errors import (
     HazelcastError,
     IndeterminateOperationStateError,
@@ -22,8 +23,9 @@ from facade_service.adapters.hazelcast import HazelcastQueue
 from facade_service.adapters.http import LoggingClient
 from facade_service.app import create_app as create_facade_app
 from facade_service.service import Facade
+from lab_common import cluster as cluster_module
 from lab_common.cluster import BACKUP_ACK_TIMEOUT, ClusterConnection, QuorumWatch, add_index, refused_by_quorum
-from lab_common.contracts import QUORUM, SEQ_INDEX, encode_queue_item
+from lab_common.contracts import QUORUM, SEQ_INDEX, LoggedMessage, encode_queue_item
 from lab_common.errors import NoQuorum, Unavailable
 from lab_common.failover import CopyBreakers
 from lab_common.grpc_support import status_of
@@ -32,7 +34,10 @@ from labctl.cli import build_parser, consistency_line
 from labctl.deps import HAZELCAST_DIR
 from labctl.launcher import LauncherError, State, System, Topology, kafka, plan, topology
 from labctl.launcher.topology import CONSISTENCIES
+from logging_service import bootstrap as logging_bootstrap
+from logging_service.adapters.hazelcast import HazelcastMessageStore
 from logging_service.app import create_app as create_logging_app
+from logging_service.settings import LoggingSettings
 from messages_service.adapters.hazelcast import HazelcastInbox
 from messages_service.consumer import QueueConsumer
 from messages_service.service import NotCommitted
@@ -421,24 +426,108 @@ def test_an_index_refused_by_quorum_is_left_for_later_and_the_read_goes_on():
 
 # --- a record its backups did not confirm ----------------------------------------------------------------------
 
-def test_in_quorum_mode_the_messages_copies_and_only_they_fail_a_write_its_backups_did_not_confirm(tmp_path):
-    """The launcher tells the messages copies the mode; their client then fails a write whose backups were not all
-    acknowledged in time, instead of answering it as made (the other services' clients keep the default)."""
+def test_in_quorum_mode_the_logging_and_messages_copies_fail_a_write_its_backups_did_not_confirm(tmp_path,
+                                                                                                 monkeypatch):
+    """The launcher tells every copy the mode; the logging and messages copies' clients then fail a write whose
+    backups were not all acknowledged in time, instead of answering it as made (the facade's keeps the default:
+    a queue item lost with its member is offered again from the log)."""
     quorum = plan(Topology(consistency="quorum"), tmp_path, "run")
     available = plan(Topology(), tmp_path, "run")
-    for name in ("messages-1", "messages-2"):
+    for name in ("logging-1", "logging-2", "logging-3", "messages-1", "messages-2"):
         assert quorum[name].env["HZ_CONSISTENCY"] == "quorum"
         assert "HZ_CONSISTENCY" not in available[name].env
-    settings = MessagesSettings.load("messages-service", default_port=8082, argv=[],
-                                     environ={"HZ_CONSISTENCY": "quorum"})
-    assert settings.hz_consistency == "quorum"
-    assert MessagesSettings.load("messages-service", default_port=8082, argv=[], environ={}).hz_consistency \
-        == "available"
-    confirmed = ClusterConnection(settings, confirmed_writes=True)._client_config()
-    plain = ClusterConnection(settings)._client_config()
-    assert confirmed["fail_on_indeterminate_operation_state"] is True
-    assert plain["fail_on_indeterminate_operation_state"] is False
-    assert confirmed["operation_backup_timeout"] == plain["operation_backup_timeout"] == BACKUP_ACK_TIMEOUT
+    for cls, port in ((MessagesSettings, 8082), (LoggingSettings, 8081)):
+        assert cls.load("s", default_port=port, argv=[], environ={"HZ_CONSISTENCY": "quorum"}).hz_consistency \
+            == "quorum"
+        assert cls.load("s", default_port=port, argv=[], environ={}).hz_consistency == "available"
+    confirmed = ClusterConnection(LoggingSettings(), confirmed_writes=True)
+    plain = ClusterConnection(LoggingSettings())
+    assert (confirmed.confirms_writes, plain.confirms_writes) == (True, False)
+    assert confirmed._client_config()["fail_on_indeterminate_operation_state"] is True
+    assert plain._client_config()["fail_on_indeterminate_operation_state"] is False
+    assert confirmed._client_config()["operation_backup_timeout"] == BACKUP_ACK_TIMEOUT
+
+    built: list[bool] = []
+
+    class RecordingConnection(FakeConnection):
+        def __init__(self, settings, *, confirmed_writes=False):
+            super().__init__()
+            built.append(confirmed_writes)
+
+        def start(self):
+            return self
+
+        connected = True
+
+        def health_checks(self):
+            return {}
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(cluster_module, "ClusterConnection", RecordingConnection)
+    for mode in ("quorum", "available"):
+        logging_bootstrap.hazelcast_store(LoggingSettings(hz_consistency=mode))
+    assert built == [True, False]
+
+
+class StoredMap:
+    """A logging map that already holds every uuid asked for (a retry, or a copy racing another), as the
+    store's blocking proxy answers; what is written again is recorded. Optionally the rewrite is unconfirmed."""
+
+    def __init__(self, rewrite_confirmed: bool = True):
+        self.rewritten: list[tuple] = []
+        self.rewrite_confirmed = rewrite_confirmed
+
+    def put_if_absent(self, key, value):
+        return HazelcastJsonValue(LoggedMessage(key, "first text", "logging-1", 7).to_text())
+
+    def replace_if_same(self, key, old, new):
+        if not self.rewrite_confirmed:
+            raise IndeterminateOperationStateError("Invocation failed because the backup acks are missed")
+        self.rewritten.append((key, old.to_string(), new.to_string()))
+        return True
+
+    def add_index(self, **kwargs):
+        pass
+
+
+class ConfirmingConnection(FakeConnection):
+    """The logging map as given, its marks in a map of their own."""
+
+    def __init__(self, proxy, confirms_writes: bool):
+        super().__init__(proxy=proxy, client=object())
+        self.confirms_writes = confirms_writes
+
+    def proxy(self, kind, name, *, blocking=True):
+        return self._proxy if name == "log" else Marks()
+
+
+class Marks:
+    def put_if_absent(self, key, value):
+        return None
+
+
+def test_in_quorum_mode_a_message_already_stored_is_written_again_unchanged_before_it_is_answered_as_stored():
+    """A retry finds the record its first write left, perhaps on the owner alone (that write failed unconfirmed):
+    the record is answered as stored only once a rewrite of it, unchanged, has been confirmed by every backup."""
+    stored = StoredMap()
+    existing = HazelcastMessageStore(ConfirmingConnection(stored, True), "log").add_if_absent(
+        LoggedMessage("u-1", "second text", "logging-2", 9))
+    assert existing == LoggedMessage("u-1", "first text", "logging-1", 7)
+    first = LoggedMessage("u-1", "first text", "logging-1", 7).to_text()
+    assert stored.rewritten == [("u-1", first, first)]
+
+    plain = StoredMap()
+    HazelcastMessageStore(ConfirmingConnection(plain, False), "log").add_if_absent(LoggedMessage("u-1", "m", "l", 9))
+    assert plain.rewritten == []
+
+
+def test_in_quorum_mode_a_stored_message_whose_rewrite_is_not_confirmed_is_a_503():
+    unconfirmed = StoredMap(rewrite_confirmed=False)
+    with pytest.raises(Unavailable, match="IndeterminateOperationStateError"):
+        HazelcastMessageStore(ConfirmingConnection(unconfirmed, True), "log").add_if_absent(
+            LoggedMessage("u-1", "m", "logging-2", 9))
 
 
 class OneItemTransaction(FakeTransaction):

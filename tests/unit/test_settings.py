@@ -78,7 +78,8 @@ def test_each_service_reads_only_its_own_settings():
     assert names["config-server"] == common | {"registry_file"}
     assert names["logging-service"] - common == {"hz_cluster_name", "hz_members", "hz_connect_timeout",
                                                  "hz_invocation_timeout", "logging_map", "grpc_port",
-                                                 "logging_store"}
+                                                 "logging_store", "hz_consistency"}
+    assert "hz_consistency" in names["messages-service"] and "hz_consistency" not in names["facade-service"]
     assert "messages_stub" in names["messages-service"] - names["logging-service"] - names["facade-service"]
     assert "hazelcast" in names["facade-service"] - names["logging-service"] - names["messages-service"]
     assert {"received_map", "consumer_batch", "consumer_threads", "logging_map"} <= names["messages-service"]

@@ -216,7 +216,7 @@ def link_drill(run: DrillRun, host: str | None, apply: Callable[[NetFaults, str]
 
 @drill("partition-minority", "Partition: cut host1 off from the other hosts and the edge for 30 s under load, "
                              "heal")
-def partition_minority(run: DrillRun, cut: float = 30.0, after: float = 20.0, threads: int = 4,
+def partition_minority(run: DrillRun, cut: float = 30.0, after: float = 30.0, threads: int = 4,
                        host: str = "host1") -> None:
     others = tuple(h for h in net_faults(run.controller).net.names if h != host)
     partition_drill(run, ((host,), others), cut, after, threads)
@@ -224,7 +224,7 @@ def partition_minority(run: DrillRun, cut: float = 30.0, after: float = 20.0, th
 
 @drill("partition-queue-owner", "Partition: cut off the host whose member owns the queue for 30 s under load, "
                                 "heal")
-def partition_queue_owner(run: DrillRun, cut: float = 30.0, after: float = 20.0, threads: int = 4) -> None:
+def partition_queue_owner(run: DrillRun, cut: float = 30.0, after: float = 30.0, threads: int = 4) -> None:
     names = net_faults(run.controller).net.names
     owner = queue_owner(run.controller)
     host = host_of_member(run, owner)
@@ -234,7 +234,7 @@ def partition_queue_owner(run: DrillRun, cut: float = 30.0, after: float = 20.0,
 
 @drill("partition-bridge", "Partition: host1 and host3 cannot see each other, host2 sees both, for 30 s under "
                            "load, heal")
-def partition_bridge(run: DrillRun, cut: float = 30.0, after: float = 20.0, threads: int = 4) -> None:
+def partition_bridge(run: DrillRun, cut: float = 30.0, after: float = 30.0, threads: int = 4) -> None:
     partition_drill(run, (("host1",), ("host3",)), cut, after, threads)
 
 
