@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
 QUORUM_PROBE_EVERY = 1.0  # seconds: /health probes the cluster at most this often while writes are refused
 QUORUM_PROBE_WAIT = 1.0  # seconds a probe waits for its answer (a /health is asked with a 1 s timeout)
+LONE_MEMBER_RETRY = 30.0  # seconds: the least time between two clients built away from a member left alone
 
 
 class NoAnswer(OperationTimeoutError):
@@ -93,9 +94,12 @@ class QuorumWatch:
     nothing is ever refused."""
 
     def __init__(self, probe: Callable[[], None], *, members_seen: Callable[[], int] = lambda: QUORUM,
-                 every: float = QUORUM_PROBE_EVERY, clock: Callable[[], float] = time.monotonic):
+                 on_refused: Callable[[], None] = lambda: None, every: float = QUORUM_PROBE_EVERY,
+                 clock: Callable[[], float] = time.monotonic):
+        """`on_refused` is called on each refusal this watch learns of, a write's or a probe's."""
         self._probe = probe
         self._members_seen = members_seen
+        self._on_refused = on_refused
         self._every = every
         self._clock = clock
         self._refused = False
@@ -104,8 +108,10 @@ class QuorumWatch:
 
     def refused(self) -> None:
         self._refused = True
+        self._on_refused()
 
     def check(self) -> tuple[bool, str]:
+        probe_refused = False
         with self._lock:  # one probe at a time; the others answer from its result
             doubtful = self._refused or self._members_seen() < QUORUM
             if doubtful and self._clock() - self._probed_at >= self._every:
@@ -114,10 +120,14 @@ class QuorumWatch:
                     self._probe()
                     self._refused = False
                 except HazelcastError as err:
-                    self._refused = self._refused or refused_by_quorum(err)
+                    probe_refused = refused_by_quorum(err)
+                    self._refused = self._refused or probe_refused
                 except Unavailable:
                     pass  # the cluster is away: the connection's own check says so
-        return (False, NoQuorum.text) if self._refused else (True, "writes accepted")
+            refused = self._refused
+        if probe_refused:
+            self._on_refused()
+        return (False, NoQuorum.text) if refused else (True, "writes accepted")
 
 
 def add_index(map_proxy, map_name: str, index: Index) -> bool:
@@ -142,10 +152,14 @@ def move_mark(marks, key: str, value: int, *, forward: bool) -> None:
 
 class ClusterConnection:
     def __init__(self, settings: HazelcastSettings, *, client_factory: Callable[..., Any] = hazelcast.HazelcastClient,
-                 confirmed_writes: bool = False):
+                 confirmed_writes: bool = False, clock: Callable[[], float] = time.monotonic):
         """`confirmed_writes`: a write whose backups are not all acknowledged within BACKUP_ACK_TIMEOUT fails
-        (IndeterminateOperationStateError) instead of being answered as made; it may still be on its owner."""
+        (IndeterminateOperationStateError) instead of being answered as made; it may still be on its owner.
+
+        The client connects to the settings' members in their order (the copy's preferred member first) and
+        takes its member list and partition table from that first connection."""
         self._settings = settings
+        self._clock = clock
         self._confirmed_writes = confirmed_writes
         self._client_factory = client_factory
         self._client = None
@@ -158,7 +172,11 @@ class ClusterConnection:
         self._membership_listeners: list[Callable[[str, bool], None]] = []
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
         self._members: set[str] = set()  # as the live client sees them
-        self.quorum = QuorumWatch(self._probe_quorum, members_seen=lambda: len(self._members))
+        self._tried_last: frozenset[str] = frozenset()  # addresses the next client tries after the others
+        self._left_lone_at = float("-inf")
+        self._lone_lock = threading.Lock()
+        self.quorum = QuorumWatch(self._probe_quorum, members_seen=lambda: len(self._members),
+                                  on_refused=self._away_from_a_lone_member)
 
     def on_membership(self, listener: Callable[[str, bool], None]) -> None:
         """Call `listener(address, joined)` when a member joins or leaves, through every client this
@@ -205,6 +223,30 @@ class ClusterConnection:
             self.quorum.refused()
             return NoQuorum()
         return Unavailable(message)
+
+    def _away_from_a_lone_member(self) -> None:
+        """A write was refused while the client follows fewer than QUORUM members. The client takes its member
+        list from one member; when the cluster drops that member, it follows it into a cluster of its own
+        (alone, it refuses writes) as long as it reaches it: in a bridge partition this host reaches both
+        sides. So the client starts over, trying the members it does not see first, and joins the larger
+        side if this host reaches it. At most once every LONE_MEMBER_RETRY seconds: where that member is
+        really the last one left, each new client costs a moment of the 503s it answers anyway."""
+        seen = frozenset(self._members)
+        if not seen or len(seen) >= QUORUM or len(self._settings.hz_members) <= len(seen):
+            return
+        with self._lone_lock:
+            now = self._clock()
+            if now - self._left_lone_at < LONE_MEMBER_RETRY:
+                return
+            self._left_lone_at = now
+            self._tried_last = seen
+        self.start_over(f"split-brain protection refuses writes and the client follows {', '.join(sorted(seen))} "
+                        "alone; trying the other members first")
+
+    def _member_order(self) -> list[str]:
+        """The settings' members in their order, those to be tried last moved to the end."""
+        members = list(self._settings.hz_members)
+        return sorted(members, key=lambda address: address in self._tried_last)  # stable
 
     def _probe_quorum(self) -> None:
         """A write that changes nothing (deleting a key that is never set), refused when writes are."""
@@ -278,6 +320,7 @@ class ClusterConnection:
                 self._client = None
                 self._members = set()
                 self._client = self._client_factory(**self._client_config())
+                self._tried_last = frozenset()
                 if self._link_up:
                     self._connected.set()
             except Exception as err:
@@ -312,7 +355,8 @@ class ClusterConnection:
         s = self._settings
         return {
             "cluster_name": s.hz_cluster_name,
-            "cluster_members": list(s.hz_members),
+            "cluster_members": self._member_order(),
+            "shuffle_member_list": False,  # each copy's list starts with its own member (see __init__)
             "cluster_connect_timeout": s.hz_connect_timeout,
             "invocation_timeout": s.hz_invocation_timeout,
             "connection_timeout": min(s.hz_connect_timeout, 2.0),
