@@ -131,6 +131,13 @@ MUTATIONS: tuple[Mutation, ...] = (
                    r"\g<indent>if False:"),),
              (QUORUM_UNIT + "test_in_quorum_mode_a_message_already_stored_is_written_again_unchanged_before_it_is_"
               "answered_as_stored",)),
+    Mutation("lone-member-kept", "a client whose write is refused while it follows one member starts over with "
+             "the other members tried first (a bridge's dropped member)", "lab_common/cluster.py",
+             (Edit(r"^(?P<indent>[ \t]*)if not seen or len\(seen\) >= QUORUM .*:$", r"\g<indent>if True:"),),
+             ("tests/unit/test_lone_member.py::test_a_write_refused_while_the_client_follows_one_member_starts_it_"
+              "over_with_that_member_tried_last",
+              "tests/drills/test_net_drills.py::test_a_client_following_the_member_a_bridge_drops_takes_writes_"
+              "again_once_it_is_dropped[quorum]")),
     # --- the messages journal: what each copy processed, seen from outside the received map ---------------
     Mutation("journal-skipped", "each copy journals what it records before it commits (duplicates seen from "
              "outside the received map)", "messages_service/consumer.py",

@@ -9,21 +9,34 @@ the test checks that it reports exactly that and nothing else; in quorum mode ev
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import time
+import uuid
 
 import pytest
+import requests
+from hazelcast.errors import HazelcastError
 
+from lab_common import hazelcast_fixes
+from lab_common.cluster import ClusterConnection
+from lab_common.errors import Unavailable
+from lab_common.settings import HazelcastSettings
 from labctl import drills
+from labctl.netfaults.control import NetFaults
+from labctl.probe import member_health
 from tests.drills.test_drills import assert_the_system_holds_exactly, drilled, get_json
-from tests.helpers import port_offset, started_system
+from tests.helpers import eventually, port_offset, started_system
 
 pytestmark = pytest.mark.drill
+log = logging.getLogger(__name__)
 
 # the facade on 127.0.0.1:32180 and 32680 (+ the shift); everything else on the hosts' own addresses
 PORT_OFFSETS = {"available": port_offset(24_000), "quorum": port_offset(24_500)}
 CUT = 20.0  # seconds a partition lasts in the tests: past the members' 10 s failure detection
 AFTER = 15.0  # seconds of load after a heal
 HOLD = 10.0  # seconds a slow or lossy link lasts in the tests
+IN_A_ROW = 5  # writes answered 201 one after another: five uuids, five partitions (almost surely)
 # How fast the rate comes back after a heal is a figure, not checked here: on a machine shared with other runs
 # a window of a few seconds at 80% of the rate before is as much the neighbours' doing as the system's
 
@@ -94,6 +107,66 @@ def partition_drilled(system, drill):
     assert float(report.value_of("heal -> 3 members and every partition safe (s)")) < drills.net_drills.SAFE_TIMEOUT
     system.wait_cluster_safe(3, timeout=60)
     return report
+
+
+def members_seen(health_url: str) -> int | None:
+    """The cluster's size as a member sees it; None while it does not answer (busy in a cut)."""
+    try:
+        return member_health(health_url, 2.0).cluster_size
+    except requests.RequestException:
+        return None
+
+
+# First on each system, before any drill, with member-1 (host1) the master.
+def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it_is_dropped(hosts_system):
+    """A cluster connection on the edge (it reaches every host, as the facade does) that lists member-3 first
+    takes its member list from member-3. A bridge (host1 | host3, host2 sees both) makes the master, member-1,
+    drop member-3, which the edge still reaches: the client follows member-3 into a cluster of one. In quorum
+    mode that cluster refuses every write, and the connection starts its client over with the other members
+    tried first (ClusterConnection._away_from_a_lone_member); without that its writes are refused until the
+    heal. In available mode the lone member takes them. Either way writes go through again, several in a row,
+    soon after the drop; in quorum mode each is in the map after the heal."""
+    system = hosts_system
+    system.wait_cluster_safe(3, timeout=60)
+    quorum = system.state().topology.quorum
+    name, members = system.hazelcast_cluster()
+    settings = HazelcastSettings(hz_cluster_name=name,
+                                 hz_members=tuple(members[m] for m in ("member-3", "member-1", "member-2")))
+    hazelcast_fixes.apply()
+    connection = ClusterConnection(settings, confirmed_writes=quorum).start()
+    written: list[str] = []
+
+    def write() -> bool:
+        key = str(uuid.uuid4())
+        try:
+            connection.proxy("map", "bridge-followers").put(key, "bridge")
+        except HazelcastError as err:
+            connection.unavailable(err, "cannot write")  # a refusal may start the client over
+            return False
+        except Unavailable:  # the client is being built again
+            return False
+        written.append(key)
+        return True
+
+    net = NetFaults(system)
+    try:
+        assert connection.wait_connected(30), connection.status
+        assert write()
+        net.partition((("host1",), ("host3",)))
+        eventually(lambda: members_seen(system.process("member-1").health_url) == 2, timeout=30, interval=0.5)
+        dropped_at = time.monotonic()
+        eventually(lambda: all(write() for _ in range(IN_A_ROW)), timeout=30, interval=0.5)
+        log.info("%d writes in a row %.1f s after the drop", IN_A_ROW, time.monotonic() - dropped_at)
+    finally:
+        net.heal()
+        system.wait_cluster_safe(3, timeout=drills.net_drills.SAFE_TIMEOUT)
+        try:
+            if quorum:
+                def all_stored() -> None:
+                    assert sorted(connection.proxy("map", "bridge-followers").get_all(written)) == sorted(written)
+                eventually(all_stored, timeout=60, interval=1)
+        finally:
+            connection.close()
 
 
 # First on each system, while member-1 (host1) is the master: the master is then one of the two members that cannot
