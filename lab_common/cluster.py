@@ -171,7 +171,8 @@ class ClusterConnection:
         self._proxies: tuple[object, dict] = (None, {})
         self._membership_listeners: list[Callable[[str, bool], None]] = []
         self._thread = threading.Thread(target=self._supervise, name="hazelcast-supervisor", daemon=True)
-        self._members: set[str] = set()  # as the live client sees them
+        # as the live client sees them; replaced, never changed in place, so other threads read it whole
+        self._members: frozenset[str] = frozenset()
         self._tried_last: frozenset[str] = frozenset()  # addresses the next client tries after the others
         self._left_lone_at = float("-inf")
         self._lone_lock = threading.Lock()
@@ -185,10 +186,7 @@ class ClusterConnection:
 
     def _membership_event(self, member, joined: bool) -> None:
         address = f"{member.address.host}:{member.address.port}"
-        if joined:
-            self._members.add(address)
-        else:
-            self._members.discard(address)
+        self._members = self._members | {address} if joined else self._members - {address}
         for listener in self._membership_listeners:
             try:
                 listener(address, joined)
@@ -231,7 +229,7 @@ class ClusterConnection:
         sides. So the client starts over, trying the members it does not see first, and joins the larger
         side if this host reaches it. At most once every LONE_MEMBER_RETRY seconds: where that member is
         really the last one left, each new client costs a moment of the 503s it answers anyway."""
-        seen = frozenset(self._members)
+        seen = self._members
         if not seen or len(seen) >= QUORUM or len(self._settings.hz_members) <= len(seen):
             return
         with self._lone_lock:
@@ -318,7 +316,7 @@ class ClusterConnection:
             try:
                 self._link_up = False
                 self._client = None
-                self._members = set()
+                self._members = frozenset()
                 self._client = self._client_factory(**self._client_config())
                 self._tried_last = frozenset()
                 if self._link_up:
