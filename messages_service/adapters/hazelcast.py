@@ -62,11 +62,15 @@ class ReceivedMap:
         pending = []
         for entry in entries:
             message = ReceivedMessage(entry.uuid, entry.msg, received_by=instance, seq=time.time_ns() // 1000)
-            pending.append((message, received.put_if_absent(message.uuid, HazelcastJsonValue(message.to_text()))))
+            record = message.to_text()
+            pending.append((message, record, received.put_if_absent(message.uuid, HazelcastJsonValue(record))))
         recorded, unanswered, failure = [], 0, None
-        for message, answer in pending:
+        for message, record, answer in pending:
             try:
-                if answer_within(answer, self._connection.operation_timeout, "put_if_absent") is None:
+                found = answer_within(answer, self._connection.operation_timeout, "put_if_absent")
+                # the very record this put wrote (its seq is this put's own): the member died after writing it,
+                # before answering, and the client sent the put again, which found it
+                if found is None or found.to_string() == record:
                     recorded.append(message)
             except HazelcastError as err:
                 unanswered += 1
