@@ -68,8 +68,8 @@ class ReceivedMap:
         for message, record, answer in pending:
             try:
                 found = answer_within(answer, self._connection.operation_timeout, "put_if_absent")
-                # the very record this put wrote (its seq is this put's own): the member died after writing it,
-                # before answering, and the client sent the put again, which found it
+                # the very record this put wrote (its seq is this put's own): the member that wrote it died before
+                # answering, and the put, carried out again, found it
                 if found is None or found.to_string() == record:
                     recorded.append(message)
             except HazelcastError as err:
