@@ -36,7 +36,7 @@ PORT_OFFSETS = {"available": port_offset(24_000), "quorum": port_offset(24_500)}
 CUT = 20.0  # seconds a partition lasts in the tests: past the members' 10 s failure detection
 AFTER = 15.0  # seconds of load after a heal
 HOLD = 10.0  # seconds a slow or lossy link lasts in the tests
-IN_A_ROW = 5  # writes answered 201 one after another: five uuids, five partitions (almost surely)
+IN_A_ROW = 5  # writes taken one after another: five uuids, five partitions (almost surely)
 # How fast the rate comes back after a heal is a figure, not checked here: on a machine shared with other runs
 # a window of a few seconds at 80% of the rate before is as much the neighbours' doing as the system's
 
