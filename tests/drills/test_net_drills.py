@@ -117,23 +117,37 @@ def members_seen(health_url: str) -> int | None:
         return None
 
 
-# First on each system, before any drill, with member-1 (host1) the master.
+def master_member(settings: HazelcastSettings, members: dict[str, str]) -> str:
+    """The name of the cluster's master (the oldest member, first in every member list)."""
+    connection = ClusterConnection(settings).start()
+    try:
+        assert connection.wait_connected(30), connection.status
+        address = eventually(lambda: connection.client().cluster_service.get_members()[0].address, timeout=10)
+        return next(name for name, at in members.items() if at == f"{address.host}:{address.port}")
+    finally:
+        connection.close()
+
+
+# First on each system, before any drill.
 def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it_is_dropped(hosts_system):
-    """A cluster connection on the edge (it reaches every host, as the facade does) that lists member-3 first
-    takes its member list from member-3. A bridge (host1 | host3, host2 sees both) makes the master, member-1,
-    drop member-3, which the edge still reaches: the client follows member-3 into a cluster of one. In quorum
-    mode that cluster refuses every write, and the connection starts its client over with the other members
-    tried first (ClusterConnection._away_from_a_lone_member); without that its writes are refused until the
-    heal. In available mode the lone member takes them. Either way writes go through again, several in a row,
-    soon after the drop; in quorum mode each is in the map after the heal."""
+    """A cluster connection on the edge (it reaches every host, as the facade does) that lists another member
+    than the master first takes its member list from it. A bridge between the master's host and that member's
+    (the third host sees both) makes the master drop it, while the edge still reaches it: the client follows
+    it into a cluster of one. In quorum mode that cluster refuses every write, and the connection starts its
+    client over with the other members tried first (ClusterConnection._away_from_a_lone_member); without that
+    its writes are refused until the heal. In available mode the lone member takes them. Either way writes go
+    through again, several in a row, soon after the drop; in quorum mode each is in the map after the heal."""
     system = hosts_system
     system.wait_cluster_safe(3, timeout=60)
-    quorum = system.state().topology.quorum
+    topology = system.state().topology
     name, members = system.hazelcast_cluster()
-    settings = HazelcastSettings(hz_cluster_name=name,
-                                 hz_members=tuple(members[m] for m in ("member-3", "member-1", "member-2")))
+    everyone = HazelcastSettings(hz_cluster_name=name, hz_members=tuple(members.values()))
+    master = master_member(everyone, members)
+    dropped = next(m for m in sorted(members) if m != master)
+    order = [dropped, *(m for m in sorted(members) if m != dropped)]
+    settings = HazelcastSettings(hz_cluster_name=name, hz_members=tuple(members[m] for m in order))
     hazelcast_fixes.apply()
-    connection = ClusterConnection(settings, confirmed_writes=quorum).start()
+    connection = ClusterConnection(settings, confirmed_writes=topology.quorum).start()
     written: list[str] = []
 
     def write() -> bool:
@@ -148,12 +162,15 @@ def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it
         written.append(key)
         return True
 
+    def host(member: str) -> str:
+        return topology.host_of("member", int(member.rsplit("-", 1)[1]))
+
     net = NetFaults(system)
     try:
         assert connection.wait_connected(30), connection.status
         assert write()
-        net.partition((("host1",), ("host3",)))
-        eventually(lambda: members_seen(system.process("member-1").health_url) == 2, timeout=30, interval=0.5)
+        net.partition(((host(master),), (host(dropped),)))
+        eventually(lambda: members_seen(system.process(master).health_url) == 2, timeout=30, interval=0.5)
         dropped_at = time.monotonic()
         eventually(lambda: all(write() for _ in range(IN_A_ROW)), timeout=30, interval=0.5)
         log.info("%d writes in a row %.1f s after the drop", IN_A_ROW, time.monotonic() - dropped_at)
@@ -161,7 +178,7 @@ def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it
         net.heal()
         system.wait_cluster_safe(3, timeout=drills.net_drills.SAFE_TIMEOUT)
         try:
-            if quorum:
+            if topology.quorum:
                 def all_stored() -> None:
                     assert sorted(connection.proxy("map", "bridge-followers").get_all(written)) == sorted(written)
                 eventually(all_stored, timeout=60, interval=1)
