@@ -10,6 +10,7 @@ import pytest
 
 from labctl.cli import main
 from labctl.launcher import State, System, Topology, kafka, plan, topology
+from labctl.launcher import system as system_module
 from labctl.launcher.hosts import HostNetwork, HostsError, check_free, create, remove, require_tools
 from labctl.netfaults.control import NetFaults
 from labctl.netfaults.delayer import Delayer, packet_ids
@@ -54,6 +55,7 @@ def test_with_hosts_each_member_and_its_copies_run_in_their_hosts_namespace_and_
         assert processes[name].host == net.address(host)
     assert processes["member-2"].command(["java"]) == ["ip", "netns", "exec", "lab1100-h2", "java"]
     assert f"-Dlab.member.host={net.address('host2')}" in processes["member-2"].argv
+    assert "-Dlab.icmp=true" in processes["member-2"].argv  # members ping each other's hosts (member.yaml)
     assert processes["logging-3"].env["LAB_HOST"] == net.address("host3")
     assert processes["logging-3"].url == f"http://{net.address('host3')}:9185"
     # the facade answers on 127.0.0.1 from the machine; the config server on the edge's address, for the hosts
@@ -68,7 +70,26 @@ def test_without_hosts_the_plan_is_as_before(tmp_path):
     assert all(p.command(p.argv) == p.argv for p in processes.values())
     assert not any("LAB_HOST" in p.env for p in processes.values())
     assert "-Dlab.member.host=127.0.0.1" in processes["member-1"].argv
+    assert "-Dlab.icmp=false" in processes["member-1"].argv  # on loopback every ping would succeed
     assert Topology().registry()["logging-service"][0] == "http://127.0.0.1:8081"
+
+
+@pytest.mark.parametrize(("hosts", "first"), [(3, [("spawn", "member-1"), ("healthy", ("member-1",))]), (0, [])])
+def test_with_hosts_member_1_starts_alone_first_and_so_is_the_master(tmp_path, monkeypatch, hosts, first):
+    """The oldest member is the master: started and healthy before the others, member-1 is it, on host1."""
+    events = []
+    monkeypatch.setattr(system_module, "_check_hosts_topology", lambda top: None)
+    monkeypatch.setattr(system_module, "_still_busy", lambda ports, wait: {})
+    monkeypatch.setattr(system_module.hosts, "check_free", lambda net: None)
+    monkeypatch.setattr(system_module.hosts, "create", lambda net: events.append(("network",)))
+    monkeypatch.setattr(System, "_spawn", lambda self, name: events.append(("spawn", name)))
+    monkeypatch.setattr(System, "wait_healthy",
+                        lambda self, names=None, **kw: events.append(("healthy", tuple(names or ("all",)))))
+    System(tmp_path).start(Topology(hosts=hosts, port_offset=1100))
+    spawned = [event[1] for event in events if event[0] == "spawn"]
+    assert events[int(bool(hosts)):][:len(first)] == first
+    assert sorted(spawned) == sorted(plan(Topology(hosts=hosts, port_offset=1100), tmp_path, "run"))  # each once
+    assert events[-1] == ("healthy", ("all",))
 
 
 def test_a_state_file_written_before_hosts_existed_still_loads_on_loopback(tmp_path):

@@ -161,7 +161,8 @@ class Topology:
         """The ${lab.*} values hazelcast/member.yaml reads, as -D flags for member i."""
         return [f"-Dlab.cluster.name={self.cluster_name}", f"-Dlab.consistency={self.consistency}",
                 f"-Dlab.member.host={self.address('member', i)}", f"-Dlab.member.port={self.member_port(i)}",
-                f"-Dlab.member.list={','.join(self.member_addresses())}"]
+                f"-Dlab.member.list={','.join(self.member_addresses())}",
+                f"-Dlab.icmp={'true' if self.hosts else 'false'}"]
 
     @property
     def quorum(self) -> bool:
