@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # the facade on 127.0.0.1:32180 and 32680 (+ the shift); everything else on the hosts' own addresses
 PORT_OFFSETS = {"available": port_offset(24_000), "quorum": port_offset(24_500)}
-CUT = 20.0  # seconds a partition lasts in the tests: past the members' 10 s failure detection
+CUT = 20.0  # seconds a partition lasts in the tests: past the members' failure detection (about 5 s for a cut)
 AFTER = 15.0  # seconds of load after a heal
 HOLD = 10.0  # seconds a slow or lossy link lasts in the tests
 IN_A_ROW = 5  # writes taken one after another: five uuids, five partitions (almost surely)
@@ -186,8 +186,9 @@ def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it
             connection.close()
 
 
-# First on each system, while member-1 (host1) is the master: the master is then one of the two members that cannot
-# reach each other, drops the other, and refuses it until the heal. After the drills below move the master to
+# First on each system, while member-1 (host1) is the master (the launcher starts it alone first, so it is the
+# oldest; the test before bridges it to another member, which it drops, and stays master): the master is then one
+# of the two members that cannot reach each other, drops the other, and refuses it until the heal. After the drills below move the master to
 # host2, the bridge itself, a dropped member rejoins through it every few seconds for the whole cut, and the
 # migrations each rejoin starts across the cut hold the cluster unsafe after the heal (docs/fault-tolerance.md,
 # "A bridge partition becomes a cut").

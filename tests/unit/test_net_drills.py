@@ -1,13 +1,18 @@
-"""The network drills' figures from a load's outcomes, and their refusal to run without hosts."""
+"""The network drills' figures from a load's outcomes and a member's view, and their refusal to run without
+hosts."""
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from labctl.drills import DrillError
-from labctl.drills.net_drills import latency_ms, net_faults, rate, time_to_full_rate
+import pytest
+import requests
+
+from labctl.drills import DrillError, net_drills
+from labctl.drills.net_drills import first_split, latency_ms, net_faults, rate, time_to_full_rate
 from labctl.launcher import State, System, Topology, plan, topology
 from labctl.load import Outcome
+from labctl.probe import MemberHealth
 
 
 def answered(at: float, elapsed: float = 0.01) -> Outcome:
@@ -39,3 +44,24 @@ def test_a_network_drill_on_a_system_without_hosts_stops_before_any_fault(tmp_pa
     system._save(State("run", Topology(), plan(Topology(), tmp_path, "run")))
     with pytest.raises(DrillError, match="without --hosts"):
         net_faults(system)
+
+
+def test_the_split_is_the_first_look_at_which_the_watched_member_counts_fewer_members(monkeypatch):
+    """A member busy in the cut (no answer) or still counting every member is looked at again."""
+    answers = [MemberHealth(200, "ACTIVE", 3), requests.ConnectionError("busy"), MemberHealth(200, "ACTIVE", 2),
+               MemberHealth(200, "ACTIVE", 1)]
+    asked = []
+
+    def health(url, timeout):
+        asked.append(time.time())
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(net_drills, "member_health", health)
+    monkeypatch.setattr(net_drills, "SPLIT_POLL", 0.0)
+    at = first_split("http://member", 3, until=time.time() + 5)
+    assert len(asked) == 3 and at >= asked[-1]
+    monkeypatch.setattr(net_drills, "member_health", lambda url, timeout: MemberHealth(200, "ACTIVE", 3))
+    assert first_split("http://member", 3, until=time.time() + 0.05) is None

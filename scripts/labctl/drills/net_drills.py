@@ -5,10 +5,13 @@ was lost, processed twice and merged, and how long until POSTs came at the rate 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+import requests
 
 from labctl.control import Controller
 from labctl.drills.delivery import read_tallies
@@ -17,7 +20,7 @@ from labctl.drills.readings import FAIL_FAST_SECONDS, QUEUE_NAME, answered_betwe
 from labctl.load import Outcome, Poster
 from labctl.netfaults.control import NetFaults
 from labctl.netfaults.rules import NetUsageError
-from labctl.probe import wait_for
+from labctl.probe import member_health, wait_for
 
 RATE_WINDOW = 3.0  # seconds over which the rate after a heal is compared with the rate before the fault
 FULL_RATE_SHARE = 0.8  # "full rate": at least this share of the rate before the fault
@@ -29,6 +32,7 @@ SAFE_TIMEOUT = 300.0
 MERGED = "merged entries (received-map records written over at the heal)"
 LOST_OUTSIDE = "acknowledged lost outside the fault (before it, or once the cluster was whole and safe)"
 READABLE_TIMEOUT = 180.0  # for every reader to answer a full listing again after a heal
+SPLIT_POLL = 0.25  # seconds between two looks at a member's cluster size during a cut (and each look's timeout)
 
 
 def net_faults(controller: Controller) -> NetFaults:
@@ -45,6 +49,23 @@ def net_faults(controller: Controller) -> NetFaults:
 
 def consistency(run: DrillRun) -> str:
     return run.controller.state().topology.consistency
+
+
+def member_on(run: DrillRun, host: str) -> str:
+    """The member that runs on `host`."""
+    return next(m for m in run.controller.names("member") if host_of_member(run, m) == host)
+
+
+def first_split(health_url: str, members: int, until: float) -> float | None:
+    """When the member at `health_url` first counted fewer than `members` (its cluster dropped one, or it was
+    dropped), polled every SPLIT_POLL seconds until `until`; None if it did not before then."""
+    while time.time() < until:
+        with contextlib.suppress(requests.RequestException):
+            size = member_health(health_url, SPLIT_POLL).cluster_size
+            if size is not None and size < members:
+                return time.time()
+        time.sleep(SPLIT_POLL)
+    return None
 
 
 def host_of_member(run: DrillRun, member: str) -> str:
@@ -181,10 +202,16 @@ def partition_drill(run: DrillRun, sides: tuple[tuple[str, ...], tuple[str, ...]
     run.figure("partition", f"{','.join(sides[0])} | {','.join(sides[1])}")
     # Each copy's own count against what the received map credits it with: a record the heal's merge writes
     # over is a message two copies processed (one on each side); the drill reports it, and fails on it.
+    watched = member_on(run, sides[1][0])
     poster, baseline = under_load(run, threads, cut + after)
     with stopped_at_the_end(poster), faulted(run, net, f"partition {' | '.join(','.join(s) for s in sides)}",
                                              lambda: net.partition(sides)) as cut_at:
-        time.sleep(cut)
+        split_at = first_split(run.controller.process(watched).health_url, members, until=cut_at + cut)
+        if split_at is not None:
+            run.note(f"{watched} sees fewer than {members} members: the cluster dropped one", split_at)
+        time.sleep(max(0.0, cut_at + cut - time.time()))
+    run.figure(f"cut -> {watched} sees a member dropped (s)",
+               "not during the cut" if split_at is None else f"{split_at - cut_at:.1f}")
     healed_at = time.time()
     with stopped_at_the_end(poster):
         began = time.monotonic()
