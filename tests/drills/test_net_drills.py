@@ -23,6 +23,7 @@ from lab_common.cluster import ClusterConnection
 from lab_common.errors import Unavailable
 from lab_common.settings import HazelcastSettings
 from labctl import drills
+from labctl.drills import readings
 from labctl.netfaults.control import NetFaults
 from labctl.probe import member_health
 from tests.drills.test_drills import assert_the_system_holds_exactly, drilled, get_json
@@ -117,17 +118,6 @@ def members_seen(health_url: str) -> int | None:
         return None
 
 
-def master_member(settings: HazelcastSettings, members: dict[str, str]) -> str:
-    """The name of the cluster's master (the oldest member, first in every member list)."""
-    connection = ClusterConnection(settings).start()
-    try:
-        assert connection.wait_connected(30), connection.status
-        address = eventually(lambda: connection.client().cluster_service.get_members()[0].address, timeout=10)
-        return next(name for name, at in members.items() if at == f"{address.host}:{address.port}")
-    finally:
-        connection.close()
-
-
 # First on each system, before any drill.
 def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it_is_dropped(hosts_system):
     """A cluster connection on the edge (it reaches every host, as the facade does) that lists another member
@@ -141,8 +131,7 @@ def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it
     system.wait_cluster_safe(3, timeout=60)
     topology = system.state().topology
     name, members = system.hazelcast_cluster()
-    everyone = HazelcastSettings(hz_cluster_name=name, hz_members=tuple(members.values()))
-    master = master_member(everyone, members)
+    master = readings.master(system)
     dropped = next(m for m in sorted(members) if m != master)
     order = [dropped, *(m for m in sorted(members) if m != dropped)]
     settings = HazelcastSettings(hz_cluster_name=name, hz_members=tuple(members[m] for m in order))
@@ -187,11 +176,11 @@ def test_a_client_following_the_member_a_bridge_drops_takes_writes_again_once_it
 
 
 # First on each system, while member-1 (host1) is the master (the launcher starts it alone first, so it is the
-# oldest; the test before bridges it to another member, which it drops, and stays master): the master is then one
-# of the two members that cannot reach each other, drops the other, and refuses it until the heal. After the drills below move the master to
-# host2, the bridge itself, a dropped member rejoins through it every few seconds for the whole cut, and the
-# migrations each rejoin starts across the cut hold the cluster unsafe after the heal (docs/fault-tolerance.md,
-# "A bridge partition becomes a cut").
+# oldest; the test before bridges it to another member, which it drops, and it stays master): the master is then
+# one of the two members that cannot reach each other, drops the other, and refuses it until the heal. After the
+# drills below move the master to host2, the bridge itself, a dropped member rejoins through it every few seconds
+# for the whole cut, and the migrations each rejoin starts across the cut hold the cluster unsafe after the heal
+# (docs/fault-tolerance.md, "A bridge partition becomes a cut").
 def test_a_bridge_partition_loses_nothing_and_in_quorum_mode_processes_nothing_twice(hosts_system):
     """host2 sees both others, host1 and host3 do not see each other. The cluster drops one of the two (the
     master's own failure detector when it is one of them, partial disconnection resolution when it is

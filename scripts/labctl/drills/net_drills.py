@@ -16,7 +16,14 @@ import requests
 from labctl.control import Controller
 from labctl.drills.delivery import read_tallies
 from labctl.drills.framework import DrillError, DrillRun, drill
-from labctl.drills.readings import FAIL_FAST_SECONDS, QUEUE_NAME, answered_between, longest_silence, queue_owner
+from labctl.drills.readings import (
+    FAIL_FAST_SECONDS,
+    QUEUE_NAME,
+    answered_between,
+    longest_silence,
+    master,
+    queue_owner,
+)
 from labctl.load import Outcome, Poster
 from labctl.netfaults.control import NetFaults
 from labctl.netfaults.rules import NetUsageError
@@ -200,6 +207,9 @@ def partition_drill(run: DrillRun, sides: tuple[tuple[str, ...], tuple[str, ...]
     members = len(run.controller.names("member"))
     run.figure("consistency", consistency(run))
     run.figure("partition", f"{','.join(sides[0])} | {','.join(sides[1])}")
+    leader = master(run.controller)
+    run.figure("master at the cut", f"{leader} ({host_of_member(run, leader)})" if leader.startswith("member-")
+               else leader)
     # Each copy's own count against what the received map credits it with: a record the heal's merge writes
     # over is a message two copies processed (one on each side); the drill reports it, and fails on it.
     watched = member_on(run, sides[1][0])

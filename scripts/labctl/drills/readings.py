@@ -53,6 +53,15 @@ def answered_between(outcomes: Iterable[Outcome], start: float, end: float) -> i
     return sum(1 for o in outcomes if o.uuid and start <= o.started + o.elapsed <= end)
 
 
+def master(controller: Controller, timeout: float = 5.0) -> str:
+    """The cluster's master (member-N): its oldest member, first in the member list a client is given."""
+    names_by_address = {address: name for name, address in controller.hazelcast_cluster()[1].items()}
+    with cluster_client(controller, timeout) as client:
+        first = client.cluster_service.get_members()[0].address
+    address = f"{first.host}:{first.port}"
+    return names_by_address.get(address, address)
+
+
 def queue_owner(controller: Controller, queue_name: str = QUEUE_NAME, timeout: float = 5.0) -> str:
     """The member (member-N) owning the queue's partition, as the cluster's partition table tells a client."""
     addresses_by_name = controller.hazelcast_cluster()[1]
