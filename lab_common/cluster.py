@@ -26,7 +26,9 @@ from lab_common.settings import HazelcastSettings
 log = logging.getLogger(__name__)
 
 BACKUP_ACK_TIMEOUT = 1.5  # seconds; under the facade's 2 s per call to logging
-CLIENT_HEARTBEAT_TIMEOUT = 5.0  # seconds of silence on a connection before the client closes it
+# seconds of silence on a connection before the client closes it: past the 5 s operation bound (hz_invocation_timeout),
+# so an operation on a member that hangs is given up by the bound (a 503) before its connection closes
+CLIENT_HEARTBEAT_TIMEOUT = 7.0
 QUORUM_PROBE_EVERY = 1.0  # seconds: /health probes the cluster at most this often while writes are refused
 QUORUM_PROBE_WAIT = 1.0  # seconds a probe waits for its answer (a /health is asked with a 1 s timeout)
 LONE_MEMBER_RETRY = 30.0  # seconds: the least time between two clients built away from a member left alone
@@ -360,9 +362,9 @@ class ClusterConnection:
             "invocation_timeout": s.hz_invocation_timeout,
             "connection_timeout": min(s.hz_connect_timeout, 2.0),
             "heartbeat_interval": 1.0,
-            # A connection that reads nothing for 5 s is closed. The client learns members and partitions
+            # A connection that reads nothing for 7 s is closed. The client learns members and partitions
             # from one connection; if a cut silences it, the client moves to another member after this long,
-            # about when the members themselves drop a cut-off host (hazelcast/member.yaml, icmp).
+            # soon after the members themselves drop a cut-off host (about 5 s: hazelcast/member.yaml, icmp).
             "heartbeat_timeout": CLIENT_HEARTBEAT_TIMEOUT,
             # A write is answered once its backups are acknowledged, or after this long without them (the
             # write is then on its owner and the backups that did answer): a member that hangs holding a

@@ -65,6 +65,10 @@ def test_the_promised_timeouts_are_the_defaults_the_launched_services_run_with(t
         settings = cls.load("x", default_port=1, environ={}, argv=[])
         assert settings.hz_invocation_timeout == 5.0
         assert ClusterConnection(settings)._client_config()["invocation_timeout"] == 5.0
+        # an operation on a hung member is given up by the bound before the client's heartbeat closes its
+        # connection, at least a second later (the last read may be up to a heartbeat interval old)
+        heartbeat = ClusterConnection(settings)._client_config()
+        assert heartbeat["heartbeat_timeout"] - heartbeat["heartbeat_interval"] >= settings.hz_invocation_timeout + 1
     monkeypatch.setattr(topology, "ensure_member_jar", lambda: Path("/cache/hazelcast.jar"))
     monkeypatch.setattr(topology, "ensure_jmx_exporter_jar", lambda: Path("/cache/jmx_prometheus_javaagent.jar"))
     timeouts = {"LAB_HTTP_TIMEOUT", "LAB_HTTP_ATTEMPTS", "HZ_INVOCATION_TIMEOUT"}
