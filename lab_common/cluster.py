@@ -362,9 +362,8 @@ class ClusterConnection:
             "invocation_timeout": s.hz_invocation_timeout,
             "connection_timeout": min(s.hz_connect_timeout, 2.0),
             "heartbeat_interval": 1.0,
-            # A connection that reads nothing for 7 s is closed. The client learns members and partitions
-            # from one connection; if a cut silences it, the client moves to another member after this long,
-            # soon after the members themselves drop a cut-off host (about 5 s: hazelcast/member.yaml, icmp).
+            # the client learns members and partitions from one connection: if a cut silences it, the client
+            # moves to another member after this, soon after the members drop the host (hazelcast/member.yaml)
             "heartbeat_timeout": CLIENT_HEARTBEAT_TIMEOUT,
             # A write is answered once its backups are acknowledged, or after this long without them (the
             # write is then on its owner and the backups that did answer): a member that hangs holding a

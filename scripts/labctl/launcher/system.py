@@ -147,11 +147,10 @@ class System:
                     self._spawn(name)
                 self.wait_healthy(brokers, timeout=timeout, progress=progress)
                 kafka.create_topic(topology.kafka_bootstrap(), MESSAGES_TOPIC, brokers=len(brokers))
-            first = []
-            if topology.hosts:  # member-1 alone first: it becomes the master, on host1, where the drills expect it
-                first = [name for name, p in processes.items() if p.kind == "member"][:1]
-                for name in first:
-                    self._spawn(name)
+            # with hosts, member-1 alone first: it becomes the master, on host1, where the drills expect it
+            first = [name for name, p in processes.items() if p.kind == "member"][:1] if topology.hosts else []
+            if first:
+                self._spawn(first[0])
                 self.wait_healthy(first, timeout=timeout, progress=progress)
             for name in processes:
                 if name != "consul" and name not in brokers and name not in first:
